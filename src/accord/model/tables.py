@@ -1,0 +1,305 @@
+"""The canonical tables: the one place in Accord that names columns.
+
+Every table is a :class:`TableSpec`: its columns with a type, whether they are
+required, the checks a loaded row must pass, the key that makes loading
+idempotent, and the references to other tables. Loaders, the store and the
+domain read these specs; nothing else spells a column name as a literal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Literal
+
+import ibis
+import ibis.expr.datatypes as dt
+
+ColumnType = Literal["string", "int", "float", "bool", "timestamp", "json"]
+
+_IBIS_TYPES: dict[ColumnType, dt.DataType] = {
+    "string": dt.string,
+    "int": dt.int64,
+    "float": dt.float64,
+    "bool": dt.boolean,
+    "timestamp": dt.Timestamp(scale=6),
+    # Free-form properties are a JSON object kept as text: it is the one
+    # representation DuckDB, PostgreSQL and Spark all store and round-trip alike.
+    "json": dt.string,
+}
+
+
+class Stage(StrEnum):
+    """Lifecycle stages a lead moves through."""
+
+    LEAD = "lead"
+    MQL = "mql"
+    SAL = "sal"
+    SQL = "sql"
+    OPPORTUNITY = "opportunity"
+    CUSTOMER = "customer"
+    RECYCLED = "recycled"
+    DISQUALIFIED = "disqualified"
+
+
+class Team(StrEnum):
+    """Which side of the house a touch belongs to."""
+
+    MARKETING = "marketing"
+    SALES = "sales"
+
+
+class FeedbackAction(StrEnum):
+    """What a salesperson can do with a lead."""
+
+    ACCEPT = "accept"
+    REJECT = "reject"
+    RECYCLE = "recycle"
+    ADJUST = "adjust"
+
+
+# Touch types Accord knows by name. Other values load too (the set is open);
+# these are the ones the generator, presets and default team map use.
+KNOWN_TOUCH_TYPES: tuple[str, ...] = (
+    "web_visit",
+    "email_open",
+    "email_click",
+    "form_fill",
+    "content_download",
+    "webinar",
+    "event",
+    "ad_impression",
+    "ad_click",
+    "social_engagement",
+    "chat",
+    "sales_email",
+    "sales_call",
+    "meeting",
+    "demo",
+    "proposal",
+    "unsubscribe",
+    "email_bounce",
+    "conversion",
+)
+
+# Which team a touch type belongs to when a file does not say. The pact (a later
+# layer) can override this; the loader needs a default to fill `team`.
+DEFAULT_TEAM_BY_TOUCH_TYPE: dict[str, Team] = {
+    "sales_email": Team.SALES,
+    "sales_call": Team.SALES,
+    "meeting": Team.SALES,
+    "demo": Team.SALES,
+    "proposal": Team.SALES,
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a canonical table."""
+
+    name: str
+    type: ColumnType
+    description: str
+    example: str | int | float | bool | None
+    required: bool = False
+    non_negative: bool = False
+    allowed: tuple[str, ...] | None = None
+    """A closed set of values (compared after lower-casing); None means open."""
+    references: str | None = None
+    """Name of the table whose `id` this column must match when not null."""
+
+    @property
+    def ibis_type(self) -> dt.DataType:
+        """The Ibis type this column has in every engine."""
+        return _IBIS_TYPES[self.type].copy(nullable=not self.required)
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A canonical table: its columns, key and description."""
+
+    name: str
+    description: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    """Columns that identify a row; loading the same key twice replaces, never duplicates."""
+    order_checks: tuple[tuple[str, str], ...] = field(default=())
+    """Pairs (earlier, later) of timestamp columns where later may not precede earlier."""
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        """Column names in canonical order."""
+        return tuple(c.name for c in self.columns)
+
+    @property
+    def schema(self) -> ibis.Schema:
+        """The Ibis schema of this table."""
+        return ibis.schema({c.name: c.ibis_type for c in self.columns})
+
+    @property
+    def has_properties(self) -> bool:
+        """Whether the table carries a free-form `properties` JSON column."""
+        return "properties" in self.column_names
+
+    def column(self, name: str) -> Column:
+        """Return a column by name, or raise KeyError listing the valid names."""
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(f"{self.name} has no column {name!r}; columns: {', '.join(self.column_names)}")
+
+
+_PROPERTIES = Column(
+    "properties",
+    "json",
+    "Free-form typed attributes as a JSON object (custom fields, BANT answers, page url).",
+    '{"budget": 50000, "timeline": "3-6 months"}',
+)
+
+ACCOUNTS = TableSpec(
+    name="accounts",
+    description="Companies leads belong to, with the firmographics fit rules test.",
+    key=("id",),
+    columns=(
+        Column("id", "string", "Account id, unique.", "acc-000042", required=True),
+        Column("name", "string", "Company name.", "Northwind Analytics"),
+        Column("domain", "string", "Web domain, lower case.", "northwind.io"),
+        Column("industry", "string", "Industry, lower snake case.", "fintech"),
+        Column("employees", "int", "Head count.", 480, non_negative=True),
+        Column("annual_revenue", "float", "Annual revenue in the reporting currency.", 7.2e7,
+               non_negative=True),
+        Column("country", "string", "Country (ISO 3166 alpha-2 or name as exported).", "US"),
+        _PROPERTIES,
+    ),
+)
+
+LEADS = TableSpec(
+    name="leads",
+    description="People: the unit sales works and scoring ranks.",
+    key=("id",),
+    columns=(
+        Column("id", "string", "Lead id, unique.", "lead-0001234", required=True),
+        Column("account_id", "string", "Account the lead works for.", "acc-000042",
+               references="accounts"),
+        Column("email", "string", "Email address, lower case.", "ana.diaz@northwind.io"),
+        Column("job_title", "string", "Job title as given.", "VP Marketing"),
+        Column("seniority", "string", "Seniority level.", "vp"),
+        Column("department", "string", "Department.", "marketing"),
+        Column("country", "string", "Country.", "US"),
+        Column("source", "string", "Acquisition source (channel of the first touch).", "paid_search"),
+        Column("created_at", "timestamp", "When the lead was created (UTC).", "2025-03-04 09:12:00",
+               required=True),
+        _PROPERTIES,
+    ),
+)
+
+TOUCHPOINTS = TableSpec(
+    name="touchpoints",
+    description="Every interaction of a lead with marketing or sales: scoring and attribution input.",
+    key=("id",),
+    columns=(
+        Column("id", "string", "Touchpoint id, unique.", "tp-000000017", required=True),
+        Column("lead_id", "string", "Lead who touched.", "lead-0001234", required=True,
+               references="leads"),
+        Column("account_id", "string", "Account of the lead (filled from the lead when absent).",
+               "acc-000042", references="accounts"),
+        Column("occurred_at", "timestamp", "When it happened (UTC).", "2025-03-09 14:02:11",
+               required=True),
+        Column("channel", "string", "Marketing or sales channel.", "paid_search", required=True),
+        Column("campaign", "string", "Campaign name.", "paid_search-2025Q1-brand"),
+        Column("touch_type", "string", "Kind of interaction.", "ad_click", required=True),
+        Column("team", "string", "Team that owns the touch (filled from touch_type when absent).",
+               "marketing", allowed=tuple(t.value for t in Team)),
+        Column("source_system", "string", "System the touch was exported from.", "hubspot"),
+        Column("cost", "float", "Direct cost of the touch, if known.", 3.4, non_negative=True),
+        _PROPERTIES,
+    ),
+)
+
+OPPORTUNITIES = TableSpec(
+    name="opportunities",
+    description="Deals: the revenue outcome leads and touches are credited with.",
+    key=("id",),
+    order_checks=(("created_at", "closed_at"),),
+    columns=(
+        Column("id", "string", "Opportunity id, unique.", "opp-00007", required=True),
+        Column("account_id", "string", "Account buying.", "acc-000042", references="accounts"),
+        Column("primary_lead_id", "string", "Lead the deal came from.", "lead-0001234",
+               references="leads"),
+        Column("created_at", "timestamp", "When the opportunity was opened (UTC).",
+               "2025-04-01 10:00:00", required=True),
+        Column("closed_at", "timestamp", "When it closed; empty while open.", "2025-06-20 16:30:00"),
+        Column("stage", "string", "Pipeline stage as exported.", "closed_won"),
+        Column("amount", "float", "Deal value.", 48000.0, non_negative=True),
+        Column("is_won", "bool", "Whether it closed won.", True),
+        _PROPERTIES,
+    ),
+)
+
+STAGE_CHANGES = TableSpec(
+    name="stage_changes",
+    description="Every lifecycle move of a lead, with who made it and why.",
+    key=("lead_id", "to_stage", "changed_at"),
+    columns=(
+        Column("lead_id", "string", "Lead that moved.", "lead-0001234", required=True,
+               references="leads"),
+        Column("from_stage", "string", "Stage before.", "mql", allowed=tuple(s.value for s in Stage)),
+        Column("to_stage", "string", "Stage after.", "sal", required=True,
+               allowed=tuple(s.value for s in Stage)),
+        Column("changed_at", "timestamp", "When (UTC).", "2025-03-10 08:00:00", required=True),
+        Column("actor", "string", "Who or what moved it.", "scoring:v3"),
+        Column("reason", "string", "Why.", "score 72 >= MQL threshold 60"),
+    ),
+)
+
+FEEDBACK = TableSpec(
+    name="feedback",
+    description="Sales' verdicts on leads: the loop that keeps the pact honest.",
+    key=("lead_id", "given_at", "action"),
+    columns=(
+        Column("lead_id", "string", "Lead judged.", "lead-0001234", required=True,
+               references="leads"),
+        Column("given_at", "timestamp", "When (UTC).", "2025-03-11 09:30:00", required=True),
+        Column("actor", "string", "Salesperson.", "rep-07"),
+        Column("action", "string", "accept, reject, recycle or adjust.", "reject", required=True,
+               allowed=tuple(a.value for a in FeedbackAction)),
+        Column("reason", "string", "Why, in sales' words.", "no budget this year"),
+        Column("points", "float", "Score adjustment for `adjust` (may be negative).", -10.0),
+    ),
+)
+
+SPEND = TableSpec(
+    name="spend",
+    description="Money spent per channel and campaign per period: ROI's denominator.",
+    key=("channel", "campaign", "period_start", "period_end", "currency"),
+    order_checks=(("period_start", "period_end"),),
+    columns=(
+        Column("channel", "string", "Channel.", "paid_search", required=True),
+        Column("campaign", "string", "Campaign, empty for channel-level spend.",
+               "paid_search-2025Q1-brand"),
+        Column("period_start", "timestamp", "Start of the period (UTC).", "2025-03-01 00:00:00",
+               required=True),
+        Column("period_end", "timestamp", "End of the period (UTC).", "2025-03-31 23:59:59",
+               required=True),
+        Column("amount", "float", "Amount spent.", 12500.0, required=True, non_negative=True),
+        Column("currency", "string", "ISO currency code.", "USD"),
+    ),
+)
+
+TABLES: dict[str, TableSpec] = {
+    t.name: t
+    for t in (ACCOUNTS, LEADS, TOUCHPOINTS, OPPORTUNITIES, STAGE_CHANGES, FEEDBACK, SPEND)
+}
+"""Every canonical table by name, in load order (referenced tables first)."""
+
+
+def table_spec(name: str) -> TableSpec:
+    """Return the spec of a canonical table, or raise listing the valid names."""
+    from accord.errors import UnknownTableError
+
+    try:
+        return TABLES[name]
+    except KeyError:
+        raise UnknownTableError(
+            f"unknown table {name!r}; canonical tables: {', '.join(TABLES)}"
+        ) from None

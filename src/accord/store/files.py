@@ -1,0 +1,221 @@
+"""Read a CSV, Parquet or JSON Lines file into a local DuckDB table, or say clearly why not.
+
+Files are parsed by an in-process DuckDB whatever the target engine: it sniffs
+dialects, reads in parallel, and keeps malformed CSV lines as rejects with
+their line number instead of failing the whole file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import duckdb
+
+from accord.errors import BadFileError, LoadError
+from accord.store.mapping import CsvOptions
+
+FileFormat = Literal["csv", "parquet", "jsonl"]
+
+_EXTENSIONS: dict[str, FileFormat] = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+}
+
+_MAGIC: list[tuple[bytes, str]] = [
+    (b"%PDF", "a PDF document"),
+    (b"PK\x03\x04", "a ZIP archive (an Excel .xlsx workbook?); export the sheet as CSV"),
+    (b"\xd0\xcf\x11\xe0", "an old Excel/Office document; export the sheet as CSV"),
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"\x1f\x8b", "gzip-compressed; name it .csv.gz or decompress it first"),
+    (b"SQLite format 3", "an SQLite database"),
+]
+
+ROW = "_row"
+"""Column holding each record's 1-based position in the file."""
+
+
+@dataclass
+class SourceFile:
+    """A file read into the local DuckDB table `src`, with what was learned reading it."""
+
+    path: Path
+    format: FileFormat
+    columns: list[str]
+    """Source column names in file order (without `_row`)."""
+    types: dict[str, str]
+    """DuckDB type of each source column (VARCHAR for CSV)."""
+    rows: int
+    bad_lines: list[tuple[int, str, str]] = field(default_factory=list)
+    """CSV lines that could not be parsed: (line, raw text, why)."""
+
+    def location(self, row: int) -> str:
+        """How to point a person at a record: a line for text files, a row for Parquet."""
+        if self.format == "parquet":
+            return f"row {row}"
+        if self.format == "jsonl":
+            return f"line {row}"
+        line = row + 1  # header
+        for bad, _, _ in sorted(self.bad_lines):
+            if bad <= line:
+                line += 1
+        return f"line {line}"
+
+
+def detect_format(path: Path, declared: FileFormat | None) -> FileFormat:
+    """Decide the file's format from its first bytes, its extension and what was declared."""
+    if not path.exists():
+        raise LoadError(f"{path}: no such file")
+    if path.is_dir():
+        raise BadFileError(f"{path} is a folder, not a file")
+    if path.stat().st_size == 0:
+        raise BadFileError(f"{path} is empty: expected a header row and data")
+    with path.open("rb") as fh:
+        head = fh.read(8192)
+    ext = "".join(path.suffixes[-2:]) if path.suffix == ".gz" else path.suffix.lower()
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    gz = ext.endswith(".gz")
+    for magic, what in _MAGIC:
+        if head.startswith(magic) and not (gz and magic == b"\x1f\x8b"):
+            raise BadFileError(f"{path} is {what}, not a {_claimed(path, declared)} file")
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise BadFileError(f"{path} is UTF-16 text: re-save it as UTF-8 (or set csv.encoding: utf-16)")
+    if b"\x00" in head and not gz:
+        raise BadFileError(f"{path} is binary, not a {_claimed(path, declared)} file")
+    fmt = declared or _EXTENSIONS.get(ext.removesuffix(".gz"))
+    if fmt is None:
+        stripped = head.lstrip()
+        fmt = "jsonl" if stripped.startswith(b"{") else "csv"
+    if fmt == "parquet":
+        raise BadFileError(f"{path} is named or declared Parquet but is not a Parquet file")
+    if fmt == "jsonl" and not head.lstrip().startswith(b"{") and not gz:
+        raise BadFileError(
+            f"{path} does not start with a JSON object: JSON Lines needs one object per line"
+        )
+    return fmt
+
+
+def _claimed(path: Path, declared: FileFormat | None) -> str:
+    return (declared or _EXTENSIONS.get(path.suffix.lower(), "data")).upper().replace(
+        "JSONL", "JSON Lines"
+    )
+
+
+def read_source(
+    con: duckdb.DuckDBPyConnection, path: Path, fmt: FileFormat, csv: CsvOptions
+) -> SourceFile:
+    """Read `path` into the temp table `src` with a `_row` column; raise BadFileError if unreadable."""
+    spath = str(path).replace("'", "''")
+    try:
+        if fmt == "csv":
+            return _read_csv(con, path, spath, csv)
+        if fmt == "parquet":
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE src AS SELECT row_number() OVER () AS {ROW}, * "
+                f"FROM read_parquet('{spath}')"
+            )
+        else:
+            _read_jsonl(con, spath)
+    except duckdb.Error as exc:
+        raise BadFileError(f"{path} cannot be read as {fmt.upper()}: {_first_line(exc)}") from None
+    return _describe(con, path, fmt, [])
+
+
+def _read_csv(
+    con: duckdb.DuckDBPyConnection, path: Path, spath: str, csv: CsvOptions
+) -> SourceFile:
+    opts = ["all_varchar=true", "store_rejects=true", f"header={str(csv.header).lower()}"]
+    if csv.delimiter is not None:
+        opts.append(f"delim='{_sql_char(csv.delimiter)}'")
+    if csv.quote is not None:
+        opts.append(f"quote='{_sql_char(csv.quote)}'")
+    if csv.encoding is not None:
+        opts.append(f"encoding='{_sql_char(csv.encoding)}'")
+    con.execute("DROP TABLE IF EXISTS reject_errors; DROP TABLE IF EXISTS reject_scans")
+    try:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE src AS SELECT row_number() OVER () AS {ROW}, * "
+            f"FROM read_csv('{spath}', {', '.join(opts)})"
+        )
+    except duckdb.Error as exc:
+        msg = _first_line(exc)
+        if "unicode" in msg.lower() or "utf" in msg.lower():
+            raise BadFileError(
+                f"{path} is not UTF-8 text: set `csv: {{encoding: latin-1}}` in the mapping"
+            ) from None
+        raise BadFileError(f"{path} cannot be read as CSV: {msg}") from None
+    bad = [
+        (int(line), str(raw or ""), str(err or "").strip())
+        for line, raw, err in con.execute(
+            "SELECT line, csv_line, error_message FROM reject_errors ORDER BY line"
+        ).fetchall()
+    ]
+    source = _describe(con, path, "csv", bad)
+    if source.rows == 0 and bad:
+        raise BadFileError(
+            f"{path}: no line could be parsed as CSV (first problem, line {bad[0][0]}: {bad[0][2]})"
+        )
+    return source
+
+
+def _read_jsonl(con: duckdb.DuckDBPyConnection, spath: str) -> None:
+    # Read lines as text first, so a malformed line becomes a reject, not a failure.
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE src_lines AS SELECT row_number() OVER () AS line, column0 AS text "
+        f"FROM read_csv('{spath}', columns={{'column0': 'VARCHAR'}}, delim='\\x1e', quote='', "
+        "escape='', header=false, auto_detect=false)"
+    )
+    keys = [
+        r[0]
+        for r in con.execute(
+            "SELECT key FROM (SELECT unnest(json_keys(text)) AS key, line FROM src_lines "
+            "WHERE json_valid(text) AND left(trim(text), 1) = '{') GROUP BY key ORDER BY min(line)"
+        ).fetchall()
+    ]
+    cols = ", ".join(
+        f"CASE WHEN json_type(text, '$.\"{_sql_key(k)}\"') IN ('OBJECT', 'ARRAY') "
+        f"THEN json_extract(text, '$.\"{_sql_key(k)}\"')::VARCHAR "
+        f"ELSE json_extract_string(text, '$.\"{_sql_key(k)}\"') END AS \"{_sql_ident(k)}\""
+        for k in keys
+    )
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE src AS SELECT line AS {ROW}"
+        + (f", {cols}" if cols else "")
+        + ", NOT (json_valid(text) AND left(trim(text), 1) = '{') AS _bad_json "
+        "FROM src_lines WHERE trim(text) <> ''"
+    )
+
+
+def _describe(
+    con: duckdb.DuckDBPyConnection, path: Path, fmt: FileFormat, bad: list[tuple[int, str, str]]
+) -> SourceFile:
+    desc = con.execute("DESCRIBE src").fetchall()
+    types = {str(r[0]): str(r[1]) for r in desc if r[0] not in {ROW, "_bad_json"}}
+    (rows,) = con.execute("SELECT count(*) FROM src").fetchone() or (0,)
+    return SourceFile(path, fmt, list(types), types, int(rows), bad)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _sql_char(s: str) -> str:
+    return s.replace("'", "''")
+
+
+def _sql_key(s: str) -> str:
+    return s.replace("'", "''").replace('"', '\\"')
+
+
+def _sql_ident(s: str) -> str:
+    return s.replace('"', '""')

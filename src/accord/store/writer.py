@@ -1,0 +1,67 @@
+"""Idempotent writes: rows replace stored rows with the same key, never duplicate them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import ibis
+import pyarrow as pa
+
+from accord.model.tables import TableSpec
+from accord.store.connection import Store
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What an upsert did."""
+
+    inserted: int
+    updated: int
+    unchanged: int
+
+
+def _key_predicates(spec: TableSpec, s: ibis.Table, t: ibis.Table) -> list[ibis.expr.types.BooleanValue]:
+    preds = []
+    for k in spec.key:
+        # Nullable key parts (spend.campaign) match null to null.
+        preds.append(s[k] == t[k] if spec.column(k).required else s[k].identical_to(t[k]))
+    return preds
+
+
+def upsert(store: Store, spec: TableSpec, data: pa.Table) -> WriteResult:
+    """Write `data` (already valid, one row per key) into `spec`'s table by key.
+
+    New keys are inserted; keys already stored with identical values are left
+    alone; keys stored with different values are replaced. Writing the same
+    rows twice therefore changes nothing.
+    """
+    store.ensure_table(spec)
+    n = data.num_rows
+    if n == 0:
+        return WriteResult(0, 0, 0)
+    target = store.table(spec.name)
+    if target.count().execute() == 0:
+        store.write_arrow(spec.name, data, schema=spec.schema, append=True)
+        return WriteResult(n, 0, 0)
+    stage = f"_accord_stage_{spec.name}"
+    store.write_arrow(stage, data, schema=spec.schema)
+    try:
+        s, t = store.con.table(stage), store.table(spec.name)
+        key = _key_predicates(spec, s, t)
+        matched = int(s.semi_join(t, key).count().execute())
+        if matched == 0:
+            store.con.insert(spec.name, s)
+            return WriteResult(n, 0, 0)
+        rest = [c for c in spec.column_names if c not in spec.key]
+        same = int(
+            s.semi_join(t, key + [s[c].identical_to(t[c]) for c in rest]).count().execute()
+        )
+        if same < matched:
+            store.delete_keys(spec.name, stage, spec.key)
+            store.con.insert(spec.name, store.con.table(stage))
+        elif matched < n:
+            t = store.table(spec.name)
+            store.con.insert(spec.name, s.anti_join(t, _key_predicates(spec, s, t)))
+        return WriteResult(n - matched, matched - same, same)
+    finally:
+        store.drop_table(stage)
