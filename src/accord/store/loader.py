@@ -12,6 +12,7 @@ import logging
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +41,7 @@ _TYPE_WORDS = {
     "float": "a number",
     "bool": "true/false",
     "timestamp": "a date/time",
+    "json": "a JSON object",
 }
 
 
@@ -175,7 +177,8 @@ class _Plan:
             whens = " ".join(
                 f"WHEN {_lit(k)} THEN CAST({_lit(v)} AS VARCHAR)" for k, v in src.map.items()
             )
-            expr = f"(CASE {expr} {whens} ELSE {expr} END)"
+            other = expr if src.otherwise is None else f"CAST({_lit(src.otherwise)} AS VARCHAR)"
+            expr = f"(CASE {expr} {whens} WHEN NULL THEN NULL ELSE {other} END)"
         if src.default is not None:
             expr = f"coalesce({expr}, CAST({_lit(src.default)} AS VARCHAR))"
         return expr
@@ -228,7 +231,8 @@ class _Plan:
     def convert(self) -> None:
         """Create `conv`: one raw-text and one typed column per canonical column."""
         selects = [ROW]
-        self.raw_checks: list[tuple[str, str, str]] = []  # (raw expr alias, col, kind)
+        # (relation, raw text expr, typed expr, column, kind): a row fails where raw is set but typed is not.
+        self.raw_checks: list[tuple[str, str, str, str, str]] = []
         for col in self.spec.columns:
             if col.name == "properties":
                 continue
@@ -256,7 +260,7 @@ class _Plan:
             selects.append(f"{text} AS {_q('_raw_' + col.name)}")
             selects.append(f"{self._typed(_q('_raw_' + col.name), col.type, src.format)} AS {_q(col.name)}")
             if col.type != "string":
-                self.raw_checks.append(("_raw_" + col.name, col.name, col.type))
+                self.raw_checks.append(("conv", _q("_raw_" + col.name), _q(col.name), col.name, col.type))
         if self.spec.has_properties:
             selects.append(f"{self._properties()} AS properties")
         where = " WHERE NOT _bad_json" if self.src.format == "jsonl" else ""
@@ -275,6 +279,15 @@ class _Plan:
 
     def _properties(self) -> str:
         props: dict[str, ColumnSource] = dict(self.mapping.properties)
+        base = "'{}'"
+        own = self._by_lower.get("properties")
+        if own is not None and "properties" not in {n.lower() for n in props}:
+            # The file already carries a properties JSON object: merge into it.
+            self.used.add(own)
+            text = f"nullif(trim(CAST({_q(own)} AS VARCHAR)), '')"
+            base = f"coalesce({text}, '{{}}')"
+            is_obj = f"CASE WHEN json_valid({text}) AND json_type({text}) = 'OBJECT' THEN 1 END"
+            self.raw_checks.append(("src", text, is_obj, "properties", "json"))
         for name, src in props.items():
             self._text(src, f"property {name!r}")  # resolves (and marks used) its source columns
         if self.mapping.unmapped == "properties":
@@ -282,7 +295,7 @@ class _Plan:
                 if c not in self.used and c.lower() not in {n.lower() for n in props}:
                     props[c] = ColumnSource(**{"from": c})
         if not props:
-            return "'{}'"
+            return f"CAST(json_merge_patch({base}, '{{}}') AS VARCHAR)" if base != "'{}'" else base
         kinds = self._infer_types(props)
         pairs = []
         for name, src in props.items():
@@ -292,10 +305,10 @@ class _Plan:
             if kind == "timestamp":
                 typed = f"strftime({typed}, '%Y-%m-%dT%H:%M:%S')"
             if src.type != "auto" and kind != "string":
-                self.raw_checks.append((text, f"properties.{name}", kind))
+                self.raw_checks.append(("src", text, typed, f"properties.{name}", kind))
             pairs.append(f"{_lit(name)}, {typed}")
         # json_merge_patch drops keys whose value is null, so empty cells leave no key.
-        return f"CAST(json_merge_patch('{{}}', json_object({', '.join(pairs)})) AS VARCHAR)"
+        return f"CAST(json_merge_patch({base}, json_object({', '.join(pairs)})) AS VARCHAR)"
 
     def _infer_types(self, props: dict[str, ColumnSource]) -> dict[str, str]:
         kinds = {n: s.type for n, s in props.items()}
@@ -391,19 +404,11 @@ class _Plan:
     def check_rows(self) -> None:
         """Record every failed check in `rej`: types, required, ranges, sets, order, duplicates, refs."""
         x = self.con.execute
-        for raw, col, kind in self.raw_checks:
-            target = col if not col.startswith("properties.") else None
-            typed = _q(col) if target else self._typed(raw, kind, None)
-            if target is None:
-                src = self.mapping.properties[col.removeprefix("properties.")]
-                typed = self._typed(raw, kind, src.format)
-                rawx = raw
-            else:
-                rawx = _q(raw)
+        for relation, raw, typed, col, kind in self.raw_checks:
             x(
                 f"INSERT INTO rej SELECT {ROW}, {_lit(col)}, "
-                f"'cannot read ''' || {rawx} || ''' as {_TYPE_WORDS[kind]}' "
-                f"FROM conv WHERE {rawx} IS NOT NULL AND {typed} IS NULL"
+                f"'cannot read ''' || left({raw}, 60) || ''' as {_TYPE_WORDS[kind]}' "
+                f"FROM {relation} WHERE {raw} IS NOT NULL AND {typed} IS NULL"
             )
         for col in self.spec.columns:
             name = _q(col.name)
@@ -548,6 +553,14 @@ def _writable(folder: Path) -> bool:
     return folder.exists() and os.access(folder, os.W_OK)
 
 
+_LOADS_SCHEMA = pa.schema([
+    ("load_id", pa.string()), ("loaded_at", pa.timestamp("us")), ("table_name", pa.string()),
+    ("file", pa.string()), ("rows_read", pa.int64()), ("inserted", pa.int64()),
+    ("updated", pa.int64()), ("unchanged", pa.int64()), ("rejected", pa.int64()),
+    ("rejects_file", pa.string()), ("seconds", pa.float64()),
+])
+
+
 def _log_load(store: Store, r: LoadResult) -> None:
     row = pa.table(
         {
@@ -562,6 +575,31 @@ def _log_load(store: Store, r: LoadResult) -> None:
             "rejected": [r.rejected + 0],
             "rejects_file": [str(r.rejects_path) if r.rejects_path else None],
             "seconds": [r.seconds],
-        }
+        },
+        schema=_LOADS_SCHEMA,
     )
     store.write_arrow(LOADS_TABLE, row, append=True)
+
+
+def load_folder(
+    store: Store,
+    folder: str | Path,
+    *,
+    on_table: Callable[[str, LoadResult], None] | None = None,
+) -> dict[str, LoadResult]:
+    """Load every `<table>.parquet|csv|jsonl` in `folder` into its canonical table, parents first."""
+    base = Path(folder)
+    results: dict[str, LoadResult] = {}
+    for name in TABLES:
+        for ext in ("parquet", "csv", "jsonl"):
+            path = base / f"{name}.{ext}"
+            if path.exists():
+                results[name] = load_file(store, name, path)
+                if on_table is not None:
+                    on_table(name, results[name])
+                break
+    if not results:
+        raise BadFileError(
+            f"{base} has no table files: expected names like accounts.parquet, leads.csv, touchpoints.jsonl"
+        )
+    return results

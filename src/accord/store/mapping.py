@@ -41,6 +41,8 @@ class ColumnSource(_Strict):
     """Replace source values before conversion (exact match after trimming)."""
     default: Any = None
     """Value used when the source cell is empty."""
+    otherwise: Any = None
+    """With `map`: value for a non-empty cell the map does not list (default: keep the cell)."""
     type: PropertyType = "auto"
     """For properties only: the type to convert to (`auto` infers it from the data)."""
 

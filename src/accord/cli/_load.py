@@ -1,0 +1,54 @@
+"""`accord load`: load a file into a canonical table through a mapping."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from accord.cli._console import console, err, friendly
+from accord.model.tables import TABLES
+from accord.store import LoadResult, connect, load_file, preset_names
+
+
+def print_result(r: LoadResult) -> None:
+    """Print a load's counts and the rejects file, the same way everywhere."""
+    w = r.write
+    console.print(
+        f"[bold]{r.table}[/]: {r.loaded:,} loaded ({w.inserted:,} new, {w.updated:,} updated, "
+        f"{w.unchanged:,} unchanged), {r.rejected:,} rejected, from {r.path} in {r.seconds:.1f}s",
+        highlight=False,
+    )
+    for parent, n in r.created_parents.items():
+        console.print(f"  created {n:,} {parent} referenced by the file", highlight=False)
+    if r.rejected:
+        table = Table("rejected rows", "reason", box=None, padding=(0, 2))
+        for reason, n in r.reasons.most_common(10):
+            table.add_row(f"{n:,}", reason)
+        console.print(table)
+        console.print(f"  rejects with their rows: {r.rejects_path}", highlight=False)
+
+
+@friendly
+def load_command(
+    table: Annotated[str, typer.Argument(help=f"Canonical table: {', '.join(TABLES)}.")],
+    file: Annotated[Path, typer.Argument(help="CSV, Parquet or JSON Lines file.")],
+    mapping: Annotated[
+        str | None,
+        typer.Option(help=f"Mapping YAML, or a preset: {', '.join(preset_names())}."),
+    ] = None,
+    url: Annotated[str | None, typer.Option(help="Store URL (default $ACCORD_URL or accord.duckdb).")] = None,
+    rejects: Annotated[Path | None, typer.Option(help="Where to write rejected rows.")] = None,
+) -> None:
+    """Load FILE into TABLE; bad rows go to a rejects file with their reasons."""
+    store = connect(url)
+    try:
+        result = load_file(store, table, file, mapping, rejects_path=rejects)
+    finally:
+        store.close()
+    print_result(result)
+    if result.loaded == 0:
+        err.print("[bold red]nothing could be loaded[/]: see the reasons above")
+        raise typer.Exit(1)

@@ -1,0 +1,25 @@
+"""The `accord` Typer application: one command per module, registered here."""
+
+from __future__ import annotations
+
+import typer
+
+from accord.cli._demo import demo_command
+from accord.cli._doctor import doctor_command
+from accord.cli._generate import generate_command
+from accord.cli._load import load_command
+
+app = typer.Typer(
+    name="accord",
+    help="Lead scoring and multi-touch attribution that sales and marketing agree on.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("demo")(demo_command)
+app.command("generate")(generate_command)
+app.command("load")(load_command)
+app.command("doctor")(doctor_command)
+
+if __name__ == "__main__":  # pragma: no cover
+    app()
