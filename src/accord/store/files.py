@@ -170,29 +170,32 @@ def _read_csv(
 
 def _read_jsonl(con: duckdb.DuckDBPyConnection, spath: str) -> None:
     # Read lines as text first, so a malformed line becomes a reject, not a failure.
+    # Invalid lines are swapped for '{}' before any JSON function sees them.
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE src_lines AS SELECT row_number() OVER () AS line, column0 AS text "
+        "CREATE OR REPLACE TEMP TABLE src_lines AS SELECT line, bad, "
+        "CASE WHEN bad THEN '{}' ELSE text END AS j FROM ("
+        "SELECT row_number() OVER () AS line, column0 AS text, "
+        "NOT coalesce(json_valid(column0) AND left(trim(column0), 1) = '{', false) AS bad "
         f"FROM read_csv('{spath}', columns={{'column0': 'VARCHAR'}}, delim='\\x1e', quote='', "
-        "escape='', header=false, auto_detect=false)"
+        "escape='', header=false, auto_detect=false)) WHERE trim(coalesce(text, '')) <> ''"
     )
     keys = [
         r[0]
         for r in con.execute(
-            "SELECT key FROM (SELECT unnest(json_keys(text)) AS key, line FROM src_lines "
-            "WHERE json_valid(text) AND left(trim(text), 1) = '{') GROUP BY key ORDER BY min(line)"
+            "SELECT key FROM (SELECT unnest(json_keys(j)) AS key, line FROM src_lines) "
+            "GROUP BY key ORDER BY min(line)"
         ).fetchall()
     ]
     cols = ", ".join(
-        f"CASE WHEN json_type(text, '$.\"{_sql_key(k)}\"') IN ('OBJECT', 'ARRAY') "
-        f"THEN json_extract(text, '$.\"{_sql_key(k)}\"')::VARCHAR "
-        f"ELSE json_extract_string(text, '$.\"{_sql_key(k)}\"') END AS \"{_sql_ident(k)}\""
+        f"CASE WHEN json_type(j, '$.\"{_sql_key(k)}\"') IN ('OBJECT', 'ARRAY') "
+        f"THEN json_extract(j, '$.\"{_sql_key(k)}\"')::VARCHAR "
+        f"ELSE json_extract_string(j, '$.\"{_sql_key(k)}\"') END AS \"{_sql_ident(k)}\""
         for k in keys
     )
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE src AS SELECT line AS {ROW}"
         + (f", {cols}" if cols else "")
-        + ", NOT (json_valid(text) AND left(trim(text), 1) = '{') AS _bad_json "
-        "FROM src_lines WHERE trim(text) <> ''"
+        + ", bad AS _bad_json FROM src_lines"
     )
 
 

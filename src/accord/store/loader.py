@@ -488,7 +488,7 @@ class _Plan:
         ).fetchall()
         out = [(int(r), str(c), str(why)) for r, c, why in rows]
         reasons: Counter[str] = Counter()
-        for _, c, why in out:
+        for c, why in self.con.execute("SELECT col, reason FROM rej").fetchall():
             reasons[f"{c}: {_family(why)}" if c else _family(why)] += 1
         for _, _, why in self.src.bad_lines:
             reasons[f"unparsable line: {_family(why)}"] += 1
@@ -499,7 +499,7 @@ def _family(reason: str) -> str:
     """A reason without its particular values, for counting ("cannot read 'x' as ..." -> "cannot read as ...")."""
     import re
 
-    return re.sub(r"'[^']*'", "…", reason.split(" | ")[0]).split(" (first at")[0]
+    return re.sub(r"'[^']*'", "…", reason).split(" (first at")[0]
 
 
 def _duck_type(col: Column) -> str:

@@ -1,0 +1,84 @@
+"""The CLI: exit codes, one-sentence errors, and what it prints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from accord.cli.main import app
+from accord.store import connect
+from conftest import write
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ACCORD_URL", raising=False)
+
+
+def test_load_reports_counts_and_exits_zero_with_some_rejects(tmp_path: Path) -> None:
+    path = write(tmp_path / "acc.csv", "id,employees\na1,5\na2,-1\n")
+    res = runner.invoke(app, ["load", "accounts", str(path)])
+    assert res.exit_code == 0, res.output
+    assert "1 loaded (1 new, 0 updated, 0 unchanged), 1 rejected" in res.output
+    assert "employees: negative value" in res.output
+    store = connect()  # the default embedded store in the working directory
+    assert store.table("accounts").count().execute() == 1
+    assert (tmp_path / "accord.duckdb").exists()
+
+
+def test_load_exits_one_when_nothing_loads(tmp_path: Path) -> None:
+    path = write(tmp_path / "acc.csv", "id,employees\na1,-5\n")
+    res = runner.invoke(app, ["load", "accounts", str(path)])
+    assert res.exit_code == 1
+    assert "nothing could be loaded" in res.output
+
+
+def test_bad_file_is_one_sentence_not_a_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "deck.csv"
+    path.write_bytes(b"%PDF-1.4 binary")
+    res = runner.invoke(app, ["load", "leads", str(path)])
+    assert res.exit_code == 2
+    assert "is a PDF document, not a CSV file" in res.output
+    assert "Traceback" not in res.output
+
+
+def test_unknown_table_lists_the_valid_ones(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["load", "contacts", str(write(tmp_path / "x.csv", "a\n1\n"))])
+    assert res.exit_code == 2
+    assert "unknown table 'contacts'; canonical tables: accounts, leads, touchpoints" in res.output
+
+
+def test_generate_writes_tables_and_truth(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["generate", "--leads", "300", "--seed", "3", "--out", "gen", "--format", "csv"])
+    assert res.exit_code == 0, res.output
+    for name in ("accounts", "leads", "touchpoints", "opportunities", "stage_changes", "feedback", "spend"):
+        assert (tmp_path / "gen" / f"{name}.csv").exists()
+    assert (tmp_path / "gen" / "ground_truth.json").exists()
+
+
+def test_demo_generates_and_loads_everything(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["demo", "d", "--leads", "500"])
+    assert res.exit_code == 0, res.output
+    store = connect(f"duckdb://{tmp_path / 'd' / 'accord.duckdb'}")
+    assert store.table("leads").count().execute() == 500
+    assert store.table("touchpoints").count().execute() > 3000
+    assert "0 rejected" in res.output and "ground truth" in res.output
+
+
+def test_demo_refuses_a_non_empty_folder(tmp_path: Path) -> None:
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("keep me")
+    res = runner.invoke(app, ["demo", "full"])
+    assert res.exit_code == 2 and "is not empty" in res.output
+    assert (tmp_path / "full" / "x").read_text() == "keep me"
+
+
+def test_doctor_reports_engines() -> None:
+    res = runner.invoke(app, ["doctor"])
+    assert "ibis-framework" in res.output and "duckdb" in res.output and "store" in res.output
+    assert res.exit_code == 0, res.output
