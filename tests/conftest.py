@@ -30,12 +30,13 @@ def _unavailable(engine: str, why: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def spark_session() -> Iterator[object]:
+def spark_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     if shutil.which("java") is None:
         _unavailable("spark", "no java on PATH")
     try:
         from accord.store.connection import spark_session as make
-        session = make("local[2]", warehouse=str(Path(os.environ.get("TMPDIR", "/tmp")) / f"accord-wh-{uuid.uuid4().hex[:6]}"))
+
+        session = make("local[2]", warehouse=str(tmp_path_factory.mktemp("spark-warehouse")))
     except (AccordError, ImportError) as exc:
         _unavailable("spark", str(exc))
     yield session

@@ -56,7 +56,15 @@ def test_unknown_table_lists_the_valid_ones(tmp_path: Path) -> None:
 def test_generate_writes_tables_and_truth(tmp_path: Path) -> None:
     res = runner.invoke(app, ["generate", "--leads", "300", "--seed", "3", "--out", "gen", "--format", "csv"])
     assert res.exit_code == 0, res.output
-    for name in ("accounts", "leads", "touchpoints", "opportunities", "stage_changes", "feedback", "spend"):
+    for name in (
+        "accounts",
+        "leads",
+        "touchpoints",
+        "opportunities",
+        "stage_changes",
+        "feedback",
+        "spend",
+    ):
         assert (tmp_path / "gen" / f"{name}.csv").exists()
     assert (tmp_path / "gen" / "ground_truth.json").exists()
 

@@ -77,7 +77,11 @@ def test_reload_changes_nothing_and_updates_changed_rows(store: Store, tmp_path:
     assert (again.write.inserted, again.write.updated, again.write.unchanged) == (0, 0, 3)
     assert store.table("leads").order_by("id").to_pyarrow().equals(before)
     changed = LEADS.replace("VP Sales", "CRO").replace("l3,,c@gmail.com", "l3,a2,c@gmail.com")
-    r = load_file(store, "leads", write(tmp_path / "leads2.csv", changed + "l4,a1,d@acme.com,2025-02-01,CEO,\n"))
+    r = load_file(
+        store,
+        "leads",
+        write(tmp_path / "leads2.csv", changed + "l4,a1,d@acme.com,2025-02-01,CEO,\n"),
+    )
     assert (r.write.inserted, r.write.updated, r.write.unchanged) == (1, 2, 1)
     rows = {x["id"]: x for x in store.table("leads").to_pyarrow().to_pylist()}
     assert len(rows) == 4
@@ -103,9 +107,14 @@ def test_composite_keys_with_nulls_are_idempotent(store: Store) -> None:
     third = upsert(store, spec, changed)
     assert (third.inserted, third.updated, third.unchanged) == (0, 1, 2)
     rows = sorted(
-        (r["channel"], r["campaign"] or "", r["amount"]) for r in store.table("spend").to_pyarrow().to_pylist()
+        (r["channel"], r["campaign"] or "", r["amount"])
+        for r in store.table("spend").to_pyarrow().to_pylist()
     )
-    assert rows == [("events", "", 900.0), ("paid_search", "", 75.0), ("paid_search", "brand", 100.0)]
+    assert rows == [
+        ("events", "", 900.0),
+        ("paid_search", "", 75.0),
+        ("paid_search", "brand", 100.0),
+    ]
 
 
 def test_create_table_overwrite_works(store: Store) -> None:

@@ -25,11 +25,11 @@ def _accounts(path: Path, n: int, broken: dict[int, str]) -> Path:
 
 def test_1000_rows_with_5_broken_load_995_and_report_each(duck: Store, tmp_path: Path) -> None:
     broken = {
-        10: "a10,Company 10,c10.com,saas,-3,1000,US,gold",          # negative
-        200: ",No id,x.com,saas,5,1,US,gold",                       # missing id
-        300: "a5,Dup,dup.com,saas,5,1,US,gold",                     # duplicate id (first at row 6)
-        400: "a400,Company 400,c400.com,saas,many,1,US,gold",        # wrong type
-        999: "a999,Company 999,c999.com,saas,12.5,1,US,gold",        # not a whole number
+        10: "a10,Company 10,c10.com,saas,-3,1000,US,gold",  # negative
+        200: ",No id,x.com,saas,5,1,US,gold",  # missing id
+        300: "a5,Dup,dup.com,saas,5,1,US,gold",  # duplicate id (first at row 6)
+        400: "a400,Company 400,c400.com,saas,many,1,US,gold",  # wrong type
+        999: "a999,Company 999,c999.com,saas,12.5,1,US,gold",  # not a whole number
     }
     path = _accounts(tmp_path / "accounts.csv", 1000, broken)
     r = load_file(duck, "accounts", path)
@@ -88,7 +88,11 @@ def test_mapping_renames_converts_and_keeps_properties(duck: Store, tmp_path: Pa
             "columns": {
                 "id": "Lead Id",
                 "created_at": {"from": "Signed Up", "format": ["%d-%m-%Y %H:%M", "%d-%m-%Y"]},
-                "source": {"from": "Origin", "map": {"paid search": "paid_search"}, "default": "unknown"},
+                "source": {
+                    "from": "Origin",
+                    "map": {"paid search": "paid_search"},
+                    "default": "unknown",
+                },
                 "country": {"value": "BR"},
             },
             "properties": {"budget": {"from": "Budget", "type": "float"}},
@@ -112,8 +116,13 @@ def test_mapping_renames_converts_and_keeps_properties(duck: Store, tmp_path: Pa
 def test_mapping_default_fills_empty_cells(duck: Store, tmp_path: Path) -> None:
     src = write(tmp_path / "e.csv", "Lead Id,Signed Up,Origin\nx2,05-06-2018,\n")
     mapping = Mapping.model_validate(
-        {"columns": {"id": "Lead Id", "created_at": {"from": "Signed Up", "format": "%d-%m-%Y"},
-                     "source": {"from": "Origin", "default": "unknown"}}}
+        {
+            "columns": {
+                "id": "Lead Id",
+                "created_at": {"from": "Signed Up", "format": "%d-%m-%Y"},
+                "source": {"from": "Origin", "default": "unknown"},
+            }
+        }
     )
     load_file(duck, "leads", src, mapping)
     assert duck.table("leads").source.execute().tolist() == ["unknown"]
@@ -144,7 +153,11 @@ def test_parquet_and_jsonl(duck: Store, tmp_path: Path) -> None:
     ("name", "content", "message"),
     [
         ("empty.csv", b"", "is empty"),
-        ("report.csv", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", "is a PDF document, not a CSV file"),
+        (
+            "report.csv",
+            b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj",
+            "is a PDF document, not a CSV file",
+        ),
         ("book.csv", b"PK\x03\x04\x14\x00\x06\x00", "ZIP archive"),
         ("only-header.csv", b"id,name\n", "has a header but no data rows"),
         ("fake.parquet", b"id,name\na,b\n", "is not a Parquet file"),
@@ -162,7 +175,9 @@ def test_bad_files_get_one_clear_sentence(
 
 def test_wrong_delimiter_is_named(duck: Store, tmp_path: Path) -> None:
     path = write(tmp_path / "semi.csv", "Lead Id;Created\nx1;2025-01-01\n")
-    mapping = Mapping.model_validate({"csv": {"delimiter": ","}, "columns": {"id": "Lead Id", "created_at": "Created"}})
+    mapping = Mapping.model_validate(
+        {"csv": {"delimiter": ","}, "columns": {"id": "Lead Id", "created_at": "Created"}}
+    )
     with pytest.raises(MappingError, match=r"delimiter looks like ';'"):
         load_file(duck, "leads", path, mapping)
 
@@ -187,7 +202,7 @@ def test_mapping_errors_name_the_valid_choices(tmp_path: Path) -> None:
 
 def test_missing_source_column_lists_file_columns(duck: Store, tmp_path: Path) -> None:
     path = write(tmp_path / "x.csv", "a,b\n1,2\n")
-    with pytest.raises(MappingError, match="required column 'id'.*file columns: a, b"):
+    with pytest.raises(MappingError, match=r"required column 'id'.*file columns: a, b"):
         load_file(duck, "accounts", path)
 
 

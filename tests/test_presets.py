@@ -16,8 +16,14 @@ REPO = Path(__file__).resolve().parents[1]
 def test_presets_validate_against_their_tables() -> None:
     names = preset_names()
     assert names == [
-        "hubspot-companies", "hubspot-contacts", "hubspot-deals", "journeys", "marketo-activities",
-        "salesforce-campaign-members", "salesforce-leads", "salesforce-opportunities",
+        "hubspot-companies",
+        "hubspot-contacts",
+        "hubspot-deals",
+        "journeys",
+        "marketo-activities",
+        "salesforce-campaign-members",
+        "salesforce-leads",
+        "salesforce-opportunities",
     ]
     for name in names:
         m = load_mapping(name)
@@ -88,8 +94,14 @@ def test_marketo_activities(duck: Store, tmp_path: Path) -> None:
         "g3,42,2024-01-04T10:00:00Z,46,,,,\n",
     )
     assert load_file(duck, "touchpoints", acts, "marketo-activities").loaded == 3
-    got = sorted((x["id"], x["channel"], x["touch_type"]) for x in duck.table("touchpoints").to_pyarrow().to_pylist())
-    assert got == [("g1", "web", "web_visit"), ("g2", "email", "email_click"), ("g3", "marketo", "46")]
+    got = sorted(
+        (x["id"], x["channel"], x["touch_type"]) for x in duck.table("touchpoints").to_pyarrow().to_pylist()
+    )
+    assert got == [
+        ("g1", "web", "web_visit"),
+        ("g2", "email", "email_click"),
+        ("g3", "marketo", "46"),
+    ]
 
 
 needs_shared = pytest.mark.skipif(not SHARED_DATA.exists(), reason=f"shared data not found at {SHARED_DATA}")
@@ -107,11 +119,19 @@ def test_journey_file_loads_through_preset(duck: Store) -> None:
 
 @needs_shared
 def test_olist_mqls_and_closed_deals_load_with_mappings(duck: Store) -> None:
-    mqls = load_file(duck, "leads", SHARED_DATA / "olist_marketing_qualified_leads.csv",
-                     REPO / "examples/mappings/olist-mqls.yaml")
+    mqls = load_file(
+        duck,
+        "leads",
+        SHARED_DATA / "olist_marketing_qualified_leads.csv",
+        REPO / "examples/mappings/olist-mqls.yaml",
+    )
     assert (mqls.loaded, mqls.rejected) == (8_000, 0)
-    deals = load_file(duck, "opportunities", SHARED_DATA / "olist_closed_deals.csv",
-                      REPO / "examples/mappings/olist-closed-deals.yaml")
+    deals = load_file(
+        duck,
+        "opportunities",
+        SHARED_DATA / "olist_closed_deals.csv",
+        REPO / "examples/mappings/olist-closed-deals.yaml",
+    )
     assert (deals.loaded, deals.rejected) == (842, 0)
     opp = duck.table("opportunities")
     first = opp.filter(opp.id == "5420aad7fec3549a85876ba1c529bd84").to_pyarrow().to_pylist()[0]

@@ -34,27 +34,59 @@ def check_environment(url: str | None, postgres_url: str) -> list[Check]:
     from accord.store.connection import connect, parse_url
 
     checks = [Check("python", sys.version_info >= (3, 11), sys.version.split()[0], "use Python 3.11+")]
-    for dist, why in (("ibis-framework", "==12.*"), ("sqlglot", "<30.18"), ("duckdb", "<2"), ("psycopg", "")):
+    for dist, why in (
+        ("ibis-framework", "==12.*"),
+        ("sqlglot", "<30.18"),
+        ("duckdb", "<2"),
+        ("psycopg", ""),
+    ):
         v = _version(dist)
-        checks.append(Check(dist, v is not None, f"{v or 'not installed'} (needs {why or 'any'})",
-                            f'pip install "{dist}{why}"'))
+        checks.append(
+            Check(
+                dist,
+                v is not None,
+                f"{v or 'not installed'} (needs {why or 'any'})",
+                f'pip install "{dist}{why}"',
+            )
+        )
     spark = _version("pyspark")
     java = shutil.which("java")
-    checks.append(Check("pyspark", spark is not None, spark or "not installed",
-                        'pip install "accord[spark]"', optional=True))
+    checks.append(
+        Check(
+            "pyspark",
+            spark is not None,
+            spark or "not installed",
+            'pip install "accord[spark]"',
+            optional=True,
+        )
+    )
     jv = ""
     if java:
         out = subprocess.run([java, "-version"], capture_output=True, text=True, check=False)  # noqa: S603
         jv = (out.stderr or out.stdout).splitlines()[0] if (out.stderr or out.stdout) else java
-    checks.append(Check("java (for Spark)", bool(java), jv or "not found",
-                        "apt-get install -y openjdk-17-jre-headless", optional=True))
+    checks.append(
+        Check(
+            "java (for Spark)",
+            bool(java),
+            jv or "not found",
+            "apt-get install -y openjdk-17-jre-headless",
+            optional=True,
+        )
+    )
     try:
         pg = connect(postgres_url)
         checks.append(Check("postgresql", True, f"{pg.describe()} (server {pg.con.version})", optional=True))
         pg.close()
     except AccordError as exc:
-        checks.append(Check("postgresql", False, str(exc), "start PostgreSQL or pass --postgres URL",
-                            optional=True))
+        checks.append(
+            Check(
+                "postgresql",
+                False,
+                str(exc),
+                "start PostgreSQL or pass --postgres URL",
+                optional=True,
+            )
+        )
     try:
         store = connect(url)
         tables = store.list_tables()

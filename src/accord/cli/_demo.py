@@ -25,8 +25,9 @@ def demo_command(
         raise typer.BadParameter(f"{folder} is not empty: name a new folder")
     console.rule("[bold]Accord demo")
     with progress_bar("generating") as tick:
-        result = run_demo(folder, leads=leads, seed=seed, progress=tick,
-                          on_table=lambda _n, r: print_result(r))
+        result = run_demo(
+            folder, leads=leads, seed=seed, progress=tick, on_table=lambda _n, r: print_result(r)
+        )
     truth = result.generated.truth
     console.print(
         f"\n{truth['leads']:,} leads, {truth['touchpoints']:,} touchpoints, "
@@ -35,6 +36,4 @@ def demo_command(
     console.print(f"store:        {result.store_url}", highlight=False)
     console.print(f"data files:   {result.data_folder}", highlight=False)
     console.print(f"ground truth: {result.data_folder / 'ground_truth.json'}", highlight=False)
-    console.print(
-        f"try:          ACCORD_URL={result.store_url} accord doctor", highlight=False
-    )
+    console.print(f"try:          ACCORD_URL={result.store_url} accord doctor", highlight=False)

@@ -12,7 +12,9 @@ from accord.diagnostics import check_environment
 
 
 def doctor_command(
-    url: Annotated[str | None, typer.Option(help="Store URL to check (default $ACCORD_URL or accord.duckdb).")] = None,
+    url: Annotated[
+        str | None, typer.Option(help="Store URL to check (default $ACCORD_URL or accord.duckdb).")
+    ] = None,
     postgres: Annotated[
         str, typer.Option(help="PostgreSQL URL to probe.")
     ] = "postgresql://postgres@127.0.0.1:5432/test",

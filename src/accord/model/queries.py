@@ -7,9 +7,7 @@ from datetime import datetime
 import ibis
 
 
-def touch_counts_by_channel(
-    touchpoints: ibis.Table, start: datetime, end: datetime
-) -> ibis.Table:
+def touch_counts_by_channel(touchpoints: ibis.Table, start: datetime, end: datetime) -> ibis.Table:
     """Per lead and channel: touches in ``[start, end)``, distinct touch types, first and last touch.
 
     The building block of engagement scoring and of journey-level attribution.

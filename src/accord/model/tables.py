@@ -166,8 +166,13 @@ ACCOUNTS = TableSpec(
         Column("domain", "string", "Web domain, lower case.", "northwind.io"),
         Column("industry", "string", "Industry, lower snake case.", "fintech"),
         Column("employees", "int", "Head count.", 480, non_negative=True),
-        Column("annual_revenue", "float", "Annual revenue in the reporting currency.", 7.2e7,
-               non_negative=True),
+        Column(
+            "annual_revenue",
+            "float",
+            "Annual revenue in the reporting currency.",
+            7.2e7,
+            non_negative=True,
+        ),
         Column("country", "string", "Country (ISO 3166 alpha-2 or name as exported).", "US"),
         _PROPERTIES,
     ),
@@ -179,16 +184,26 @@ LEADS = TableSpec(
     key=("id",),
     columns=(
         Column("id", "string", "Lead id, unique.", "lead-0001234", required=True),
-        Column("account_id", "string", "Account the lead works for.", "acc-000042",
-               references="accounts"),
+        Column(
+            "account_id",
+            "string",
+            "Account the lead works for.",
+            "acc-000042",
+            references="accounts",
+        ),
         Column("email", "string", "Email address, lower case.", "ana.diaz@northwind.io"),
         Column("job_title", "string", "Job title as given.", "VP Marketing"),
         Column("seniority", "string", "Seniority level.", "vp"),
         Column("department", "string", "Department.", "marketing"),
         Column("country", "string", "Country.", "US"),
         Column("source", "string", "Acquisition source (channel of the first touch).", "paid_search"),
-        Column("created_at", "timestamp", "When the lead was created (UTC).", "2025-03-04 09:12:00",
-               required=True),
+        Column(
+            "created_at",
+            "timestamp",
+            "When the lead was created (UTC).",
+            "2025-03-04 09:12:00",
+            required=True,
+        ),
         _PROPERTIES,
     ),
 )
@@ -199,17 +214,38 @@ TOUCHPOINTS = TableSpec(
     key=("id",),
     columns=(
         Column("id", "string", "Touchpoint id, unique.", "tp-000000017", required=True),
-        Column("lead_id", "string", "Lead who touched.", "lead-0001234", required=True,
-               references="leads"),
-        Column("account_id", "string", "Account of the lead (filled from the lead when absent).",
-               "acc-000042", references="accounts"),
-        Column("occurred_at", "timestamp", "When it happened (UTC).", "2025-03-09 14:02:11",
-               required=True),
+        Column(
+            "lead_id",
+            "string",
+            "Lead who touched.",
+            "lead-0001234",
+            required=True,
+            references="leads",
+        ),
+        Column(
+            "account_id",
+            "string",
+            "Account of the lead (filled from the lead when absent).",
+            "acc-000042",
+            references="accounts",
+        ),
+        Column(
+            "occurred_at",
+            "timestamp",
+            "When it happened (UTC).",
+            "2025-03-09 14:02:11",
+            required=True,
+        ),
         Column("channel", "string", "Marketing or sales channel.", "paid_search", required=True),
         Column("campaign", "string", "Campaign name.", "paid_search-2025Q1-brand"),
         Column("touch_type", "string", "Kind of interaction.", "ad_click", required=True),
-        Column("team", "string", "Team that owns the touch (filled from touch_type when absent).",
-               "marketing", allowed=tuple(t.value for t in Team)),
+        Column(
+            "team",
+            "string",
+            "Team that owns the touch (filled from touch_type when absent).",
+            "marketing",
+            allowed=tuple(t.value for t in Team),
+        ),
         Column("source_system", "string", "System the touch was exported from.", "hubspot"),
         Column("cost", "float", "Direct cost of the touch, if known.", 3.4, non_negative=True),
         _PROPERTIES,
@@ -224,10 +260,20 @@ OPPORTUNITIES = TableSpec(
     columns=(
         Column("id", "string", "Opportunity id, unique.", "opp-00007", required=True),
         Column("account_id", "string", "Account buying.", "acc-000042", references="accounts"),
-        Column("primary_lead_id", "string", "Lead the deal came from.", "lead-0001234",
-               references="leads"),
-        Column("created_at", "timestamp", "When the opportunity was opened (UTC).",
-               "2025-04-01 10:00:00", required=True),
+        Column(
+            "primary_lead_id",
+            "string",
+            "Lead the deal came from.",
+            "lead-0001234",
+            references="leads",
+        ),
+        Column(
+            "created_at",
+            "timestamp",
+            "When the opportunity was opened (UTC).",
+            "2025-04-01 10:00:00",
+            required=True,
+        ),
         Column("closed_at", "timestamp", "When it closed; empty while open.", "2025-06-20 16:30:00"),
         Column("stage", "string", "Pipeline stage as exported.", "closed_won"),
         Column("amount", "float", "Deal value.", 48000.0, non_negative=True),
@@ -241,11 +287,23 @@ STAGE_CHANGES = TableSpec(
     description="Every lifecycle move of a lead, with who made it and why.",
     key=("lead_id", "to_stage", "changed_at"),
     columns=(
-        Column("lead_id", "string", "Lead that moved.", "lead-0001234", required=True,
-               references="leads"),
+        Column(
+            "lead_id",
+            "string",
+            "Lead that moved.",
+            "lead-0001234",
+            required=True,
+            references="leads",
+        ),
         Column("from_stage", "string", "Stage before.", "mql", allowed=tuple(s.value for s in Stage)),
-        Column("to_stage", "string", "Stage after.", "sal", required=True,
-               allowed=tuple(s.value for s in Stage)),
+        Column(
+            "to_stage",
+            "string",
+            "Stage after.",
+            "sal",
+            required=True,
+            allowed=tuple(s.value for s in Stage),
+        ),
         Column("changed_at", "timestamp", "When (UTC).", "2025-03-10 08:00:00", required=True),
         Column("actor", "string", "Who or what moved it.", "scoring:v3"),
         Column("reason", "string", "Why.", "score 72 >= MQL threshold 60"),
@@ -257,12 +315,17 @@ FEEDBACK = TableSpec(
     description="Sales' verdicts on leads: the loop that keeps the pact honest.",
     key=("lead_id", "given_at", "action"),
     columns=(
-        Column("lead_id", "string", "Lead judged.", "lead-0001234", required=True,
-               references="leads"),
+        Column("lead_id", "string", "Lead judged.", "lead-0001234", required=True, references="leads"),
         Column("given_at", "timestamp", "When (UTC).", "2025-03-11 09:30:00", required=True),
         Column("actor", "string", "Salesperson.", "rep-07"),
-        Column("action", "string", "accept, reject, recycle or adjust.", "reject", required=True,
-               allowed=tuple(a.value for a in FeedbackAction)),
+        Column(
+            "action",
+            "string",
+            "accept, reject, recycle or adjust.",
+            "reject",
+            required=True,
+            allowed=tuple(a.value for a in FeedbackAction),
+        ),
         Column("reason", "string", "Why, in sales' words.", "no budget this year"),
         Column("points", "float", "Score adjustment for `adjust` (may be negative).", -10.0),
     ),
@@ -275,20 +338,33 @@ SPEND = TableSpec(
     order_checks=(("period_start", "period_end"),),
     columns=(
         Column("channel", "string", "Channel.", "paid_search", required=True),
-        Column("campaign", "string", "Campaign, empty for channel-level spend.",
-               "paid_search-2025Q1-brand"),
-        Column("period_start", "timestamp", "Start of the period (UTC).", "2025-03-01 00:00:00",
-               required=True),
-        Column("period_end", "timestamp", "End of the period (UTC).", "2025-03-31 23:59:59",
-               required=True),
+        Column(
+            "campaign",
+            "string",
+            "Campaign, empty for channel-level spend.",
+            "paid_search-2025Q1-brand",
+        ),
+        Column(
+            "period_start",
+            "timestamp",
+            "Start of the period (UTC).",
+            "2025-03-01 00:00:00",
+            required=True,
+        ),
+        Column(
+            "period_end",
+            "timestamp",
+            "End of the period (UTC).",
+            "2025-03-31 23:59:59",
+            required=True,
+        ),
         Column("amount", "float", "Amount spent.", 12500.0, required=True, non_negative=True),
         Column("currency", "string", "ISO currency code.", "USD"),
     ),
 )
 
 TABLES: dict[str, TableSpec] = {
-    t.name: t
-    for t in (ACCOUNTS, LEADS, TOUCHPOINTS, OPPORTUNITIES, STAGE_CHANGES, FEEDBACK, SPEND)
+    t.name: t for t in (ACCOUNTS, LEADS, TOUCHPOINTS, OPPORTUNITIES, STAGE_CHANGES, FEEDBACK, SPEND)
 }
 """Every canonical table by name, in load order (referenced tables first)."""
 
@@ -300,6 +376,4 @@ def table_spec(name: str) -> TableSpec:
     try:
         return TABLES[name]
     except KeyError:
-        raise UnknownTableError(
-            f"unknown table {name!r}; canonical tables: {', '.join(TABLES)}"
-        ) from None
+        raise UnknownTableError(f"unknown table {name!r}; canonical tables: {', '.join(TABLES)}") from None

@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from accord.errors import ConfigError, EngineError, MissingExtraError
 from accord.model.tables import TABLES, TableSpec
+from accord.store.sql import ident
 
 Engine = Literal["duckdb", "postgres", "spark"]
 
@@ -92,9 +93,7 @@ def parse_url(url: str | os.PathLike[str] | None) -> ParsedUrl:
         if not master.startswith("local"):
             master = f"spark://{master}"
         return ParsedUrl("spark", master, _query(query))
-    raise ConfigError(
-        f"unknown engine {scheme!r} in {raw!r}; valid: duckdb://, postgresql://, spark://"
-    )
+    raise ConfigError(f"unknown engine {scheme!r} in {raw!r}; valid: duckdb://, postgresql://, spark://")
 
 
 def _query(query: str) -> dict[str, str]:
@@ -185,14 +184,15 @@ class Store:
         import pyarrow.csv as pacsv
 
         raw = self.con.con
-        cols = ", ".join(_quote(c) for c in data.column_names)
-        target = _quote(name) if not self.parsed.schema else f"{_quote(self.parsed.schema)}.{_quote(name)}"
+        cols = ", ".join(ident(c) for c in data.column_names)
+        target = ident(name) if not self.parsed.schema else f"{ident(self.parsed.schema)}.{ident(name)}"
         # Text columns are quoted so an empty string stays "" and only a real
         # null (written unquoted and empty) becomes NULL.
         options = pacsv.WriteOptions(include_header=False, quoting_style="all_valid")
-        with raw.cursor() as cur, cur.copy(
-            f"COPY {target} ({cols}) FROM STDIN WITH (FORMAT csv)"
-        ) as copy:
+        with (
+            raw.cursor() as cur,
+            cur.copy(f"COPY {target} ({cols}) FROM STDIN WITH (FORMAT csv)") as copy,
+        ):
             for batch in data.to_batches(max_chunksize=200_000):
                 sink = pa.BufferOutputStream()
                 pacsv.write_csv(pa.Table.from_batches([batch]), sink, write_options=options)
@@ -215,14 +215,13 @@ class Store:
             self.con.rename_table(tmp, name)
             return
         cond = " AND ".join(
-            f"{_quote(name)}.{_quote(k)} IS NOT DISTINCT FROM {_quote(keys_table)}.{_quote(k)}"
-            for k in key
+            f"{ident(name)}.{ident(k)} IS NOT DISTINCT FROM {ident(keys_table)}.{ident(k)}" for k in key
         )
-        target = _quote(name)
-        using = _quote(keys_table)
+        target = ident(name)
+        using = ident(keys_table)
         if self.engine == "postgres" and self.parsed.schema:
-            s = _quote(self.parsed.schema)
-            target, using = f"{s}.{target} AS {_quote(name)}", f"{s}.{using} AS {using}"
+            s = ident(self.parsed.schema)
+            target, using = f"{s}.{target} AS {ident(name)}", f"{s}.{using} AS {using}"
         self.con.raw_sql(f"DELETE FROM {target} USING {using} WHERE {cond}")
 
     def close(self) -> None:
@@ -231,10 +230,6 @@ class Store:
             self.con.disconnect()
         except Exception:  # noqa: S110 - closing is best effort
             pass
-
-
-def _quote(ident: str) -> str:
-    return '"' + ident.replace('"', '""') + '"'
 
 
 def connect(url: str | os.PathLike[str] | None = None, *, spark_session: Any = None) -> Store:
@@ -272,7 +267,7 @@ def _connect_postgres(parsed: ParsedUrl) -> Store:
         ) from exc
     if parsed.schema:
         # Ibis already put the schema on the search_path; it only has to exist.
-        con.raw_sql(f"CREATE SCHEMA IF NOT EXISTS {_quote(parsed.schema)}")
+        con.raw_sql(f"CREATE SCHEMA IF NOT EXISTS {ident(parsed.schema)}")
     return Store(con, parsed)
 
 
@@ -281,9 +276,7 @@ def spark_session(master: str = "local[2]", warehouse: str | None = None) -> Any
     try:
         from pyspark.sql import SparkSession
     except ImportError as exc:
-        raise MissingExtraError(
-            'the Spark engine needs PySpark: pip install "accord[spark]"'
-        ) from exc
+        raise MissingExtraError('the Spark engine needs PySpark: pip install "accord[spark]"') from exc
     builder = (
         SparkSession.builder.master(master)
         .appName("accord")
@@ -306,7 +299,5 @@ def _connect_spark(parsed: ParsedUrl, session: Any) -> Store:
     try:
         con = ibis.pyspark.connect(session)
     except ImportError as exc:  # ibis' pyspark backend missing
-        raise MissingExtraError(
-            'the Spark engine needs PySpark: pip install "accord[spark]"'
-        ) from exc
+        raise MissingExtraError('the Spark engine needs PySpark: pip install "accord[spark]"') from exc
     return Store(con, parsed, spark=session)

@@ -99,21 +99,16 @@ def detect_format(path: Path, declared: FileFormat | None) -> FileFormat:
     if fmt == "parquet":
         raise BadFileError(f"{path} is named or declared Parquet but is not a Parquet file")
     if fmt == "jsonl" and not head.lstrip().startswith(b"{") and not gz:
-        raise BadFileError(
-            f"{path} does not start with a JSON object: JSON Lines needs one object per line"
-        )
+        raise BadFileError(f"{path} does not start with a JSON object: JSON Lines needs one object per line")
     return fmt
 
 
 def _claimed(path: Path, declared: FileFormat | None) -> str:
-    return (declared or _EXTENSIONS.get(path.suffix.lower(), "data")).upper().replace(
-        "JSONL", "JSON Lines"
-    )
+    claimed = declared or _EXTENSIONS.get(path.suffix.lower()) or "data"
+    return claimed.upper().replace("JSONL", "JSON Lines")
 
 
-def read_source(
-    con: duckdb.DuckDBPyConnection, path: Path, fmt: FileFormat, csv: CsvOptions
-) -> SourceFile:
+def read_source(con: duckdb.DuckDBPyConnection, path: Path, fmt: FileFormat, csv: CsvOptions) -> SourceFile:
     """Read `path` into the temp table `src` with a `_row` column; raise BadFileError if unreadable."""
     spath = str(path).replace("'", "''")
     try:
@@ -131,9 +126,7 @@ def read_source(
     return _describe(con, path, fmt, [])
 
 
-def _read_csv(
-    con: duckdb.DuckDBPyConnection, path: Path, spath: str, csv: CsvOptions
-) -> SourceFile:
+def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, spath: str, csv: CsvOptions) -> SourceFile:
     opts = ["all_varchar=true", "store_rejects=true", f"header={str(csv.header).lower()}"]
     if csv.delimiter is not None:
         opts.append(f"delim='{_sql_char(csv.delimiter)}'")
@@ -189,7 +182,7 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, spath: str) -> None:
     cols = ", ".join(
         f"CASE WHEN json_type(j, '$.\"{_sql_key(k)}\"') IN ('OBJECT', 'ARRAY') "
         f"THEN json_extract(j, '$.\"{_sql_key(k)}\"')::VARCHAR "
-        f"ELSE json_extract_string(j, '$.\"{_sql_key(k)}\"') END AS \"{_sql_ident(k)}\""
+        f'ELSE json_extract_string(j, \'$."{_sql_key(k)}"\') END AS "{_sql_ident(k)}"'
         for k in keys
     )
     con.execute(

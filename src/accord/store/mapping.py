@@ -159,9 +159,7 @@ def load_mapping(ref: str | Path | None, *, table: str | None = None) -> Mapping
     try:
         mapping = Mapping.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         raise MappingError(f"{where}: {problems}") from None
     if table is not None:
         mapping.check_against(table)

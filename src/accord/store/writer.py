@@ -53,9 +53,7 @@ def upsert(store: Store, spec: TableSpec, data: pa.Table) -> WriteResult:
             store.con.insert(spec.name, s)
             return WriteResult(n, 0, 0)
         rest = [c for c in spec.column_names if c not in spec.key]
-        same = int(
-            s.semi_join(t, key + [s[c].identical_to(t[c]) for c in rest]).count().execute()
-        )
+        same = int(s.semi_join(t, key + [s[c].identical_to(t[c]) for c in rest]).count().execute())
         if same < matched:
             store.delete_keys(spec.name, stage, spec.key)
             store.con.insert(spec.name, store.con.table(stage))

@@ -10,6 +10,7 @@ that channel's touches removed) are returned as ground truth.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -60,7 +61,13 @@ def _ts(seconds: np.ndarray) -> pa.Array:
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+    out: np.ndarray = 1.0 / (1.0 + np.exp(-x))
+    return out
+
+
+def _take(index: np.ndarray, *arrays: np.ndarray) -> list[np.ndarray]:
+    """The same rows (a mask or an order) of several aligned arrays."""
+    return [a[index] for a in arrays]
 
 
 def generate(
@@ -88,12 +95,28 @@ def generate(
     size_eff = np.where((employees >= lo) & (employees <= hi), 0.45, np.where(employees < 20, -0.6, 0.0))
     acc_eff = np.array([i[3] for i in W.INDUSTRIES])[ind] + size_eff
     acc_ids = _ids("acc-", n_acc, 6)
-    words_a = ("North", "Blue", "Silver", "Bright", "Iron", "Green", "Summit", "Vertex", "Clear", "Swift")
+    words_a = (
+        "North",
+        "Blue",
+        "Silver",
+        "Bright",
+        "Iron",
+        "Green",
+        "Summit",
+        "Vertex",
+        "Clear",
+        "Swift",
+    )
     words_b = ("wind", "stone", "field", "bridge", "path", "gate", "line", "point", "wave", "forge")
     kinds = ("Analytics", "Systems", "Labs", "Group", "Health", "Logistics", "Retail", "Capital")
     wa, wb, wk = rng.integers(0, 10, n_acc), rng.integers(0, 10, n_acc), rng.integers(0, 8, n_acc)
-    acc_names = [f"{words_a[a]}{words_b[b]} {kinds[k]} {i + 1}" for i, (a, b, k) in enumerate(zip(wa, wb, wk, strict=True))]
-    acc_domains = [f"{words_a[a]}{words_b[b]}{i + 1}.com".lower() for i, (a, b) in enumerate(zip(wa, wb, strict=True))]
+    acc_names = [
+        f"{words_a[a]}{words_b[b]} {kinds[k]} {i + 1}"
+        for i, (a, b, k) in enumerate(zip(wa, wb, wk, strict=True))
+    ]
+    acc_domains = [
+        f"{words_a[a]}{words_b[b]}{i + 1}.com".lower() for i, (a, b) in enumerate(zip(wa, wb, strict=True))
+    ]
     tick("accounts", 0.05)
 
     # ------------------------------------------------------------------- leads
@@ -157,7 +180,9 @@ def generate(
     uv = rng.random(int(visits.sum()))
     hv = is_hot_touch[visits]
     page[visits] = np.where(
-        hv, np.searchsorted(np.cumsum(p_hot), uv * 0.999999), np.searchsorted(np.cumsum(p_cold), uv * 0.999999)
+        hv,
+        np.searchsorted(np.cumsum(p_hot), uv * 0.999999),
+        np.searchsorted(np.cumsum(p_cold), uv * 0.999999),
     )
     del is_hot_touch, uv, hv
     tick("touchpoints", 0.35)
@@ -183,7 +208,9 @@ def generate(
     true_inc_realised = {}
     for ci, c in enumerate(W.CHANNELS):
         without = (
-            intercept + fit_logit + noise
+            intercept
+            + fit_logit
+            + noise
             + touch_logit
             - beta[ci] * np.log1p(counts[:, ci])
             - W.PRICING_PAGE_EFFECT * (np.log1p(pricing) - np.log1p(pricing - pricing_by_chan[:, ci]))
@@ -207,7 +234,13 @@ def generate(
     t_sec = anchor[lead_of] + offset
     del offset
     order = np.lexsort((t_sec, lead_of))
-    lead_of, chan, touch_type, page, t_sec = lead_of[order], chan[order], touch_type[order], page[order], t_sec[order]
+    lead_of, chan, touch_type, page, t_sec = (
+        lead_of[order],
+        chan[order],
+        touch_type[order],
+        page[order],
+        t_sec[order],
+    )
     del order
     created = t_sec[first_pos]
     source = chan[first_pos]
@@ -242,7 +275,8 @@ def generate(
     )
     post_tt = rng.choice(
         [tt_index["meeting"], tt_index["demo"], tt_index["sales_call"], tt_index["sales_email"]],
-        size=post_lead.size, p=[0.35, 0.2, 0.25, 0.2],
+        size=post_lead.size,
+        p=[0.35, 0.2, 0.25, 0.2],
     ).astype(np.int16)
     sales_ci = next(i for i, c in enumerate(W.CHANNELS) if c.name == "sales_outreach")
     lead_all = np.concatenate((lead_of, post_lead))
@@ -251,11 +285,9 @@ def generate(
     page_all = np.concatenate((page, np.full(post_lead.size, -1, dtype=np.int16)))
     t_all = np.concatenate((t_sec, post_t))
     keep = t_all < horizon
-    lead_all, chan_all, tt_all, page_all, t_all = (
-        a[keep] for a in (lead_all, chan_all, tt_all, page_all, t_all)
-    )
+    lead_all, chan_all, tt_all, page_all, t_all = _take(keep, lead_all, chan_all, tt_all, page_all, t_all)
     order = np.lexsort((t_all, lead_all))
-    lead_all, chan_all, tt_all, page_all, t_all = (a[order] for a in (lead_all, chan_all, tt_all, page_all, t_all))
+    lead_all, chan_all, tt_all, page_all, t_all = _take(order, lead_all, chan_all, tt_all, page_all, t_all)
     del order, keep, lead_of, chan, touch_type, page, t_sec
     n_all = lead_all.size
     tick("sales touches", 0.7)
@@ -296,37 +328,72 @@ def generate(
 
     # ------------------------------------------------------------- small tables
     tables = {
-        "accounts": pa.table({
-            "id": acc_ids,
-            "name": acc_names,
-            "domain": acc_domains,
-            "industry": _dict_array(ind, [i[0] for i in W.INDUSTRIES]),
-            "employees": employees,
-            "annual_revenue": revenue,
-            "country": _dict_array(acc_country, [c[0] for c in W.COUNTRIES]),
-            "properties": ['{}'] * n_acc,
-        }),
-        "leads": _leads_table(rng, leads, lead_ids, acc_ids, lead_acc, acc_domains, acc_country, sen, dep, bud,
-                              tim, free_mail, competitor, source, created),
+        "accounts": pa.table(
+            {
+                "id": acc_ids,
+                "name": acc_names,
+                "domain": acc_domains,
+                "industry": _dict_array(ind, [i[0] for i in W.INDUSTRIES]),
+                "employees": employees,
+                "annual_revenue": revenue,
+                "country": _dict_array(acc_country, [c[0] for c in W.COUNTRIES]),
+                "properties": ["{}"] * n_acc,
+            }
+        ),
+        "leads": _leads_table(
+            rng,
+            leads,
+            lead_ids,
+            acc_ids,
+            lead_acc,
+            acc_domains,
+            acc_country,
+            sen,
+            dep,
+            bud,
+            tim,
+            free_mail,
+            competitor,
+            source,
+            created,
+        ),
         "touchpoints": touchpoints,
     }
     opp_amount = np.round(
-        np.clip(employees[lead_acc[opp_idx]], 10, 20_000) ** 0.55 * 900 * rng.lognormal(0, 0.4, opp_idx.size), -2
+        np.clip(employees[lead_acc[opp_idx]], 10, 20_000) ** 0.55 * 900 * rng.lognormal(0, 0.4, opp_idx.size),
+        -2,
     )
-    tables["opportunities"] = pa.table({
-        "id": _ids("opp-", opp_idx.size, 6),
-        "account_id": pc.take(acc_ids, lead_acc[opp_idx]),
-        "primary_lead_id": pc.take(lead_ids, opp_idx),
-        "created_at": _ts(opp_created[opp_idx]),
-        "closed_at": _masked_ts(closed, ~is_closed),
-        "stage": np.where(is_closed, np.where(won[opp_idx], "closed_won", "closed_lost"), "open"),
-        "amount": opp_amount,
-        "is_won": pa.array(won[opp_idx] & is_closed),
-        "properties": ['{}'] * opp_idx.size,
-    })
+    tables["opportunities"] = pa.table(
+        {
+            "id": _ids("opp-", opp_idx.size, 6),
+            "account_id": pc.take(acc_ids, lead_acc[opp_idx]),
+            "primary_lead_id": pc.take(lead_ids, opp_idx),
+            "created_at": _ts(opp_created[opp_idx]),
+            "closed_at": _masked_ts(closed, ~is_closed),
+            "stage": np.where(is_closed, np.where(won[opp_idx], "closed_won", "closed_lost"), "open"),
+            "amount": opp_amount,
+            "is_won": pa.array(won[opp_idx] & is_closed),
+            "properties": ["{}"] * opp_idx.size,
+        }
+    )
     tables["stage_changes"], tables["feedback"] = _lifecycle(
-        rng, lead_ids, created, is_mql, mql_at, p_opp, converts, opp_idx, opp_created, closed, is_closed,
-        won, sen, free_mail, competitor, bud, horizon,
+        rng,
+        lead_ids,
+        created,
+        is_mql,
+        mql_at,
+        p_opp,
+        converts,
+        opp_idx,
+        opp_created,
+        closed,
+        is_closed,
+        won,
+        sen,
+        free_mail,
+        competitor,
+        bud,
+        horizon,
     )
     tables["spend"] = _spend(chan_all, camp_idx, camp_names, t_all, cost, horizon)
     tick("lifecycle tables", 0.95)
@@ -339,7 +406,7 @@ def generate(
         "months": MONTHS,
         "conversion": "opportunity created (a lead's touches before it are its path)",
         "model": "logit P(opportunity) = intercept + fit effects + sum_channel effect * ln(1 + touches) "
-                 "+ pricing_page * ln(1 + pricing visits) + unsubscribe + N(0, 0.35) noise",
+        "+ pricing_page * ln(1 + pricing visits) + unsubscribe + N(0, 0.35) noise",
         "intercept": float(intercept),
         "fit_effects": {
             "industry": {i[0]: i[3] for i in W.INDUSTRIES},
@@ -360,8 +427,14 @@ def generate(
         "true_incremental_opportunities_realised": true_inc_realised,
         "true_incremental_share": {k: v / sum(true_inc.values()) for k, v in true_inc.items()},
     }
-    lead_truth = pa.table({"lead_id": lead_ids, "p_opportunity": p_opp, "opportunity": converts,
-                           "p_win_given_opportunity": p_win})
+    lead_truth = pa.table(
+        {
+            "lead_id": lead_ids,
+            "p_opportunity": p_opp,
+            "opportunity": converts,
+            "p_win_given_opportunity": p_win,
+        }
+    )
     tick("done", 1.0)
     return Generated(tables, truth, lead_truth)
 
@@ -384,14 +457,62 @@ def _masked_ts(seconds: np.ndarray, mask: np.ndarray) -> pa.Array:
 
 
 def _leads_table(
-    rng: np.random.Generator, n: int, lead_ids: pa.Array, acc_ids: pa.Array, lead_acc: np.ndarray, acc_domains: list[str],
-    acc_country: np.ndarray, sen: np.ndarray, dep: np.ndarray, bud: np.ndarray, tim: np.ndarray,
-    free_mail: np.ndarray, competitor: np.ndarray, source: np.ndarray, created: np.ndarray,
+    rng: np.random.Generator,
+    n: int,
+    lead_ids: pa.Array,
+    acc_ids: pa.Array,
+    lead_acc: np.ndarray,
+    acc_domains: list[str],
+    acc_country: np.ndarray,
+    sen: np.ndarray,
+    dep: np.ndarray,
+    bud: np.ndarray,
+    tim: np.ndarray,
+    free_mail: np.ndarray,
+    competitor: np.ndarray,
+    source: np.ndarray,
+    created: np.ndarray,
 ) -> pa.Table:
-    firsts = ("ana", "ben", "chloe", "dev", "emma", "farid", "grace", "hugo", "ines", "jon", "kira", "li",
-              "maya", "noah", "olga", "priya", "quinn", "raj", "sara", "tom")
-    lasts = ("diaz", "smith", "chen", "patel", "muller", "rossi", "kim", "novak", "silva", "okafor",
-             "berg", "haddad", "ito", "lopez", "moreau", "walsh")
+    firsts = (
+        "ana",
+        "ben",
+        "chloe",
+        "dev",
+        "emma",
+        "farid",
+        "grace",
+        "hugo",
+        "ines",
+        "jon",
+        "kira",
+        "li",
+        "maya",
+        "noah",
+        "olga",
+        "priya",
+        "quinn",
+        "raj",
+        "sara",
+        "tom",
+    )
+    lasts = (
+        "diaz",
+        "smith",
+        "chen",
+        "patel",
+        "muller",
+        "rossi",
+        "kim",
+        "novak",
+        "silva",
+        "okafor",
+        "berg",
+        "haddad",
+        "ito",
+        "lopez",
+        "moreau",
+        "walsh",
+    )
     fi, la = rng.integers(0, len(firsts), n), rng.integers(0, len(lasts), n)
     free = rng.integers(0, len(W.FREE_MAIL_DOMAINS), n)
     comp = rng.integers(0, len(W.COMPETITOR_DOMAINS), n)
@@ -416,30 +537,45 @@ def _leads_table(
             titles.append(f"{word} of {dept_titles[d]}" if word != "VP" else f"VP {dept_titles[d]}")
     # BANT answers are typed properties; about a third of leads left them blank.
     props = [
-        f'{{"budget": "{W.BUDGET[b][0]}", "timeline": "{W.TIMELINE[t][0]}", "authority": {str(s <= 2).lower()}}}'
+        json.dumps({"budget": W.BUDGET[b][0], "timeline": W.TIMELINE[t][0], "authority": bool(s <= 2)})
         for b, t, s in zip(bud, tim, sen, strict=True)
     ]
     moved = rng.random(n) < 0.1
     country = np.where(moved, rng.integers(0, len(W.COUNTRIES), n), acc_country[lead_acc])
-    return pa.table({
-        "id": lead_ids,
-        "account_id": pc.take(acc_ids, lead_acc),
-        "email": emails,
-        "job_title": titles,
-        "seniority": _dict_array(sen, [s[0] for s in W.SENIORITIES]),
-        "department": _dict_array(dep, [d[0] for d in W.DEPARTMENTS]),
-        "country": _dict_array(country, [c[0] for c in W.COUNTRIES]),
-        "source": _dict_array(source, [c.name for c in W.CHANNELS]),
-        "created_at": _ts(created),
-        "properties": props,
-    })
+    return pa.table(
+        {
+            "id": lead_ids,
+            "account_id": pc.take(acc_ids, lead_acc),
+            "email": emails,
+            "job_title": titles,
+            "seniority": _dict_array(sen, [s[0] for s in W.SENIORITIES]),
+            "department": _dict_array(dep, [d[0] for d in W.DEPARTMENTS]),
+            "country": _dict_array(country, [c[0] for c in W.COUNTRIES]),
+            "source": _dict_array(source, [c.name for c in W.CHANNELS]),
+            "created_at": _ts(created),
+            "properties": props,
+        }
+    )
 
 
 def _lifecycle(
-    rng: np.random.Generator, lead_ids: pa.Array, created: np.ndarray, is_mql: np.ndarray, mql_at: np.ndarray,
-    p_opp: np.ndarray, converts: np.ndarray, opp_idx: np.ndarray, opp_created: np.ndarray, closed: np.ndarray,
-    is_closed: np.ndarray, won: np.ndarray, sen: np.ndarray, free_mail: np.ndarray, competitor: np.ndarray,
-    bud: np.ndarray, horizon: float,
+    rng: np.random.Generator,
+    lead_ids: pa.Array,
+    created: np.ndarray,
+    is_mql: np.ndarray,
+    mql_at: np.ndarray,
+    p_opp: np.ndarray,
+    converts: np.ndarray,
+    opp_idx: np.ndarray,
+    opp_created: np.ndarray,
+    closed: np.ndarray,
+    is_closed: np.ndarray,
+    won: np.ndarray,
+    sen: np.ndarray,
+    free_mail: np.ndarray,
+    competitor: np.ndarray,
+    bud: np.ndarray,
+    horizon: float,
 ) -> tuple[pa.Table, pa.Table]:
     """Stage changes and sales feedback consistent with MQL times and outcomes."""
     lead_col: list[np.ndarray] = []
@@ -460,7 +596,9 @@ def _lifecycle(
         reason.append(np.full(idx.size, why, dtype=object))
 
     # An MQL counts only if it came before the lead's opportunity (if any).
-    mql_idx = np.flatnonzero(is_mql & (np.nan_to_num(mql_at, nan=np.inf) < np.where(converts, opp_created, np.inf)))
+    mql_idx = np.flatnonzero(
+        is_mql & (np.nan_to_num(mql_at, nan=np.inf) < np.where(converts, opp_created, np.inf))
+    )
     add(mql_idx, "lead", "mql", mql_at[mql_idx], "legacy-scoring", "score crossed 60")
     # Sales reviews each MQL within days; acceptance follows real quality.
     review = mql_at[mql_idx] + rng.gamma(2.0, 1.2 * DAY, mql_idx.size)
@@ -486,22 +624,26 @@ def _lifecycle(
     add(opp_idx[lost], "opportunity", "recycled", closed[lost], "sales", "closed lost")
     idx = np.concatenate(lead_col)
     when = np.concatenate(at)
-    stage_changes = pa.table({
-        "lead_id": pc.take(lead_ids, idx),
-        "from_stage": np.concatenate(frm).astype(str),
-        "to_stage": np.concatenate(to).astype(str),
-        "changed_at": _ts(when),
-        "actor": np.concatenate(actor).astype(str),
-        "reason": np.concatenate(reason).astype(str),
-    })
+    stage_changes = pa.table(
+        {
+            "lead_id": pc.take(lead_ids, idx),
+            "from_stage": np.concatenate(frm).astype(str),
+            "to_stage": np.concatenate(to).astype(str),
+            "changed_at": _ts(when),
+            "actor": np.concatenate(actor).astype(str),
+            "reason": np.concatenate(reason).astype(str),
+        }
+    )
     # Feedback: the verdict with a reason drawn from what is wrong with the lead.
     reps = np.array([f"rep-{i:02d}" for i in range(1, 13)])
     rep = reps[rng.integers(0, reps.size, mql_idx.size)]
     action = np.where(accept, "accept", np.where(recycle, "recycle", "reject"))
     why = np.full(mql_idx.size, "", dtype=object)
     s = sen[mql_idx]
-    why[~accept] = rng.choice(np.array(W.REJECT_REASONS[:3] + W.REJECT_REASONS[6:], dtype=object),
-                              size=int((~accept).sum()))
+    why[~accept] = rng.choice(
+        np.array(W.REJECT_REASONS[:3] + W.REJECT_REASONS[6:], dtype=object),
+        size=int((~accept).sum()),
+    )
     why[~accept & (bud[mql_idx] == 2)] = "no budget"
     why[~accept & (s == 5)] = "student or job seeker"
     why[~accept & free_mail[mql_idx]] = "personal email"
@@ -511,20 +653,38 @@ def _lifecycle(
     fb_idx = np.concatenate((mql_idx, mql_idx[adjust]))
     fb_at = np.concatenate((review, review[adjust] + 3 * DAY))
     ok = fb_at < horizon
-    feedback = pa.table({
-        "lead_id": pc.take(lead_ids, fb_idx[ok]),
-        "given_at": _ts(fb_at[ok]),
-        "actor": np.concatenate((rep, rep[adjust]))[ok].astype(str),
-        "action": np.concatenate((action, np.full(int(adjust.sum()), "adjust")))[ok].astype(str),
-        "reason": pa.array(np.concatenate((why, np.full(int(adjust.sum()), "engaged buying committee", dtype=object)))[ok].astype(str)).cast(pa.string()),
-        "points": pa.array(np.concatenate((np.full(mql_idx.size, np.nan), np.full(int(adjust.sum()), 10.0)))[ok], from_pandas=True),
-    })
-    feedback = feedback.set_column(4, "reason", pc.if_else(pc.equal(feedback["reason"], ""), pa.scalar(None, pa.string()), feedback["reason"]))
+    feedback = pa.table(
+        {
+            "lead_id": pc.take(lead_ids, fb_idx[ok]),
+            "given_at": _ts(fb_at[ok]),
+            "actor": np.concatenate((rep, rep[adjust]))[ok].astype(str),
+            "action": np.concatenate((action, np.full(int(adjust.sum()), "adjust")))[ok].astype(str),
+            "reason": pa.array(
+                np.concatenate((why, np.full(int(adjust.sum()), "engaged buying committee", dtype=object)))[
+                    ok
+                ].astype(str)
+            ).cast(pa.string()),
+            "points": pa.array(
+                np.concatenate((np.full(mql_idx.size, np.nan), np.full(int(adjust.sum()), 10.0)))[ok],
+                from_pandas=True,
+            ),
+        }
+    )
+    feedback = feedback.set_column(
+        4,
+        "reason",
+        pc.if_else(pc.equal(feedback["reason"], ""), pa.scalar(None, pa.string()), feedback["reason"]),
+    )
     return stage_changes, feedback
 
 
 def _spend(
-    chan: np.ndarray, camp: np.ndarray, camp_names: list[str], t: np.ndarray, cost: np.ndarray, horizon: float
+    chan: np.ndarray,
+    camp: np.ndarray,
+    camp_names: list[str],
+    t: np.ndarray,
+    cost: np.ndarray,
+    horizon: float,
 ) -> pa.Table:
     """Monthly spend per campaign: touch costs plus each channel's fixed programme cost."""
     month = np.minimum((t / (30.44 * DAY)).astype(np.int64), MONTHS - 1)
@@ -538,11 +698,13 @@ def _spend(
     starts = np.array([np.datetime64(START, "M") + np.timedelta64(int(m), "M") for m in range(MONTHS + 1)])
     period_start = starts[m_idx].astype("datetime64[us]")
     period_end = starts[m_idx + 1].astype("datetime64[us]") - np.timedelta64(1, "s")
-    return pa.table({
-        "channel": [W.CHANNELS[i].name for i in chan_of_camp[c_idx]],
-        "campaign": [camp_names[i] for i in c_idx],
-        "period_start": pa.array(period_start, pa.timestamp("us")),
-        "period_end": pa.array(period_end, pa.timestamp("us")),
-        "amount": np.round(amount[keys] + fixed, 2),
-        "currency": ["USD"] * keys.size,
-    })
+    return pa.table(
+        {
+            "channel": [W.CHANNELS[i].name for i in chan_of_camp[c_idx]],
+            "campaign": [camp_names[i] for i in c_idx],
+            "period_start": pa.array(period_start, pa.timestamp("us")),
+            "period_end": pa.array(period_end, pa.timestamp("us")),
+            "amount": np.round(amount[keys] + fixed, 2),
+            "currency": ["USD"] * keys.size,
+        }
+    )

@@ -17,7 +17,9 @@ TRUTH_FILE = "ground_truth.json"
 LEAD_TRUTH_FILE = "lead_truth.parquet"
 
 
-def write_generated(gen: Generated, out: str | Path, fmt: Literal["parquet", "csv"] = "parquet") -> dict[str, Path]:
+def write_generated(
+    gen: Generated, out: str | Path, fmt: Literal["parquet", "csv"] = "parquet"
+) -> dict[str, Path]:
     """Write each canonical table as `<table>.<fmt>` in `out`; return the paths in load order."""
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
@@ -36,7 +38,5 @@ def write_generated(gen: Generated, out: str | Path, fmt: Literal["parquet", "cs
 
 
 def _undictionary(table: pa.Table) -> pa.Table:
-    cols = [
-        c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c for c in table.columns
-    ]
+    cols = [c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c for c in table.columns]
     return pa.table(cols, names=table.column_names)

@@ -29,26 +29,61 @@ class Channel:
 
 
 CHANNELS: tuple[Channel, ...] = (
-    Channel("organic_search", Team.MARKETING, (("web_visit", 0.8), ("content_download", 0.2)),
-            0.0, 14, 8, 0.10),
+    Channel(
+        "organic_search",
+        Team.MARKETING,
+        (("web_visit", 0.8), ("content_download", 0.2)),
+        0.0,
+        14,
+        8,
+        0.10,
+    ),
     Channel("paid_search", Team.MARKETING, (("ad_click", 1.0),), 4.5, 12, 9, 0.22),
-    Channel("paid_social", Team.MARKETING, (("ad_click", 0.6), ("social_engagement", 0.4)),
-            2.2, 10, 5, 0.04),
+    Channel(
+        "paid_social",
+        Team.MARKETING,
+        (("ad_click", 0.6), ("social_engagement", 0.4)),
+        2.2,
+        10,
+        5,
+        0.04,
+    ),
     # Display follows interest (retargeting) but causes nothing: removal-effect
     # models credit it for being on converting paths; the truth gives it zero.
-    Channel("display", Team.MARKETING, (("ad_impression", 0.85), ("ad_click", 0.15)),
-            0.6, 6, 16, 0.0),
-    Channel("email", Team.MARKETING, (("email_open", 0.62), ("email_click", 0.35),
-                                      ("unsubscribe", 0.03)), 0.05, 16, 12, 0.07),
+    Channel("display", Team.MARKETING, (("ad_impression", 0.85), ("ad_click", 0.15)), 0.6, 6, 16, 0.0),
+    Channel(
+        "email",
+        Team.MARKETING,
+        (("email_open", 0.62), ("email_click", 0.35), ("unsubscribe", 0.03)),
+        0.05,
+        16,
+        12,
+        0.07,
+    ),
     Channel("webinar", Team.MARKETING, (("webinar", 1.0),), 35.0, 3, 7, 0.35, 2500.0),
     Channel("events", Team.MARKETING, (("event", 1.0),), 160.0, 1, 4, 0.45, 12000.0),
     Channel("content_syndication", Team.MARKETING, (("content_download", 1.0),), 28.0, 8, 3, 0.03),
     Channel("referral", Team.MARKETING, (("web_visit", 0.75), ("form_fill", 0.25)), 0.0, 3, 4, 0.30),
-    Channel("partner", Team.MARKETING, (("form_fill", 0.5), ("web_visit", 0.5)), 40.0, 2, 3, 0.28,
-            4000.0),
+    Channel(
+        "partner",
+        Team.MARKETING,
+        (("form_fill", 0.5), ("web_visit", 0.5)),
+        40.0,
+        2,
+        3,
+        0.28,
+        4000.0,
+    ),
     Channel("direct", Team.MARKETING, (("web_visit", 0.85), ("form_fill", 0.15)), 0.0, 9, 12, 0.12),
-    Channel("sales_outreach", Team.SALES, (("sales_email", 0.5), ("sales_call", 0.3),
-                                           ("meeting", 0.14), ("demo", 0.06)), 14.0, 5, 14, 0.40),
+    Channel(
+        "sales_outreach",
+        Team.SALES,
+        (("sales_email", 0.5), ("sales_call", 0.3), ("meeting", 0.14), ("demo", 0.06)),
+        14.0,
+        5,
+        14,
+        0.40,
+    ),
 )
 
 PRICING_PAGE_EFFECT = 0.30
@@ -98,15 +133,29 @@ DEPARTMENTS: tuple[tuple[str, float, float], ...] = (
 )
 
 BUDGET: tuple[tuple[str, float, float], ...] = (
-    ("approved", 0.15, 0.65), ("planned", 0.25, 0.30), ("none", 0.25, -0.55), ("unknown", 0.35, 0.0),
+    ("approved", 0.15, 0.65),
+    ("planned", 0.25, 0.30),
+    ("none", 0.25, -0.55),
+    ("unknown", 0.35, 0.0),
 )
 TIMELINE: tuple[tuple[str, float, float], ...] = (
-    ("0-3 months", 0.12, 0.55), ("3-6 months", 0.18, 0.25), ("6-12 months", 0.20, 0.0),
-    ("12+ months", 0.15, -0.40), ("unknown", 0.35, 0.0),
+    ("0-3 months", 0.12, 0.55),
+    ("3-6 months", 0.18, 0.25),
+    ("6-12 months", 0.20, 0.0),
+    ("12+ months", 0.15, -0.40),
+    ("unknown", 0.35, 0.0),
 )
 COUNTRIES: tuple[tuple[str, float], ...] = (
-    ("US", 0.42), ("GB", 0.12), ("DE", 0.10), ("FR", 0.07), ("CA", 0.06), ("NL", 0.04),
-    ("AU", 0.05), ("IN", 0.06), ("BR", 0.04), ("ES", 0.04),
+    ("US", 0.42),
+    ("GB", 0.12),
+    ("DE", 0.10),
+    ("FR", 0.07),
+    ("CA", 0.06),
+    ("NL", 0.04),
+    ("AU", 0.05),
+    ("IN", 0.06),
+    ("BR", 0.04),
+    ("ES", 0.04),
 )
 FREE_MAIL_DOMAINS = ("gmail.com", "yahoo.com", "outlook.com", "hotmail.com")
 FREE_MAIL_SHARE = 0.12
@@ -119,13 +168,31 @@ EMPLOYEE_SWEET_SPOT = (200, 5_000)
 
 LEGACY_POINTS: dict[str, float] = {
     # The points of the marketing-automation score the company used to set MQLs.
-    "web_visit": 2, "email_open": 1, "email_click": 4, "form_fill": 15, "content_download": 10,
-    "webinar": 15, "event": 20, "ad_impression": 0, "ad_click": 3, "social_engagement": 2,
-    "sales_email": 0, "sales_call": 5, "meeting": 10, "demo": 25, "unsubscribe": -20,
+    "web_visit": 2,
+    "email_open": 1,
+    "email_click": 4,
+    "form_fill": 15,
+    "content_download": 10,
+    "webinar": 15,
+    "event": 20,
+    "ad_impression": 0,
+    "ad_click": 3,
+    "social_engagement": 2,
+    "sales_email": 0,
+    "sales_call": 5,
+    "meeting": 10,
+    "demo": 25,
+    "unsubscribe": -20,
 }
 LEGACY_MQL_THRESHOLD = 60.0
 REJECT_REASONS = (
-    "no budget", "wrong persona", "not reachable", "student or job seeker", "competitor",
-    "personal email", "already a customer", "timing: next year",
+    "no budget",
+    "wrong persona",
+    "not reachable",
+    "student or job seeker",
+    "competitor",
+    "personal email",
+    "already a customer",
+    "timing: next year",
 )
 CAMPAIGN_THEMES = ("brand", "product", "retarget", "nurture")

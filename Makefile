@@ -1,0 +1,41 @@
+# Accord: `make demo` and `make test` set everything up on a fresh machine.
+PYTHON ?= python3.11
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+UV     := $(VENV)/bin/uv
+STAMP  := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo test test-fast lint bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11+): set PYTHON=..."; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check uv
+	$(UV) pip install --quiet --python $(PY) -e '.[dev,spark]'
+	touch $(STAMP)
+
+install: $(STAMP) ## Create the virtual environment with every extra
+
+demo: $(STAMP) ## Generate a funnel, load it into DuckDB (accord-demo/), report
+	rm -rf accord-demo
+	$(VENV)/bin/accord demo accord-demo
+
+test: $(STAMP) ## Run every test (DuckDB, PostgreSQL and Spark engines)
+	$(PY) -m pytest
+
+test-fast: $(STAMP) ## Tests without Spark
+	$(PY) -m pytest -m "not spark"
+
+lint: $(STAMP) ## ruff and mypy (strict on src/accord)
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/mypy
+
+bench: $(STAMP) ## Generator and load throughput for 10M touchpoints
+	$(PY) benchmarks/bench_generate_load.py
+
+clean: ## Remove the venv, caches and demo output
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache accord-demo bench-out spark-warehouse
