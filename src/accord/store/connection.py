@@ -158,27 +158,42 @@ class Store:
 
     # ----------------------------------------------------------- bulk paths
     def write_arrow(
-        self, name: str, data: pa.Table, *, schema: ibis.Schema | None = None, append: bool = False
+        self,
+        name: str,
+        data: pa.Table | pa.RecordBatchReader,
+        *,
+        schema: ibis.Schema | None = None,
+        append: bool = False,
     ) -> None:
-        """Write an Arrow table as `name` (replacing it unless `append`), by each engine's fast path.
+        """Write Arrow data as `name` (replacing it unless `append`), by each engine's fast path.
 
-        DuckDB reads Arrow directly; PostgreSQL gets a psycopg ``COPY`` (20x faster
-        than row inserts for 1M rows); Spark builds a DataFrame from Arrow (Ibis'
-        pandas route turns null strings into "NaN").
+        DuckDB streams Arrow batches in one INSERT; PostgreSQL gets a psycopg ``COPY``
+        (7.6x faster than Ibis' create_table for 1M rows, see benchmarks/); Spark builds
+        DataFrames from Arrow (Ibis' pandas route turns null strings into "NaN").
         """
         schema = schema or ibis.Schema.from_pyarrow(data.schema)
-        data = data.cast(schema.to_pyarrow())
+        target = schema.to_pyarrow()
         if not append or not self.has_table(name):
             self.con.create_table(name, schema=schema, overwrite=True)
-        if data.num_rows == 0:
+        if isinstance(data, pa.Table):
+            data = pa.RecordBatchReader.from_batches(target, data.cast(target).to_batches(1_000_000))
+        if self.engine == "duckdb":
+            raw = self.con.con
+            view = f"_accord_arrow_{uuid.uuid4().hex[:8]}"
+            raw.register(view, data)
+            try:
+                raw.execute(f"INSERT INTO {ident(name)} SELECT * FROM {ident(view)}")
+            finally:
+                raw.unregister(view)
             return
-        if self.engine == "postgres":
-            self._copy_into_postgres(name, data)
-        elif self.engine == "spark":
-            df = self._spark.createDataFrame(data)
-            df.write.mode("append").insertInto(name)
-        else:
-            self.con.insert(name, data)
+        for batch in data:
+            if batch.num_rows == 0:
+                continue
+            table = pa.Table.from_batches([batch.cast(target)])
+            if self.engine == "postgres":
+                self._copy_into_postgres(name, table)
+            else:
+                self._spark.createDataFrame(table).write.mode("append").insertInto(name)
 
     def _copy_into_postgres(self, name: str, data: pa.Table) -> None:
         import pyarrow.csv as pacsv

@@ -83,10 +83,10 @@ def load_file(
         plan.convert()
         created = plan.resolve_references(store)
         plan.check_rows()
-        valid = plan.valid_rows()
-        write = upsert(store, spec, valid)
         rejects, reasons = plan.rejects()
         out = _write_rejects(path, rejects_path, src, rejects, local)
+        valid, n_valid = plan.valid_rows()
+        write = upsert(store, spec, valid, n_valid)
     finally:
         local.close()
     result = LoadResult(

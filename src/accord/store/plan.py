@@ -161,14 +161,13 @@ class Plan:
                 text = f"replace(lower({text}), ' ', '_')"
             elif col.name in {"email", "domain"}:
                 text = f"lower({text})"
-            selects.append(f"{text} AS {ident('_raw_' + col.name)}")
-            selects.append(
-                f"{self._typed(ident('_raw_' + col.name), col.type, src.format)} AS {ident(col.name)}"
-            )
-            if col.type != "string":
-                self.raw_checks.append(
-                    ("conv", ident("_raw_" + col.name), ident(col.name), col.name, col.type)
-                )
+            if col.type == "string":  # text needs no parsing, so no raw copy to check against
+                selects.append(f"{text} AS {ident(col.name)}")
+                continue
+            raw = ident("_raw_" + col.name)
+            selects.append(f"{text} AS {raw}")
+            selects.append(f"{self._typed(raw, col.type, src.format)} AS {ident(col.name)}")
+            self.raw_checks.append(("conv", raw, ident(col.name), col.name, col.type))
         if self.spec.has_properties:
             selects.append(f"{self._properties()} AS properties")
         where = " WHERE NOT _bad_json" if self.src.format == "jsonl" else ""
@@ -290,7 +289,7 @@ class Plan:
                 f"WHERE {ident(col.name)} IS NOT NULL "
                 f"AND {ident(col.name)} NOT IN (SELECT id FROM ref_{parent.name}) "
                 f"GROUP BY 1"
-            ).fetch_arrow_table()
+            ).to_arrow_table()
             if rows.num_rows == 0:
                 continue
             n = rows.num_rows
@@ -390,13 +389,19 @@ class Plan:
             )
 
     # -- results ----------------------------------------------------------------
-    def valid_rows(self) -> pa.Table:
-        """Rows that passed every check, in canonical columns and types."""
-        cols = ", ".join(ident(c) for c in self.spec.column_names)
-        data = self.con.execute(
-            f"SELECT {cols} FROM conv WHERE {ROW} NOT IN (SELECT {ROW} FROM rej) ORDER BY {ROW}"
-        ).fetch_arrow_table()
-        return data.cast(self.spec.schema.to_pyarrow())
+    def valid_rows(self, batch_rows: int = 1_000_000) -> tuple[pa.RecordBatchReader, int]:
+        """Rows that passed every check, streamed in canonical columns and types, and their count."""
+        self.con.execute(
+            "CREATE OR REPLACE TEMP TABLE valid AS SELECT "
+            + ", ".join(ident(c) for c in self.spec.column_names)
+            + f" FROM conv WHERE {ROW} NOT IN (SELECT {ROW} FROM rej) ORDER BY {ROW}"
+        )
+        self.con.execute("DROP TABLE conv; DROP TABLE src")  # free memory before the write
+        (n,) = self.con.execute("SELECT count(*) FROM valid").fetchone() or (0,)
+        schema = self.spec.schema.to_pyarrow()
+        reader = self.con.execute("SELECT * FROM valid").to_arrow_reader(batch_rows)
+        batches = (b.cast(schema) for b in reader)
+        return pa.RecordBatchReader.from_batches(schema, batches), int(n)
 
     def rejects(self) -> tuple[list[tuple[int, str, str]], Counter[str]]:
         """One entry per rejected record: (row, columns, reasons), plus reason counts."""

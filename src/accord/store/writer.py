@@ -28,15 +28,17 @@ def _key_predicates(spec: TableSpec, s: ibis.Table, t: ibis.Table) -> list[ibis.
     return preds
 
 
-def upsert(store: Store, spec: TableSpec, data: pa.Table) -> WriteResult:
-    """Write `data` (already valid, one row per key) into `spec`'s table by key.
+def upsert(
+    store: Store, spec: TableSpec, data: pa.Table | pa.RecordBatchReader, rows: int | None = None
+) -> WriteResult:
+    """Write `data` (already valid, one row per key; `rows` of them) into `spec`'s table by key.
 
     New keys are inserted; keys already stored with identical values are left
     alone; keys stored with different values are replaced. Writing the same
     rows twice therefore changes nothing.
     """
     store.ensure_table(spec)
-    n = data.num_rows
+    n = data.num_rows if isinstance(data, pa.Table) else int(rows or 0)
     if n == 0:
         return WriteResult(0, 0, 0)
     target = store.table(spec.name)
