@@ -1,105 +1,139 @@
 """Generator and load throughput for about 10M touchpoints, against reference paths.
 
-Prints rows/s for: generating, writing Parquet, loading touchpoints through
-`accord load` (map, convert, check, reject, upsert) into DuckDB, and, as the
-reference in the same process on the same file, DuckDB's own bare
-`CREATE TABLE AS SELECT * FROM read_parquet(...)` (no checks at all).
-Also PostgreSQL: Accord's COPY path against Ibis' `create_table` from Arrow,
-on 1M rows. Usage: python benchmarks/bench_generate_load.py [LEADS]
+Each step runs in its own process, so its peak memory is its own. Printed:
+generating the funnel; writing Parquet; `accord load` of the touchpoints into
+DuckDB (map, convert, check, reject, upsert) and the same again (all rows
+unchanged), against the reference on the same file: DuckDB's own bare
+`CREATE TABLE AS SELECT * FROM read_parquet(...)` with no checks at all.
+PostgreSQL: Accord's COPY path against Ibis' `create_table`, on 1M rows.
+
+Usage: python benchmarks/bench_generate_load.py [LEADS]   (default 1,000,000 ~ 10.3M touchpoints)
 """
 
 from __future__ import annotations
 
+import json
 import resource
 import shutil
+import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
 
-import duckdb
-import ibis
-import pyarrow.parquet as pq
-
-from accord.store import connect, load_file
-from accord.synth import generate, write_generated
-
 OUT = Path("bench-out")
 PG = "postgresql://postgres@127.0.0.1:5432/test"
 
 
-def timed(label: str, fn):  # type: ignore[no-untyped-def]
+def step(name: str, leads: int) -> dict[str, float]:
+    """Run one step in this process; return rows, seconds and peak memory."""
+    import duckdb
+    import ibis
+    import pyarrow.parquet as pq
+
+    from accord.model import TABLES
+    from accord.store import connect, load_file
+    from accord.synth import generate, write_generated
+
+    tp_path = OUT / "data" / "touchpoints.parquet"
     t = time.perf_counter()
-    result = fn()
-    return result, time.perf_counter() - t
+    if name == "generate":
+        gen = generate(leads=leads, seed=1)
+        rows = gen.tables["touchpoints"].num_rows
+        seconds = time.perf_counter() - t
+        write_generated(gen, OUT / "data")
+        rows_write, seconds_write = rows, time.perf_counter() - t - seconds
+        return {"rows": rows, "seconds": seconds, "write_rows": rows_write, "write_seconds": seconds_write}
+    if name in {"load", "reload"}:
+        store = connect(f"duckdb://{OUT / 'accord.duckdb'}")
+        if name == "load":
+            for parent in ("accounts", "leads"):
+                load_file(store, parent, OUT / "data" / f"{parent}.parquet")
+            t = time.perf_counter()
+        r = load_file(store, "touchpoints", tp_path)
+        seconds = time.perf_counter() - t
+        expected = r.write.inserted if name == "load" else r.write.unchanged
+        if r.rejected or expected != r.rows_read:
+            raise SystemExit(f"{name}: unexpected result {r.write} rejected={r.rejected}")
+        return {"rows": r.rows_read, "seconds": seconds}
+    if name == "reference":
+        con = duckdb.connect(str(OUT / f"ref-{uuid.uuid4().hex[:6]}.duckdb"))
+        con.execute(f"CREATE TABLE t AS SELECT * FROM read_parquet('{tp_path}')")
+        (rows,) = con.execute("SELECT count(*) FROM t").fetchone() or (0,)
+        return {"rows": rows, "seconds": time.perf_counter() - t}
+    if name in {"pg_copy", "pg_ibis"}:
+        data = pq.read_table(tp_path).slice(0, 1_000_000).cast(TABLES["touchpoints"].schema.to_pyarrow())
+        store = connect(f"{PG}?schema=bench_{uuid.uuid4().hex[:8]}")
+        try:
+            t = time.perf_counter()
+            if name == "pg_copy":
+                store.write_arrow("tp", data)
+            else:
+                store.con.create_table("tp", ibis.memtable(data))
+            return {"rows": data.num_rows, "seconds": time.perf_counter() - t}
+        finally:
+            store.con.raw_sql(f'DROP SCHEMA "{store.parsed.schema}" CASCADE')
+            store.close()
+    raise SystemExit(f"unknown step {name}")
+
+
+def run(name: str, leads: int) -> dict[str, float]:
+    cmd = [sys.executable, __file__, "--step", name, str(leads)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False)  # noqa: S603 - our own script
+    if out.returncode != 0:
+        print(f"{name} failed:\n{out.stderr[-2000:]}")
+        return {}
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     leads = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
     shutil.rmtree(OUT, ignore_errors=True)
     OUT.mkdir()
-    rows = []
-    gen, s_gen = timed("generate", lambda: generate(leads=leads, seed=1))
-    n_tp = gen.tables["touchpoints"].num_rows
-    rows.append(("generate (all tables, in memory)", n_tp, s_gen))
-    t = time.perf_counter()
-    write_generated(gen, OUT / "data")
-    rows.append(("write Parquet (all tables)", n_tp, time.perf_counter() - t))
-    del gen
-
-    store = connect(f"duckdb://{OUT / 'accord.duckdb'}")
-    for parent in ("accounts", "leads"):
-        load_file(store, parent, OUT / "data" / f"{parent}.parquet")
-    r, s_load = timed("load", lambda: load_file(store, "touchpoints", OUT / "data" / "touchpoints.parquet"))
-    if r.loaded != n_tp:
-        raise SystemExit(f"loaded {r.loaded} of {n_tp} touchpoints: {r.reasons}")
-    rows.append(("accord load touchpoints -> DuckDB", n_tp, s_load))
-    r2, s_reload = timed(
-        "reload", lambda: load_file(store, "touchpoints", OUT / "data" / "touchpoints.parquet")
-    )
-    if r2.write.unchanged != n_tp:
-        raise SystemExit(f"reload was not a no-op: {r2.write}")
-    rows.append(("accord load again (all unchanged)", n_tp, s_reload))
-    store.close()
-
-    ref = duckdb.connect(str(OUT / "ref.duckdb"))
-    path = OUT / "data" / "touchpoints.parquet"
-    _, s_ref = timed("ref", lambda: ref.execute(f"CREATE TABLE t AS SELECT * FROM read_parquet('{path}')"))
-    rows.append(("reference: bare DuckDB CTAS, no checks", n_tp, s_ref))
-    ref.close()
-
-    pg_rows = _postgres(path)
-
-    print(f"\n{'step':<44}{'rows':>12}{'seconds':>10}{'rows/s':>14}")
-    for label, n, s in rows + pg_rows:
-        print(f"{label:<44}{n:>12,}{s:>10.2f}{n / s:>14,.0f}")
-    print(f"\naccord load vs bare DuckDB read: {s_load / s_ref:.1f}x the time (map, checks, rejects, upsert)")
-    if len(pg_rows) == 2:
-        print(f"PostgreSQL COPY vs ibis create_table: {pg_rows[1][2] / pg_rows[0][2]:.1f}x faster")
-    print(f"peak memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6:.2f} GB")
-
-
-def _postgres(path: Path) -> list[tuple[str, int, float]]:
-    try:
-        store = connect(f"{PG}?schema=bench_{uuid.uuid4().hex[:8]}")
-    except Exception as exc:
-        print(f"PostgreSQL skipped: {exc}")
-        return []
-    data = pq.read_table(path).slice(0, 1_000_000)
-    data = data.cast(
-        __import__("accord.model", fromlist=["TABLES"]).TABLES["touchpoints"].schema.to_pyarrow()
-    )
-    try:
-        _, s_copy = timed("copy", lambda: store.write_arrow("tp_copy", data))
-        _, s_ibis = timed("ibis", lambda: store.con.create_table("tp_ibis", ibis.memtable(data)))
-    finally:
-        store.con.raw_sql(f'DROP SCHEMA "{store.parsed.schema}" CASCADE')
-        store.close()
-    return [
-        ("PostgreSQL: Accord COPY path", data.num_rows, s_copy),
-        ("PostgreSQL: reference ibis create_table", data.num_rows, s_ibis),
+    results = {
+        name: run(name, leads) for name in ("generate", "load", "reload", "reference", "pg_copy", "pg_ibis")
+    }
+    g = results["generate"]
+    lines = [
+        (
+            "generate (all seven tables, in memory)",
+            g.get("rows", 0),
+            g.get("seconds", 0),
+            g.get("peak_gb", 0),
+        ),
+        (
+            "write Parquet (all tables)",
+            g.get("write_rows", 0),
+            g.get("write_seconds", 0),
+            g.get("peak_gb", 0),
+        ),
     ]
+    labels = {
+        "load": "accord load touchpoints -> DuckDB",
+        "reload": "accord load again (all unchanged)",
+        "reference": "reference: bare DuckDB CTAS, no checks",
+        "pg_copy": "PostgreSQL: Accord COPY path",
+        "pg_ibis": "PostgreSQL: reference ibis create_table",
+    }
+    for key, label in labels.items():
+        r = results[key]
+        if r:
+            lines.append((label, r["rows"], r["seconds"], r["peak_gb"]))
+    print(f"\n{'step (each in its own process)':<42}{'rows':>12}{'seconds':>9}{'rows/s':>13}{'peak GB':>9}")
+    for label, n, s, gb in lines:
+        print(f"{label:<42}{int(n):>12,}{s:>9.2f}{n / s if s else 0:>13,.0f}{gb:>9.2f}")
+    if results["load"] and results["reference"]:
+        ratio = results["load"]["seconds"] / results["reference"]["seconds"]
+        print(f"\naccord load / bare DuckDB read: {ratio:.1f}x the time (mapping, checks, rejects, upsert)")
+    if results["pg_copy"] and results["pg_ibis"]:
+        speedup = results["pg_ibis"]["seconds"] / results["pg_copy"]["seconds"]
+        print(f"PostgreSQL COPY vs ibis create_table: {speedup:.1f}x faster")
 
 
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) > 1 and sys.argv[1] == "--step":
+        result = step(sys.argv[2], int(sys.argv[3]))
+        result["peak_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+        print(json.dumps(result))
+    else:
+        main()

@@ -115,9 +115,10 @@ def read_source(con: duckdb.DuckDBPyConnection, path: Path, fmt: FileFormat, csv
         if fmt == "csv":
             return _read_csv(con, path, spath, csv)
         if fmt == "parquet":
+            # A view, not a copy: Parquet numbers its own rows, and is cheap to read twice.
             con.execute(
-                f"CREATE OR REPLACE TEMP TABLE src AS SELECT row_number() OVER () AS {ROW}, * "
-                f"FROM read_parquet('{spath}')"
+                f"CREATE OR REPLACE TEMP VIEW src AS SELECT file_row_number + 1 AS {ROW}, "
+                f"* EXCLUDE (file_row_number) FROM read_parquet('{spath}', file_row_number = true)"
             )
         else:
             _read_jsonl(con, spath)
@@ -134,7 +135,7 @@ def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, spath: str, csv: CsvOp
         opts.append(f"quote='{_sql_char(csv.quote)}'")
     if csv.encoding is not None:
         opts.append(f"encoding='{_sql_char(csv.encoding)}'")
-    con.execute("DROP TABLE IF EXISTS reject_errors; DROP TABLE IF EXISTS reject_scans")
+    con.execute("DROP TABLE IF EXISTS temp.reject_errors; DROP TABLE IF EXISTS temp.reject_scans")
     try:
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE src AS SELECT row_number() OVER () AS {ROW}, * "

@@ -8,7 +8,6 @@ again changes nothing.
 from __future__ import annotations
 
 import csv
-import logging
 import time
 import uuid
 from collections import Counter
@@ -26,11 +25,9 @@ from accord.model.tables import TABLES, table_spec
 from accord.store.connection import Store
 from accord.store.files import ROW, SourceFile, detect_format, read_source
 from accord.store.mapping import Mapping, load_mapping
-from accord.store.plan import Plan
+from accord.store.plan import Plan, drop_scratch
 from accord.store.sql import ident
-from accord.store.writer import WriteResult, upsert
-
-log = logging.getLogger(__name__)
+from accord.store.writer import WriteResult
 
 LOADS_TABLE = "accord_loads"
 """Audit table: one row per load, with its counts and rejects file."""
@@ -73,22 +70,26 @@ def load_file(
         mapping.check_against(table)
     path = Path(path)
     fmt = detect_format(path, mapping.format)
-    local = duckdb.connect()
+    # On a DuckDB store the file is parsed in the store's own connection (temp
+    # tables), so valid rows move by one INSERT; other engines get Arrow batches.
+    shared = store.engine == "duckdb"
+    local = store.con.con if shared else duckdb.connect()
     try:
         local.execute("SET TimeZone = 'UTC'")
         src = read_source(local, path, fmt, mapping.csv)
         if src.rows == 0:
             raise BadFileError(f"{path} has a header but no data rows")
-        plan = Plan(spec, mapping, src, local)
+        plan = Plan(spec, mapping, src, local, shared=shared)
         plan.convert()
         created = plan.resolve_references(store)
         plan.check_rows()
         rejects, reasons = plan.rejects()
         out = _write_rejects(path, rejects_path, src, rejects, local)
-        valid, n_valid = plan.valid_rows()
-        write = upsert(store, spec, valid, n_valid)
+        write = plan.write(store)
     finally:
-        local.close()
+        drop_scratch(local)
+        if not shared:
+            local.close()
     result = LoadResult(
         table=table,
         path=path,

@@ -89,8 +89,6 @@ class Mapping(_Strict):
     on_unknown_reference: Literal["reject", "create"] = "reject"
     """A reference to a lead or account the store does not have: reject the row, or
     create a minimal parent row (for journey files that carry no lead table)."""
-    filter: str | None = None
-    """Keep only rows where this source column is non-empty and truthy (rarely needed)."""
 
     @field_validator("columns", "properties", mode="before")
     @classmethod

@@ -20,7 +20,7 @@ from accord.store.connection import Store
 from accord.store.files import ROW, SourceFile
 from accord.store.mapping import ColumnSource, Mapping
 from accord.store.sql import ident, literal
-from accord.store.writer import upsert
+from accord.store.writer import WriteResult, upsert, upsert_sql
 
 _TRUE = ("true", "t", "yes", "y", "1", "on")
 _FALSE = ("false", "f", "no", "n", "0", "off")
@@ -38,9 +38,17 @@ class Plan:
     """The SQL that turns the source table `src` into canonical rows, run in a local DuckDB."""
 
     def __init__(
-        self, spec: TableSpec, mapping: Mapping, src: SourceFile, con: duckdb.DuckDBPyConnection
+        self,
+        spec: TableSpec,
+        mapping: Mapping,
+        src: SourceFile,
+        con: duckdb.DuckDBPyConnection,
+        *,
+        shared: bool = False,
     ) -> None:
         self.spec, self.mapping, self.src, self.con = spec, mapping, src, con
+        self.shared = shared
+        """True when `con` is the store's own DuckDB: rows then move by SQL, not Arrow."""
         self._by_lower = {c.lower(): c for c in src.columns}
         self.used: set[str] = set()
         self.typed_props: list[str] = []
@@ -257,6 +265,13 @@ class Plan:
         parents = {c.references for c in refs if c.references}
         for parent in sorted(parents):
             cols = ["id", "account_id"] if parent == "leads" else ["id"]
+            if self.shared:
+                store.ensure_table(TABLES[parent])
+                self.con.execute(
+                    f"CREATE OR REPLACE TEMP TABLE ref_{parent} AS "
+                    f"SELECT {', '.join(cols)} FROM {ident(parent)}"
+                )
+                continue
             data = store.table(parent).select(*cols).to_pyarrow()
             self.con.register(f"_ref_{parent}_arrow", data)
             self.con.execute(
@@ -389,19 +404,20 @@ class Plan:
             )
 
     # -- results ----------------------------------------------------------------
-    def valid_rows(self, batch_rows: int = 1_000_000) -> tuple[pa.RecordBatchReader, int]:
-        """Rows that passed every check, streamed in canonical columns and types, and their count."""
-        self.con.execute(
-            "CREATE OR REPLACE TEMP TABLE valid AS SELECT "
-            + ", ".join(ident(c) for c in self.spec.column_names)
-            + f" FROM conv WHERE {ROW} NOT IN (SELECT {ROW} FROM rej) ORDER BY {ROW}"
-        )
-        self.con.execute("DROP TABLE conv; DROP TABLE src")  # free memory before the write
-        (n,) = self.con.execute("SELECT count(*) FROM valid").fetchone() or (0,)
+    def valid_query(self) -> str:
+        """SELECT of the rows that passed every check, in canonical columns."""
+        cols = ", ".join(ident(c) for c in self.spec.column_names)
+        return f"SELECT {cols} FROM conv WHERE {ROW} NOT IN (SELECT {ROW} FROM rej)"
+
+    def write(self, store: Store, batch_rows: int = 1_000_000) -> WriteResult:
+        """Upsert the valid rows into the store: by SQL in the store's DuckDB, else as Arrow batches."""
+        (n,) = self.con.execute(f"SELECT count(*) FROM ({self.valid_query()})").fetchone() or (0,)
+        if self.shared:
+            return upsert_sql(store, self.spec, self.valid_query(), int(n))
         schema = self.spec.schema.to_pyarrow()
-        reader = self.con.execute("SELECT * FROM valid").to_arrow_reader(batch_rows)
+        reader = self.con.execute(self.valid_query()).to_arrow_reader(batch_rows)
         batches = (b.cast(schema) for b in reader)
-        return pa.RecordBatchReader.from_batches(schema, batches), int(n)
+        return upsert(store, self.spec, pa.RecordBatchReader.from_batches(schema, batches), int(n))
 
     def rejects(self) -> tuple[list[tuple[int, str, str]], Counter[str]]:
         """One entry per rejected record: (row, columns, reasons), plus reason counts."""
@@ -432,3 +448,28 @@ def _duck_type(col: Column) -> str:
         "bool": "BOOLEAN",
         "timestamp": "TIMESTAMP",
     }[col.type]
+
+
+SCRATCH = ("src", "src_lines", "conv", "rej", "rej_rows", "reject_errors", "reject_scans")
+
+
+def drop_scratch(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the loader's temporary tables and views (they may live in the store's own DuckDB)."""
+    names = [
+        r[0]
+        for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_catalog = 'temp'"
+        ).fetchall()
+    ]
+    for name in names:
+        if name in SCRATCH or name.startswith("ref_"):
+            kind = "VIEW" if name == "src" and _is_view(con, name) else "TABLE"
+            con.execute(f"DROP {kind} IF EXISTS temp.{ident(name)}")
+
+
+def _is_view(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    row = con.execute(
+        "SELECT table_type FROM information_schema.tables WHERE table_catalog = 'temp' AND table_name = ?",
+        [name],
+    ).fetchone()
+    return bool(row and row[0] == "VIEW")

@@ -9,6 +9,7 @@ import pyarrow as pa
 
 from accord.model.tables import TableSpec
 from accord.store.connection import Store
+from accord.store.sql import ident
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,11 @@ def _key_predicates(spec: TableSpec, s: ibis.Table, t: ibis.Table) -> list[ibis.
     return preds
 
 
+def _target_is_empty(store: Store, spec: TableSpec) -> bool:
+    store.ensure_table(spec)
+    return int(store.table(spec.name).count().execute()) == 0
+
+
 def upsert(
     store: Store, spec: TableSpec, data: pa.Table | pa.RecordBatchReader, rows: int | None = None
 ) -> WriteResult:
@@ -37,16 +43,32 @@ def upsert(
     alone; keys stored with different values are replaced. Writing the same
     rows twice therefore changes nothing.
     """
-    store.ensure_table(spec)
     n = data.num_rows if isinstance(data, pa.Table) else int(rows or 0)
     if n == 0:
         return WriteResult(0, 0, 0)
-    target = store.table(spec.name)
-    if target.count().execute() == 0:
+    if _target_is_empty(store, spec):
         store.write_arrow(spec.name, data, schema=spec.schema, append=True)
         return WriteResult(n, 0, 0)
     stage = f"_accord_stage_{spec.name}"
     store.write_arrow(stage, data, schema=spec.schema)
+    return merge_stage(store, spec, stage, n)
+
+
+def upsert_sql(store: Store, spec: TableSpec, select: str, rows: int) -> WriteResult:
+    """As :func:`upsert`, for rows given by a SELECT that the store's own DuckDB can run."""
+    if rows == 0:
+        return WriteResult(0, 0, 0)
+    con = store.con.con
+    if _target_is_empty(store, spec):
+        con.execute(f"INSERT INTO {ident(spec.name)} {select}")
+        return WriteResult(rows, 0, 0)
+    stage = f"_accord_stage_{spec.name}"
+    con.execute(f"CREATE OR REPLACE TABLE {ident(stage)} AS {select}")
+    return merge_stage(store, spec, stage, rows)
+
+
+def merge_stage(store: Store, spec: TableSpec, stage: str, n: int) -> WriteResult:
+    """Merge the `n` rows of table `stage` into `spec`'s table by key, then drop `stage`."""
     try:
         s, t = store.con.table(stage), store.table(spec.name)
         key = _key_predicates(spec, s, t)

@@ -1,0 +1,102 @@
+"""Connection URLs, optional extras, and the loader's no-row-lost invariant."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from accord.errors import ConfigError, MissingExtraError
+from accord.store import Store, connect, load_file, parse_url
+
+
+def test_urls_parse_into_engine_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ACCORD_URL", raising=False)
+    assert parse_url(None).engine == "duckdb" and parse_url(None).target == "accord.duckdb"
+    assert parse_url("data/crm.duckdb").target == "data/crm.duckdb"
+    assert parse_url("duckdb://").target == ":memory:"
+    pg = parse_url("postgresql://me:p%40ss@db.local:5433/crm?schema=accord&sslmode=require")
+    assert (pg.engine, pg.host, pg.port, pg.user, pg.password, pg.database, pg.schema) == (
+        "postgres", "db.local", 5433, "me", "p@ss", "crm", "accord",
+    )
+    assert pg.options == {"sslmode": "require"}
+    assert parse_url("spark://local[2]").target == "local[2]"
+    assert parse_url("spark://master:7077").target == "spark://master:7077"
+    monkeypatch.setenv("ACCORD_URL", "spark://local[1]")
+    assert parse_url(None).engine == "spark"
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("mysql://x/y", "unknown engine 'mysql'.*valid: duckdb://, postgresql://, spark://"),
+        ("just-a-name", "expected duckdb://PATH"),
+        ("postgresql://u@h/db?schema=a;drop", "not a plain SQL identifier"),
+    ],
+)
+def test_bad_urls_say_what_is_valid(url: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_url(url)
+
+
+def test_unreachable_postgres_is_a_clear_error() -> None:
+    from accord.errors import EngineError
+
+    with pytest.raises(EngineError, match="cannot reach PostgreSQL at 127.0.0.1:1"):
+        connect("postgresql://postgres@127.0.0.1:1/test?connect_timeout=2")
+
+
+def test_missing_spark_extra_names_the_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pyspark", None)
+    monkeypatch.setitem(sys.modules, "pyspark.sql", None)
+    with pytest.raises(MissingExtraError, match=r'pip install "accord\[spark\]"'):
+        connect("spark://local[1]")
+
+
+# A row is either loaded, or in the rejects file: never both, never neither.
+_cell = st.one_of(
+    st.integers(-5, 500).map(str),
+    st.sampled_from(["", "abc", "1.5", "  7 ", "-0", "1e3"]),
+)
+_name = st.text(alphabet="abcXYZ019 -'\"", max_size=8)
+_row = st.tuples(st.sampled_from(["a1", "a2", "a3", "a4", "", "a5"]), _cell, _name)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(_row, min_size=1, max_size=25))
+def test_every_row_is_loaded_or_rejected(rows: list[tuple[str, str, str]], tmp_path_factory: pytest.TempPathFactory) -> None:
+    folder = tmp_path_factory.mktemp("prop")
+    path = folder / "acc.csv"
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["id", "employees", "name"])
+        w.writerows(rows)
+    store: Store = connect(f"duckdb://{folder / 'x.duckdb'}")
+    try:
+        r = load_file(store, "accounts", path)
+        stored = store.table("accounts").to_pyarrow().to_pylist()
+        assert r.loaded + r.rejected == len(rows)
+        assert len(stored) == r.loaded
+        # What loaded is exactly the first valid occurrence of each id, with its values.
+        expect: dict[str, tuple[int | None, str | None]] = {}
+        for rid, emp, name in rows:
+            text = emp.strip(" ")
+            ok_emp = text == "" or (_is_int(text) and float(text) >= 0)
+            if rid and ok_emp and rid not in expect:
+                expect[rid] = (int(float(text)) if text else None, name.strip(" ") or None)
+        assert {x["id"]: (x["employees"], x["name"]) for x in stored} == expect
+        again = load_file(store, "accounts", path)
+        assert (again.write.inserted, again.write.updated) == (0, 0)
+    finally:
+        store.close()
+
+
+def _is_int(text: str) -> bool:
+    try:
+        return float(text) == int(float(text))
+    except ValueError:
+        return False
