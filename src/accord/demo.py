@@ -6,10 +6,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from accord.model.tables import TABLES
 from accord.store.connection import Store, connect
 from accord.store.loader import LoadResult, load_folder
 from accord.synth import generate, write_generated
 from accord.synth.generator import Generated
+
+Progress = Callable[[str, float], None]
 
 
 @dataclass
@@ -24,23 +27,26 @@ class DemoResult:
 
 
 def run_demo(
-    folder: str | Path,
-    *,
-    leads: int = 20_000,
-    seed: int = 7,
-    progress: Callable[[str, float], None] | None = None,
-    on_table: Callable[[str, LoadResult], None] | None = None,
+    folder: str | Path, *, leads: int = 20_000, seed: int = 7, progress: Progress | None = None
 ) -> DemoResult:
-    """Generate `leads` leads into `folder/data`, load them into `folder/accord.duckdb`."""
+    """Generate `leads` leads into `folder/data` and load them into `folder/accord.duckdb`."""
+    tick: Progress = progress or (lambda _step, _frac: None)
     base = Path(folder)
     base.mkdir(parents=True, exist_ok=True)
     data = base / "data"
-    gen = generate(leads=leads, seed=seed, progress=progress)
+    gen = generate(leads=leads, seed=seed, progress=lambda s, f: tick(f"generating {s}", 0.55 * f))
     write_generated(gen, data)
+    tick("loading", 0.6)
     url = f"duckdb://{base / 'accord.duckdb'}"
     store: Store = connect(url)
+    done: list[str] = []
+
+    def loaded(name: str, _result: LoadResult) -> None:
+        done.append(name)
+        tick(f"loaded {name}", 0.6 + 0.4 * len(done) / len(TABLES))
+
     try:
-        loads = load_folder(store, data, on_table=on_table)
+        loads = load_folder(store, data, on_table=loaded)
     finally:
         store.close()
     return DemoResult(base, data, url, gen, loads)

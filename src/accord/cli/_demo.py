@@ -24,10 +24,10 @@ def demo_command(
     if folder.exists() and any(folder.iterdir()):
         raise typer.BadParameter(f"{folder} is not empty: name a new folder")
     console.rule("[bold]Accord demo")
-    with progress_bar("generating") as tick:
-        result = run_demo(
-            folder, leads=leads, seed=seed, progress=tick, on_table=lambda _n, r: print_result(r)
-        )
+    with progress_bar("demo") as tick:
+        result = run_demo(folder, leads=leads, seed=seed, progress=tick)
+    for load in result.loads.values():
+        print_result(load)
     truth = result.generated.truth
     console.print(
         f"\n{truth['leads']:,} leads, {truth['touchpoints']:,} touchpoints, "
