@@ -7,6 +7,7 @@ Each also inherits the builtin it refines, so callers may catch either::
     │   └── UnknownTableError (KeyError)  a table name that is not canonical
     ├── MissingExtraError (ImportError)   an optional dependency is not installed
     ├── EngineError (RuntimeError)        an engine is unreachable or refused a statement
+    ├── PactError (ValueError)            a pact that is refused: file, line, rule, problem, choices
     └── LoadError (ValueError)            a file that cannot be loaded at all
         ├── BadFileError                  not what it claims: empty, binary, wrong delimiter
         └── MappingError                  a column mapping that does not fit the file or table
@@ -38,6 +39,10 @@ class MissingExtraError(AccordError, ImportError):
 
 class EngineError(AccordError, RuntimeError):
     """An engine could not be reached or refused what Accord asked of it."""
+
+
+class PactError(AccordError, ValueError):
+    """A pact that cannot be used; the message names file, line, rule and the valid choices."""
 
 
 class LoadError(AccordError, ValueError):

@@ -1,0 +1,269 @@
+"""The pact: the scoring agreement sales and marketing both sign, as typed models.
+
+A pact holds one or more named score models (fit rules, engagement rules with
+decay and caps, grades, bands, floors and ceilings, account roll-up), the
+lifecycle definitions (what makes an MQL), which team owns each touch type,
+the recycle policy, and the approvals that activate a version.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from accord.model.tables import DEFAULT_TEAM_BY_TOUCH_TYPE, TABLES
+
+GRADES = ("A", "B", "C", "D")
+BANDS = (1, 2, 3, 4)
+FIT_FIELD_TABLES = ("lead", "account")
+"""A fit rule's field is `lead.<column>`, `account.<column>` or `<lead|account>.properties.<key>`."""
+
+
+GradeKey = Literal["A", "B", "C"]
+BandKey = Literal[1, 2, 3]
+TeamKey = Literal["marketing", "sales"]
+
+
+def _default_grades() -> dict[GradeKey, float]:
+    return {"A": 60.0, "B": 40.0, "C": 20.0}
+
+
+def _default_bands() -> dict[BandKey, float]:
+    return {1: 60.0, 2: 30.0, 3: 10.0}
+
+
+def _default_teams() -> dict[TeamKey, list[str]]:
+    return {"sales": sorted(DEFAULT_TEAM_BY_TOUCH_TYPE)}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Decay(_Strict):
+    """How a touch's points fade with age: exponential half-life, step windows, or none."""
+
+    half_life_days: float | None = None
+    """Points halve every this many days."""
+    steps: list[tuple[float, float]] | None = None
+    """[[days, factor], ...] ascending: a touch at most `days` old keeps `factor` of its
+    points; older than the last step it counts 0."""
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Decay:
+        if self.half_life_days is not None and self.steps is not None:
+            raise ValueError("give either half_life_days or steps, not both")
+        if self.half_life_days is not None and self.half_life_days <= 0:
+            raise ValueError(f"half_life_days must be positive, got {self.half_life_days:g}")
+        if self.steps is not None:
+            if not self.steps:
+                raise ValueError("steps needs at least one [days, factor] pair")
+            days = [d for d, _ in self.steps]
+            if days != sorted(days) or len(set(days)) != len(days) or days[0] <= 0:
+                raise ValueError("steps must have positive, strictly ascending days")
+            if any(not 0 <= f <= 1 for _, f in self.steps):
+                raise ValueError("step factors must be between 0 and 1")
+        return self
+
+    @property
+    def is_none(self) -> bool:
+        """True when points never fade."""
+        return self.half_life_days is None and self.steps is None
+
+
+class Cap(_Strict):
+    """At most `max` touches counted per rule in each window of `per_days` (most recent first)."""
+
+    max: int = Field(gt=0)
+    per_days: float = Field(gt=0)
+
+
+class FitRule(_Strict):
+    """Points for what a lead or its account is (explicit criteria)."""
+
+    id: str
+    description: str = ""
+    field: str
+    points: float
+    op: str
+    """Operator name (set from the one operator key the YAML rule carries)."""
+    operand: Any = None
+
+    @property
+    def scope(self) -> str:
+        """`lead` or `account`."""
+        return self.field.split(".", 1)[0]
+
+    @property
+    def property_key(self) -> str | None:
+        """The property name for `*.properties.<key>` fields."""
+        parts = self.field.split(".", 2)
+        return parts[2] if len(parts) == 3 and parts[1] == "properties" else None
+
+    @property
+    def column(self) -> str:
+        """The canonical column (`properties` for property fields)."""
+        return self.field.split(".")[1]
+
+
+class EngagementRule(_Strict):
+    """Points for what a lead does (implicit criteria), matched on its touchpoints."""
+
+    id: str
+    description: str = ""
+    points: float
+    touch_type: list[str] | None = None
+    channel: list[str] | None = None
+    campaign: list[str] | None = None
+    team: list[str] | None = None
+    property: dict[str, str] | None = None
+    """Touch properties that must equal these values, e.g. {page: /pricing}."""
+    decay: Decay | None = None
+    """Overrides the engagement section's default decay."""
+    cap: Cap | None = None
+
+    @field_validator("touch_type", "channel", "campaign", "team", mode="before")
+    @classmethod
+    def _listify(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _matches_something(self) -> EngagementRule:
+        if not any([self.touch_type, self.channel, self.campaign, self.team, self.property]):
+            raise ValueError("needs at least one of touch_type, channel, campaign, team, property")
+        return self
+
+
+class Fit(_Strict):
+    """Explicit criteria and the grade thresholds on their sum."""
+
+    rules: list[FitRule] = Field(default_factory=list)
+    grades: dict[GradeKey, float] = Field(default_factory=_default_grades)
+    """Minimum fit for each grade; below C is D."""
+
+    @model_validator(mode="after")
+    def _descending(self) -> Fit:
+        g = self.grades
+        if set(g) != {"A", "B", "C"}:
+            raise ValueError("grades needs thresholds for A, B and C (below C is D)")
+        if not g["A"] >= g["B"] >= g["C"]:
+            raise ValueError(f"grade thresholds must not increase from A to C, got {g}")
+        return self
+
+
+class Engagement(_Strict):
+    """Implicit criteria, their default decay, and the band thresholds on their sum."""
+
+    rules: list[EngagementRule] = Field(default_factory=list)
+    decay: Decay = Field(default_factory=Decay)
+    bands: dict[BandKey, float] = Field(default_factory=_default_bands)
+    """Minimum engagement for bands 1 to 3; below band 3 is 4."""
+    lookback_days: float = Field(default=365, gt=0)
+    """Touches older than this are ignored."""
+
+    @model_validator(mode="after")
+    def _descending(self) -> Engagement:
+        b = self.bands
+        if set(b) != {1, 2, 3}:
+            raise ValueError("bands needs thresholds for 1, 2 and 3 (below 3 is 4)")
+        if not b[1] >= b[2] >= b[3]:
+            raise ValueError(f"band thresholds must not increase from 1 to 3, got {b}")
+        return self
+
+
+class Bounds(_Strict):
+    """Floor and ceiling on a lead's total score."""
+
+    floor: float | None = None
+    ceiling: float | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Bounds:
+        if self.floor is not None and self.ceiling is not None and self.floor > self.ceiling:
+            raise ValueError(f"floor {self.floor:g} is above ceiling {self.ceiling:g}")
+        return self
+
+
+class AccountScoring(_Strict):
+    """How people's engagement rolls up to their account, and how much it weighs in a lead's score."""
+
+    rollup: Literal["sum", "max", "top_k"] = "top_k"
+    k: int = Field(default=3, gt=0)
+    weight: float = Field(default=0.0, ge=0, le=1)
+    """A lead's score = (1 - weight) * person score + weight * account score."""
+
+
+class ScoreModel(_Strict):
+    """One named score model: fit + engagement, bounded, optionally blended with the account."""
+
+    fit: Fit = Field(default_factory=Fit)
+    engagement: Engagement = Field(default_factory=Engagement)
+    total: Bounds = Field(default_factory=Bounds)
+    account: AccountScoring = Field(default_factory=AccountScoring)
+
+
+class Threshold(_Strict):
+    """A lifecycle definition: minimum score and/or allowed grades."""
+
+    min_score: float | None = None
+    grades: list[Literal["A", "B", "C", "D"]] | None = None
+    model: str = "default"
+
+
+class Definitions(_Strict):
+    """What each lifecycle stage means, in the words both teams signed."""
+
+    mql: Threshold
+    sal: str = "sales accepted the MQL"
+    sql: str = "sales qualified an opportunity"
+
+
+class Recycle(_Strict):
+    """What a sales rejection or recycle does to a lead."""
+
+    reset_engagement: bool = True
+    """Count only touches after the recycle."""
+    min_days_before_mql: float = Field(default=30, ge=0)
+    """A recycled lead cannot become an MQL again before this many days."""
+
+
+class Approval(_Strict):
+    """A signature: who approved this version for which team, and when."""
+
+    team: Literal["marketing", "sales"]
+    by: str
+    at: date
+
+
+class Pact(_Strict):
+    """The whole agreement."""
+
+    pact: str
+    """Name of the agreement."""
+    version: int = Field(ge=1)
+    description: str = ""
+    teams: dict[TeamKey, list[str]] = Field(default_factory=_default_teams)
+    """Touch types owned by each team; anything unlisted is marketing's."""
+    models: dict[str, ScoreModel]
+    definitions: Definitions
+    recycle: Recycle = Field(default_factory=Recycle)
+    approvals: list[Approval] = Field(default_factory=list)
+
+    @property
+    def is_approved(self) -> bool:
+        """Activation needs a signature from each side."""
+        return {a.team for a in self.approvals} == {"marketing", "sales"}
+
+    def model(self, name: str = "default") -> ScoreModel:
+        """A score model by name, or KeyError listing the names."""
+        try:
+            return self.models[name]
+        except KeyError:
+            raise KeyError(f"no score model {name!r}; models: {', '.join(self.models)}") from None
+
+
+def fit_field_columns(scope: str) -> tuple[str, ...]:
+    """Columns a fit rule may test for `lead` or `account`."""
+    return TABLES["leads" if scope == "lead" else "accounts"].column_names

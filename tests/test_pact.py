@@ -1,0 +1,80 @@
+"""The pact: the example validates; each wrong pact is refused with its exact message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from accord.errors import PactError
+from accord.pact import OPERATORS, load_pact, max_score, parse_pact
+
+HERE = Path(__file__).parent / "pacts"
+REPO = Path(__file__).resolve().parents[1]
+VALID_OPS = ", ".join(OPERATORS)
+
+WRONG = {
+    "wrong_operator.yaml": f"wrong_operator.yaml:9: rule 'vp': unknown operator 'inn'; valid: {VALID_OPS}",
+    "wrong_field.yaml": (
+        "wrong_field.yaml:8: rule 'size': unknown field 'account.headcount'; valid: account.id, account.name, "
+        "account.domain, account.industry, account.employees, account.annual_revenue, account.country, "
+        "account.properties.<name>"
+    ),
+    "wrong_half_life.yaml": (
+        "wrong_half_life.yaml:10: rule 'visits': models.default.engagement.rules.0.decay: "
+        "half_life_days must be positive, got -7"
+    ),
+    "wrong_duplicate_id.yaml": "wrong_duplicate_id.yaml:13: rule 'vp': duplicate rule id 'vp' (also at line 7)",
+    "wrong_unreachable.yaml": (
+        "wrong_unreachable.yaml:18: MQL threshold 80 is unreachable: the most a lead can score in model "
+        "'default' is 50"
+    ),
+    "wrong_between.yaml": "wrong_between.yaml:9: rule 'size': operator 'between' min 500 is above max 100",
+    "wrong_key.yaml": "wrong_key.yaml:8: rule 'visits': models.default.engagement.rules.0.touch_typ: unknown key 'touch_typ'",
+    "wrong_grades.yaml": (
+        "wrong_grades.yaml:12: MQL grades ['A'] are unreachable: the best fit is 30, below the 60 they need"
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(WRONG))
+def test_wrong_pacts_are_refused_with_exact_messages(name: str) -> None:
+    with pytest.raises(PactError) as err:
+        load_pact(HERE / name)
+    assert str(err.value).replace(str(HERE) + "/", "") == WRONG[name]
+
+
+def test_example_pact_validates_and_is_signed() -> None:
+    pact = load_pact(REPO / "examples" / "pact.yaml")
+    model = pact.model()
+    assert pact.is_approved and pact.version == 1
+    assert [r.id for r in model.fit.rules][:2] == ["senior-buyer", "director"]
+    assert model.fit.rules[0].op == "in" and model.fit.rules[0].operand == ["c_level", "vp"]
+    assert model.engagement.rules[0].property == {"page": "/pricing"}
+    assert max_score(model) == 100  # the ceiling
+    assert model.engagement.rules[5].decay is not None and model.engagement.rules[5].decay.steps == [
+        (30, 1.0),
+        (90, 0.5),
+    ]
+
+
+def test_invalid_yaml_names_the_line() -> None:
+    with pytest.raises(PactError, match=r"^p.yaml:2: not valid YAML"):
+        parse_pact("pact: x\nversion: 1: 2\n", "p.yaml")
+
+
+def test_several_problems_are_reported_together() -> None:
+    text = (HERE / "wrong_field.yaml").read_text().replace("between: [10, 100]", "between: [10, 5]")
+    with pytest.raises(PactError) as err:
+        parse_pact(text, "p.yaml")
+    assert str(err.value).count("\n") == 0  # field error stops operand checks for that rule
+    text2 = (HERE / "wrong_unreachable.yaml").read_text().replace("- id: demo", "- id: vp")
+    with pytest.raises(PactError) as err2:
+        parse_pact(text2, "p.yaml")
+    assert len(str(err2.value).splitlines()) == 2  # duplicate id and unreachable MQL
+
+
+def test_unapproved_pact_is_not_active() -> None:
+    text = (HERE / "wrong_operator.yaml").read_text().replace("inn:", "in:")
+    pact = parse_pact(text + "approvals:\n  - {team: marketing, by: m, at: 2026-01-01}\n")
+    assert not pact.is_approved
