@@ -14,6 +14,8 @@ import ibis
 import ibis.expr.types as ir
 from typing_extensions import override
 
+from accord.model.fields import number_expr, number_value
+
 
 class Operator:
     """A test of one field against the rule's operand."""
@@ -43,16 +45,24 @@ def _norm(v: Any) -> Any:
 
 
 class Equals(Operator):
-    """The field equals the operand (text compared case-insensitively)."""
+    """The field equals the operand (numbers as numbers, text case-insensitively)."""
 
     lookup_name = "equals"
 
     @override
     def test(self, value: Any) -> bool:
+        if _is_number(value):
+            target = number_value(self.operand)
+            return target is not None and float(value) == target
         return value is not None and _norm(_as_text(value)) == _norm(_as_text(self.operand))
 
     @override
     def expr(self, value: ir.Value) -> ir.BooleanValue:
+        if value.type().is_numeric():
+            target = number_value(self.operand)
+            if target is None:
+                return ibis.literal(False)
+            return (value.cast("float64") == target).fill_null(False)
         return (value.cast("string").lower() == str(_as_text(self.operand)).lower()).fill_null(False)
 
 
@@ -68,12 +78,20 @@ class In(Operator):
     def _values(self) -> list[str]:
         return [str(_as_text(v)).lower() for v in self.operand]
 
+    def _numbers(self) -> list[float]:
+        return [n for n in (number_value(v) for v in self.operand) if n is not None]
+
     @override
     def test(self, value: Any) -> bool:
+        if _is_number(value):
+            return float(value) in self._numbers()
         return value is not None and str(_as_text(value)).lower() in self._values()
 
     @override
     def expr(self, value: ir.Value) -> ir.BooleanValue:
+        if value.type().is_numeric():
+            nums = self._numbers()
+            return value.cast("float64").isin(nums).fill_null(False) if nums else ibis.literal(False)
         return value.cast("string").lower().isin(self._values()).fill_null(False)
 
 
@@ -88,7 +106,7 @@ class NotIn(In):
 
     @override
     def expr(self, value: ir.Value) -> ir.BooleanValue:
-        return (~value.cast("string").lower().isin(self._values())).fill_null(False)
+        return (~super().expr(value)) & value.notnull()
 
 
 class Between(Operator):
@@ -114,7 +132,7 @@ class Between(Operator):
 
     @override
     def test(self, value: Any) -> bool:
-        x = _as_number(value)
+        x = number_value(value)
         if x is None:
             return False
         lo, hi = self.operand
@@ -122,7 +140,7 @@ class Between(Operator):
 
     @override
     def expr(self, value: ir.Value) -> ir.BooleanValue:
-        x = value.cast("float64")
+        x = number_expr(value)
         lo, hi = self.operand
         cond = ibis.literal(True)
         if lo is not None:
@@ -220,10 +238,5 @@ def _as_text(v: Any) -> Any:
     return v if isinstance(v, str) else str(v)
 
 
-def _as_number(v: Any) -> float | None:
-    if v is None or isinstance(v, bool):
-        return None
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return None
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)

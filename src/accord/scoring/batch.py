@@ -1,0 +1,231 @@
+"""Batch scoring as Ibis expressions: every lead (and account) as of an instant, on any engine.
+
+The plan, per score model:
+1. fit: one column of points per fit rule on leads joined to their account;
+2. engagement: each rule's matching touches in the lookback window (after the
+   lead's last recycle when the pact resets engagement), with their decay
+   factor and, for capped rules, their rank in each `per_days` window;
+3. person score = fit + engagement + sales adjustments, within floor/ceiling;
+4. account score = account fit + the roll-up of its people's engagement, and
+   a lead's score blends person and account as the pact weighs them;
+5. grade from fit, band from engagement, MQL from the pact's definition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import ibis
+import ibis.expr.types as ir
+
+from accord.model.fields import epoch_expr, epoch_value, property_expr
+from accord.pact.operators import OPERATORS
+from accord.pact.schema import Decay, EngagementRule, FitRule, Pact, ScoreModel
+
+DAY = 86_400.0
+RESET_ACTIONS = ("reject", "recycle")
+
+
+def _f(x: float) -> ir.FloatingValue:
+    """A float64 constant that every engine types as double.
+
+    Ibis writes a float literal bare (``20.0``), which PostgreSQL types NUMERIC
+    and then sums as Decimal; casting its exact decimal text avoids that.
+    """
+    return ibis.literal(repr(float(x))).cast("float64")
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """The canonical tables a scoring run reads."""
+
+    leads: ir.Table
+    accounts: ir.Table
+    touchpoints: ir.Table
+    feedback: ir.Table
+
+
+def _field(rule: FitRule, lead: ir.Table, prefix: str) -> ir.Value:
+    col = lead[f"{prefix}{rule.column}"] if rule.scope == "account" else lead[rule.column]
+    if rule.property_key is not None:
+        return property_expr(col, rule.property_key)
+    return col
+
+
+def fit_points(rule: FitRule, t: ir.Table, prefix: str = "account__") -> ir.NumericValue:
+    """Points a fit rule gives each row of `t` (leads with account columns under `prefix`)."""
+    hit = OPERATORS[rule.op](rule.operand).expr(_field(rule, t, prefix))
+    return ibis.ifelse(hit, _f(rule.points), _f(0.0))
+
+
+def decay_expr(decay: Decay, age_days: ir.FloatingValue) -> ir.FloatingValue:
+    """The share of its points a touch `age_days` old keeps."""
+    if decay.half_life_days is not None:
+        return _f(0.5) ** (age_days / _f(decay.half_life_days))
+    if decay.steps is not None:
+        out: ir.FloatingValue = _f(0.0)
+        for days, factor in reversed(decay.steps):
+            out = ibis.ifelse(age_days <= days, _f(factor), out)
+        return out
+    return _f(1.0)
+
+
+def _matches(rule: EngagementRule, tp: ir.Table) -> ir.BooleanValue:
+    cond: ir.BooleanValue = ibis.literal(True)
+    for col in ("touch_type", "channel", "campaign", "team"):
+        values = getattr(rule, col)
+        if values:
+            cond = cond & tp[col].isin(list(values)).fill_null(False)
+    for key, value in (rule.property or {}).items():
+        cond = cond & (property_expr(tp.properties, key) == value).fill_null(False)
+    return cond
+
+
+def reset_times(feedback: ir.Table, as_of: datetime) -> ir.Table:
+    """Per lead: the last reject or recycle at or before `as_of` (engagement restarts after it)."""
+    f = feedback.filter(feedback.action.isin(list(RESET_ACTIONS)) & (feedback.given_at <= as_of))
+    return f.group_by("lead_id").aggregate(reset_at=f.given_at.max())
+
+
+def adjustments(feedback: ir.Table, as_of: datetime) -> ir.Table:
+    """Per lead: the sum of sales' manual point adjustments up to `as_of`."""
+    f = feedback.filter((feedback.action == "adjust") & (feedback.given_at <= as_of))
+    return f.group_by("lead_id").aggregate(adjustment=f.points.fill_null(_f(0.0)).sum())
+
+
+def engagement_touches(model: ScoreModel, pact: Pact, inputs: Inputs, as_of: datetime) -> ir.Table | None:
+    """Every (touch, rule) match with its age, decay factor, whether it counts, and its points."""
+    eng = model.engagement
+    if not eng.rules:
+        return None
+    tp = inputs.touchpoints
+    now = epoch_value(as_of)
+    tp = tp.mutate(_age_s=ibis.literal(now) - epoch_expr(tp.occurred_at))
+    tp = tp.filter((tp._age_s >= 0) & (tp._age_s <= eng.lookback_days * DAY))
+    if pact.recycle.reset_engagement:
+        resets = reset_times(inputs.feedback, as_of)
+        tp = tp.left_join(resets, tp.lead_id == resets.lead_id).select(tp, resets.reset_at)
+        tp = tp.filter(tp.reset_at.isnull() | (tp.occurred_at > tp.reset_at))
+    parts = []
+    for rule in eng.rules:
+        m = tp.filter(_matches(rule, tp))
+        age_days = m._age_s.cast("float64") / _f(DAY)
+        decay = rule.decay if rule.decay is not None else eng.decay
+        m = m.select(
+            lead_id=m.lead_id,
+            touch_id=m.id,
+            occurred_at=m.occurred_at,
+            rule_id=ibis.literal(rule.id),
+            age_days=age_days,
+            factor=decay_expr(decay, age_days),
+            base=_f(rule.points),
+        )
+        if rule.cap is not None:
+            bucket = (m.age_days / rule.cap.per_days).floor()
+            rank = ibis.row_number().over(
+                group_by=[m.lead_id, bucket], order_by=[m.occurred_at.desc(), m.touch_id.desc()]
+            )
+            m = m.mutate(counted=rank < rule.cap.max)
+        else:
+            m = m.mutate(counted=ibis.literal(True))
+        parts.append(m.mutate(points=ibis.ifelse(m.counted, m.base * m.factor, _f(0.0))))
+    return ibis.union(*parts, distinct=False) if len(parts) > 1 else parts[0]
+
+
+def _clamp(x: ir.FloatingValue, model: ScoreModel) -> ir.FloatingValue:
+    lo, hi = model.total.floor, model.total.ceiling
+    if lo is not None:
+        x = ibis.greatest(x, _f(lo))
+    if hi is not None:
+        x = ibis.least(x, _f(hi))
+    return x
+
+
+def _grade(fit: ir.FloatingValue, model: ScoreModel) -> ir.StringValue:
+    g = model.fit.grades
+    return ibis.cases((fit >= _f(g["A"]), "A"), (fit >= _f(g["B"]), "B"), (fit >= _f(g["C"]), "C"), else_="D")
+
+
+def _band(engagement: ir.FloatingValue, model: ScoreModel) -> ir.IntegerValue:
+    b = model.engagement.bands
+    return ibis.cases(
+        (engagement >= _f(b[1]), 1), (engagement >= _f(b[2]), 2), (engagement >= _f(b[3]), 3), else_=4
+    )
+
+
+def score_leads(pact: Pact, inputs: Inputs, as_of: datetime, model_name: str = "default") -> ir.Table:
+    """One row per lead: fit, engagement, adjustment, person, account and blended score, grade, band, MQL."""
+    model = pact.model(model_name)
+    leads, accounts = inputs.leads, inputs.accounts
+    acc = accounts.rename({f"account__{c}": c for c in accounts.columns})
+    t = leads.left_join(acc, leads.account_id == acc.account__id)
+    fit_cols = {f"fit__{r.id}": fit_points(r, t) for r in model.fit.rules}
+    t = t.select("id", "account_id", **fit_cols)
+    fit = sum((t[c] for c in fit_cols), _f(0.0)) if fit_cols else _f(0.0)
+    acc_fit = sum((t[f"fit__{r.id}"] for r in model.fit.rules if r.scope == "account"), _f(0.0))
+    people = t.select(lead_id=t.id, account_id=t.account_id, fit=fit, account_fit=acc_fit)
+
+    touches = engagement_touches(model, pact, inputs, as_of)
+    if touches is not None:
+        per_lead = touches.group_by("lead_id").aggregate(engagement=touches.points.sum())
+        people = people.left_join(per_lead, people.lead_id == per_lead.lead_id).select(
+            people, engagement=per_lead.engagement.fill_null(_f(0.0))
+        )
+    else:
+        people = people.mutate(engagement=_f(0.0))
+    adj = adjustments(inputs.feedback, as_of)
+    people = people.left_join(adj, people.lead_id == adj.lead_id).select(
+        people, adjustment=adj.adjustment.fill_null(_f(0.0))
+    )
+    people = people.mutate(person_score=_clamp(people.fit + people.engagement + people.adjustment, model))
+
+    w = model.account.weight
+    if w > 0:
+        accounts_scored = score_accounts(people, model)
+        people = people.left_join(accounts_scored, people.account_id == accounts_scored.account_id).select(
+            people, account_score=accounts_scored.account_score
+        )
+        blended = _clamp(_f(1 - w) * people.person_score + _f(w) * people.account_score, model)
+        score = ibis.ifelse(people.account_score.isnull(), people.person_score, blended)
+    else:
+        people = people.mutate(account_score=ibis.null("float64"))
+        score = people.person_score
+    people = people.mutate(score=score)
+    people = people.mutate(grade=_grade(people.fit, model), band=_band(people.engagement, model))
+    mql = pact.definitions.mql
+    is_mql: ir.BooleanValue = ibis.literal(True)
+    if mql.min_score is not None:
+        is_mql = is_mql & (people.score >= _f(mql.min_score))
+    if mql.grades is not None:
+        is_mql = is_mql & people.grade.isin(list(mql.grades))
+    return people.mutate(is_mql=is_mql).select(
+        "lead_id",
+        "account_id",
+        "fit",
+        "engagement",
+        "adjustment",
+        "person_score",
+        "account_score",
+        "score",
+        "grade",
+        "band",
+        "is_mql",
+    )
+
+
+def score_accounts(people: ir.Table, model: ScoreModel) -> ir.Table:
+    """Per account: its fit plus the roll-up of its people's engagement, within floor/ceiling."""
+    p = people.filter(people.account_id.notnull())
+    roll = model.account
+    if roll.rollup == "top_k":
+        rank = ibis.row_number().over(group_by=p.account_id, order_by=[p.engagement.desc(), p.lead_id])
+        p = p.mutate(_keep=rank < roll.k)
+        agg = p.group_by("account_id").aggregate(
+            account_fit=p.account_fit.max(),
+            account_engagement=ibis.ifelse(p._keep, p.engagement, _f(0.0)).sum(),
+        )
+    else:
+        eng = p.engagement.sum() if roll.rollup == "sum" else p.engagement.max()
+        agg = p.group_by("account_id").aggregate(account_fit=p.account_fit.max(), account_engagement=eng)
+    return agg.mutate(account_score=_clamp(agg.account_fit + agg.account_engagement, model))
