@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from importlib import resources
 from pathlib import Path
 
 from accord.model.tables import TABLES
+from accord.pact import Pact, parse_pact
+from accord.scoring import RunResult, run_scoring
+from accord.scoring.report import top_mqls
 from accord.store.connection import Store, connect
 from accord.store.loader import LoadResult, load_folder
 from accord.synth import generate, write_generated
@@ -24,6 +29,15 @@ class DemoResult:
     store_url: str
     generated: Generated
     loads: dict[str, LoadResult]
+    pact: Pact
+    scoring: RunResult
+    top_mqls: list[tuple[str, float, str]]
+
+
+def demo_pact() -> Pact:
+    """The example pact shipped with Accord (examples/pact.yaml in the repository)."""
+    text = (resources.files("accord.pact") / "demo.yaml").read_text("utf-8")
+    return parse_pact(text, "examples/pact.yaml")
 
 
 def run_demo(
@@ -43,10 +57,18 @@ def run_demo(
 
     def loaded(name: str, _result: LoadResult) -> None:
         done.append(name)
-        tick(f"loaded {name}", 0.6 + 0.4 * len(done) / len(TABLES))
+        tick(f"loaded {name}", 0.6 + 0.3 * len(done) / len(TABLES))
 
     try:
         loads = load_folder(store, data, on_table=loaded)
+        tick("scoring", 0.9)
+        pact = demo_pact()
+        # Score as of the day after the last touch: the generated world's "now".
+        last = store.table("touchpoints").occurred_at.max().execute()
+        as_of = datetime.combine(last.date(), datetime.min.time()) + timedelta(days=1)
+        scoring = run_scoring(store, pact, as_of)
+        top = top_mqls(store, pact, as_of, n=10)
+        tick("done", 1.0)
     finally:
         store.close()
-    return DemoResult(base, data, url, gen, loads)
+    return DemoResult(base, data, url, gen, loads, pact, scoring, top)

@@ -9,6 +9,7 @@ import typer
 
 from accord.cli._console import console, friendly, progress_bar
 from accord.cli._load import print_result
+from accord.cli._score import print_top
 from accord.demo import run_demo
 
 
@@ -33,7 +34,20 @@ def demo_command(
         f"\n{truth['leads']:,} leads, {truth['touchpoints']:,} touchpoints, "
         f"{truth['opportunities']:,} opportunities, {truth['won']:,} won"
     )
-    console.print(f"store:        {result.store_url}", highlight=False)
+    r, p = result.scoring, result.pact
+    console.print(
+        f"scored {r.leads.inserted:,} leads and {r.accounts.inserted:,} accounts as of {r.as_of:%Y-%m-%d} "
+        f"with {p.pact} v{p.version} (examples/pact.yaml): {r.new_mqls:,} new MQLs",
+        highlight=False,
+    )
+    console.rule("[bold]Top 10 MQLs")
+    print_top(result.top_mqls)
+    console.print(f"\nstore:        {result.store_url}", highlight=False)
     console.print(f"data files:   {result.data_folder}", highlight=False)
     console.print(f"ground truth: {result.data_folder / 'ground_truth.json'}", highlight=False)
-    console.print(f"try:          ACCORD_URL={result.store_url} accord doctor", highlight=False)
+    lead = result.top_mqls[0][0] if result.top_mqls else "LEAD_ID"
+    console.print(
+        f"try:          accord explain {lead} --pact examples/pact.yaml --as-of {r.as_of:%Y-%m-%d} "
+        f"--url {result.store_url}",
+        highlight=False,
+    )

@@ -8,6 +8,8 @@ from accord.cli._demo import demo_command
 from accord.cli._doctor import doctor_command
 from accord.cli._generate import generate_command
 from accord.cli._load import load_command
+from accord.cli._pact import pact_app
+from accord.cli._score import explain_command, score_command
 
 app = typer.Typer(
     name="accord",
@@ -20,6 +22,9 @@ app.command("demo")(demo_command)
 app.command("generate")(generate_command)
 app.command("load")(load_command)
 app.command("doctor")(doctor_command)
+app.command("score")(score_command)
+app.command("explain")(explain_command)
+app.add_typer(pact_app, name="pact")
 
 if __name__ == "__main__":  # pragma: no cover
     app()

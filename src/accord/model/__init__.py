@@ -2,6 +2,7 @@
 
 from accord.model.tables import (
     DEFAULT_TEAM_BY_TOUCH_TYPE,
+    DERIVED_TABLES,
     KNOWN_TOUCH_TYPES,
     TABLES,
     Column,
@@ -14,6 +15,7 @@ from accord.model.tables import (
 
 __all__ = [
     "DEFAULT_TEAM_BY_TOUCH_TYPE",
+    "DERIVED_TABLES",
     "KNOWN_TOUCH_TYPES",
     "TABLES",
     "Column",

@@ -377,3 +377,47 @@ def table_spec(name: str) -> TableSpec:
         return TABLES[name]
     except KeyError:
         raise UnknownTableError(f"unknown table {name!r}; canonical tables: {', '.join(TABLES)}") from None
+
+
+LEAD_SCORES = TableSpec(
+    name="lead_scores",
+    description="Score history: each lead's score per model and instant, with the pact version used.",
+    key=("lead_id", "model", "as_of"),
+    columns=(
+        Column("lead_id", "string", "Lead scored.", "lead-0001234", required=True),
+        Column("model", "string", "Score model of the pact.", "default", required=True),
+        Column("as_of", "timestamp", "The instant scored (UTC).", "2026-06-01 00:00:00", required=True),
+        Column("account_id", "string", "The lead's account.", "acc-000042"),
+        Column("fit", "float", "Points from fit rules.", 45.0),
+        Column("engagement", "float", "Points from engagement rules after decay and caps.", 23.4),
+        Column("adjustment", "float", "Sales' manual adjustments.", 0.0),
+        Column("person_score", "float", "fit + engagement + adjustment within floor and ceiling.", 68.4),
+        Column("account_score", "float", "The account's score, when it is blended in.", 51.0),
+        Column("score", "float", "The lead's score.", 64.1),
+        Column("grade", "string", "Fit grade A to D.", "A"),
+        Column("band", "int", "Engagement band 1 (hot) to 4.", 2),
+        Column("is_mql", "bool", "Meets the pact's MQL definition.", True),
+        Column("pact", "string", "Pact name.", "demo-scoring"),
+        Column("pact_version", "int", "Pact version.", 3),
+    ),
+)
+
+ACCOUNT_SCORES = TableSpec(
+    name="account_scores",
+    description="Account score history per model and instant.",
+    key=("account_id", "model", "as_of"),
+    columns=(
+        Column("account_id", "string", "Account scored.", "acc-000042", required=True),
+        Column("model", "string", "Score model of the pact.", "default", required=True),
+        Column("as_of", "timestamp", "The instant scored (UTC).", "2026-06-01 00:00:00", required=True),
+        Column("account_fit", "float", "Points from account fit rules.", 25.0),
+        Column("account_engagement", "float", "Roll-up of its people's engagement.", 41.5),
+        Column("account_score", "float", "Fit + engagement within floor and ceiling.", 66.5),
+        Column("leads", "int", "People of the account.", 4),
+        Column("pact", "string", "Pact name.", "demo-scoring"),
+        Column("pact_version", "int", "Pact version.", 3),
+    ),
+)
+
+DERIVED_TABLES: dict[str, TableSpec] = {t.name: t for t in (LEAD_SCORES, ACCOUNT_SCORES)}
+"""Tables Accord writes (never loaded from files)."""

@@ -156,6 +156,13 @@ def _band(engagement: ir.FloatingValue, model: ScoreModel) -> ir.IntegerValue:
 
 def score_leads(pact: Pact, inputs: Inputs, as_of: datetime, model_name: str = "default") -> ir.Table:
     """One row per lead: fit, engagement, adjustment, person, account and blended score, grade, band, MQL."""
+    return score_all(pact, inputs, as_of, model_name)[0]
+
+
+def score_all(
+    pact: Pact, inputs: Inputs, as_of: datetime, model_name: str = "default"
+) -> tuple[ir.Table, ir.Table]:
+    """Lead scores and account scores (account fit, engagement roll-up, score, people) from one plan."""
     model = pact.model(model_name)
     leads, accounts = inputs.leads, inputs.accounts
     acc = accounts.rename({f"account__{c}": c for c in accounts.columns})
@@ -180,9 +187,9 @@ def score_leads(pact: Pact, inputs: Inputs, as_of: datetime, model_name: str = "
     )
     people = people.mutate(person_score=_clamp(people.fit + people.engagement + people.adjustment, model))
 
+    accounts_scored = score_accounts(people, model)
     w = model.account.weight
     if w > 0:
-        accounts_scored = score_accounts(people, model)
         people = people.left_join(accounts_scored, people.account_id == accounts_scored.account_id).select(
             people, account_score=accounts_scored.account_score
         )
@@ -199,7 +206,7 @@ def score_leads(pact: Pact, inputs: Inputs, as_of: datetime, model_name: str = "
         is_mql = is_mql & (people.score >= _f(mql.min_score))
     if mql.grades is not None:
         is_mql = is_mql & people.grade.isin(list(mql.grades))
-    return people.mutate(is_mql=is_mql).select(
+    lead_scores = people.mutate(is_mql=is_mql).select(
         "lead_id",
         "account_id",
         "fit",
@@ -212,6 +219,7 @@ def score_leads(pact: Pact, inputs: Inputs, as_of: datetime, model_name: str = "
         "band",
         "is_mql",
     )
+    return lead_scores, accounts_scored
 
 
 def score_accounts(people: ir.Table, model: ScoreModel) -> ir.Table:
@@ -220,12 +228,14 @@ def score_accounts(people: ir.Table, model: ScoreModel) -> ir.Table:
     roll = model.account
     if roll.rollup == "top_k":
         rank = ibis.row_number().over(group_by=p.account_id, order_by=[p.engagement.desc(), p.lead_id])
-        p = p.mutate(_keep=rank < roll.k)
+        eng = ibis.ifelse(rank < roll.k, p.engagement, _f(0.0))
+        p = p.mutate(_eng=eng)
         agg = p.group_by("account_id").aggregate(
-            account_fit=p.account_fit.max(),
-            account_engagement=ibis.ifelse(p._keep, p.engagement, _f(0.0)).sum(),
+            account_fit=p.account_fit.max(), account_engagement=p._eng.sum(), leads=p.count()
         )
     else:
         eng = p.engagement.sum() if roll.rollup == "sum" else p.engagement.max()
-        agg = p.group_by("account_id").aggregate(account_fit=p.account_fit.max(), account_engagement=eng)
+        agg = p.group_by("account_id").aggregate(
+            account_fit=p.account_fit.max(), account_engagement=eng, leads=p.count()
+        )
     return agg.mutate(account_score=_clamp(agg.account_fit + agg.account_engagement, model))

@@ -19,7 +19,7 @@ import ibis
 import pyarrow as pa
 
 from accord.errors import ConfigError, EngineError, MissingExtraError
-from accord.model.tables import TABLES, TableSpec
+from accord.model.tables import DERIVED_TABLES, TABLES, TableSpec
 from accord.store.sql import ident
 
 Engine = Literal["duckdb", "postgres", "spark"]
@@ -135,8 +135,9 @@ class Store:
 
     def table(self, name: str) -> ibis.Table:
         """An Ibis table expression for `name`; canonical tables are created on first use."""
-        if name in TABLES and not self.has_table(name):
-            self.ensure_table(TABLES[name])
+        spec = TABLES.get(name) or DERIVED_TABLES.get(name)
+        if spec is not None and not self.has_table(name):
+            self.ensure_table(spec)
         return self.con.table(name)
 
     def ensure_table(self, spec: TableSpec) -> None:

@@ -50,7 +50,7 @@ class LoadResult:
     @property
     def loaded(self) -> int:
         """Rows that passed every check (inserted, updated or already there)."""
-        return self.write.inserted + self.write.updated + self.write.unchanged
+        return self.write.total
 
 
 def load_file(

@@ -20,6 +20,11 @@ class WriteResult:
     updated: int
     unchanged: int
 
+    @property
+    def total(self) -> int:
+        """Rows written or confirmed: inserted + updated + unchanged."""
+        return self.inserted + self.updated + self.unchanged
+
 
 def _key_predicates(spec: TableSpec, s: ibis.Table, t: ibis.Table) -> list[ibis.expr.types.BooleanValue]:
     preds = []
@@ -65,6 +70,18 @@ def upsert_sql(store: Store, spec: TableSpec, select: str, rows: int) -> WriteRe
     stage = f"_accord_stage_{spec.name}"
     con.execute(f"CREATE OR REPLACE TABLE {ident(stage)} AS {select}")
     return merge_stage(store, spec, stage, rows)
+
+
+def upsert_expr(store: Store, spec: TableSpec, expr: ibis.Table) -> WriteResult:
+    """As :func:`upsert`, for rows given by an Ibis expression on the store (computed in the engine)."""
+    stage = f"_accord_stage_{spec.name}"
+    store.con.create_table(stage, expr.select(*spec.column_names), overwrite=True)
+    n = int(store.con.table(stage).count().execute())
+    if n == 0:
+        store.drop_table(stage)
+        return WriteResult(0, 0, 0)
+    store.ensure_table(spec)
+    return merge_stage(store, spec, stage, n)
 
 
 def merge_stage(store: Store, spec: TableSpec, stage: str, n: int) -> WriteResult:

@@ -1,0 +1,109 @@
+"""`accord score` and `accord explain`: score the store as of an instant; explain one lead."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from accord.cli._console import console, friendly
+from accord.errors import ConfigError
+from accord.pact import load_pact
+from accord.scoring import run_scoring
+from accord.scoring.lookup import explain_lead
+from accord.scoring.report import top_mqls
+from accord.store import connect
+
+PactOpt = Annotated[Path, typer.Option("--pact", help="Pact YAML file.")]
+UrlOpt = Annotated[str | None, typer.Option(help="Store URL (default $ACCORD_URL or accord.duckdb).")]
+AsOfOpt = Annotated[
+    str | None, typer.Option("--as-of", help="Instant to score as of (ISO, UTC); default now.")
+]
+ModelOpt = Annotated[str, typer.Option(help="Score model of the pact.")]
+
+
+def parse_instant(text: str | None) -> datetime:
+    """An ISO date or date-time as naive UTC; now when empty."""
+    if not text:
+        return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    try:
+        t = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(
+            f"--as-of {text!r} is not an ISO date or date-time (e.g. 2026-06-01 or 2026-06-01T09:00)"
+        ) from None
+    return t.astimezone(UTC).replace(tzinfo=None) if t.tzinfo else t
+
+
+@friendly
+def score_command(
+    pact: PactOpt,
+    as_of: AsOfOpt = None,
+    model: ModelOpt = "default",
+    url: UrlOpt = None,
+    top: Annotated[int, typer.Option(help="MQLs to list with their explanation.")] = 10,
+) -> None:
+    """Score every lead and account, keep the history, and record new MQLs."""
+    p = load_pact(pact)
+    when = parse_instant(as_of)
+    store = connect(url)
+    try:
+        r = run_scoring(store, p, when, model)
+        console.print(
+            f"scored {r.leads.total:,} leads and {r.accounts.total:,} accounts as of {when:%Y-%m-%d %H:%M} "
+            f"with {p.pact} v{p.version}; {r.new_mqls:,} new MQLs",
+            highlight=False,
+        )
+        print_top(top_mqls(store, p, when, model, top))
+    finally:
+        store.close()
+
+
+def print_top(rows: list[tuple[str, float, str]]) -> None:
+    """The top MQLs with their one-line explanation."""
+    if not rows:
+        console.print("no MQLs at this instant")
+        return
+    table = Table("lead", "score", "why", box=None, padding=(0, 2))
+    for lead_id, score, sentence in rows:
+        table.add_row(lead_id, f"{score:.1f}", sentence)
+    console.print(table)
+
+
+@friendly
+def explain_command(
+    lead_id: Annotated[str, typer.Argument(help="Lead id.")],
+    pact: PactOpt,
+    as_of: AsOfOpt = None,
+    model: ModelOpt = "default",
+    url: UrlOpt = None,
+) -> None:
+    """Explain a lead's score rule by rule, with one plain sentence."""
+    p = load_pact(pact)
+    store = connect(url)
+    try:
+        e = explain_lead(store, p, lead_id, parse_instant(as_of), model)
+    finally:
+        store.close()
+    s = e.score
+    console.print(f"[bold]{lead_id}[/]: {e.sentence}", highlight=False)
+    console.print(
+        f"score {s.score:.2f} = person {s.person_score:.2f} (fit {s.fit:.2f} + engagement {s.engagement:.2f}"
+        f" + adjustment {s.adjustment:.2f})"
+        + (f", blended with account {s.account_score:.2f}" if s.account_score is not None else ""),
+        highlight=False,
+    )
+    table = Table("section", "rule", "before", "after", "detail", box=None, padding=(0, 2))
+    for line in e.lines:
+        table.add_row(
+            line.section, line.rule_id, f"{line.points_before:+.2f}", f"{line.points:+.2f}", line.detail
+        )
+    console.print(table)
+    for title, items in (("top positive", e.top_positive), ("top negative", e.top_negative)):
+        if items:
+            console.print(
+                f"{title}: " + ", ".join(f"{x.rule_id} ({x.points:+.1f})" for x in items), highlight=False
+            )
