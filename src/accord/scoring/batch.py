@@ -78,7 +78,12 @@ def _matches(rule: EngagementRule, tp: ir.Table) -> ir.BooleanValue:
         if values:
             cond = cond & tp[col].isin(list(values)).fill_null(False)
     for key, value in (rule.property or {}).items():
-        cond = cond & (property_expr(tp.properties, key) == value).fill_null(False)
+        exact = (property_expr(tp.properties, key) == value).fill_null(False)
+        if '"' not in value and "\\" not in value:
+            # A cheap substring test first: the regex only runs where the text can match.
+            exact = ibis.ifelse(tp.properties.contains(value).fill_null(False), exact, False)
+        # CASE evaluates the expensive test only where the cheap ones hold.
+        cond = ibis.ifelse(cond, exact, False)
     return cond
 
 
@@ -94,8 +99,13 @@ def adjustments(feedback: ir.Table, as_of: datetime) -> ir.Table:
     return f.group_by("lead_id").aggregate(adjustment=f.points.fill_null(_f(0.0)).sum())
 
 
-def engagement_touches(model: ScoreModel, pact: Pact, inputs: Inputs, as_of: datetime) -> ir.Table | None:
-    """Every (touch, rule) match with its age, decay factor, whether it counts, and its points."""
+def engagement_matches(model: ScoreModel, pact: Pact, inputs: Inputs, as_of: datetime) -> ir.Table | None:
+    """Every (touch, rule) match in the window: its rule, age, decay factor, base points and cap window.
+
+    One pass selects the touches in the lookback window (after the lead's last
+    recycle when the pact resets engagement); each rule contributes its matches
+    tagged with the rule's index; per-rule constants come from CASE expressions.
+    """
     eng = model.engagement
     if not eng.rules:
         return None
@@ -107,30 +117,64 @@ def engagement_touches(model: ScoreModel, pact: Pact, inputs: Inputs, as_of: dat
         resets = reset_times(inputs.feedback, as_of)
         tp = tp.left_join(resets, tp.lead_id == resets.lead_id).select(tp, resets.reset_at)
         tp = tp.filter(tp.reset_at.isnull() | (tp.occurred_at > tp.reset_at))
-    parts = []
-    for rule in eng.rules:
-        m = tp.filter(_matches(rule, tp))
-        age_days = m._age_s.cast("float64") / _f(DAY)
-        decay = rule.decay if rule.decay is not None else eng.decay
-        m = m.select(
-            lead_id=m.lead_id,
-            touch_id=m.id,
-            occurred_at=m.occurred_at,
-            rule_id=ibis.literal(rule.id),
-            age_days=age_days,
-            factor=decay_expr(decay, age_days),
-            base=_f(rule.points),
+    parts = [
+        tp.filter(_matches(rule, tp)).select(
+            lead_id=tp.lead_id,
+            touch_id=tp.id,
+            occurred_at=tp.occurred_at,
+            rule=ibis.literal(i),
+            _age_s=tp._age_s,
         )
-        if rule.cap is not None:
-            bucket = (m.age_days / rule.cap.per_days).floor()
-            rank = ibis.row_number().over(
-                group_by=[m.lead_id, bucket], order_by=[m.occurred_at.desc(), m.touch_id.desc()]
-            )
-            m = m.mutate(counted=rank < rule.cap.max)
-        else:
-            m = m.mutate(counted=ibis.literal(True))
-        parts.append(m.mutate(points=ibis.ifelse(m.counted, m.base * m.factor, _f(0.0))))
-    return ibis.union(*parts, distinct=False) if len(parts) > 1 else parts[0]
+        for i, rule in enumerate(eng.rules)
+    ]
+    m = ibis.union(*parts, distinct=False) if len(parts) > 1 else parts[0]
+    m = m.select("lead_id", "touch_id", "occurred_at", "rule", age_days=m._age_s.cast("float64") / _f(DAY))
+
+    def per_rule(values: list[ir.Value], default: ir.Value) -> ir.Value:
+        return ibis.cases(*[(m.rule == i, v) for i, v in enumerate(values)], else_=default)
+
+    rules = eng.rules
+    no_cap = 2**62
+    return m.mutate(
+        factor=per_rule(
+            [decay_expr(r.decay if r.decay is not None else eng.decay, m.age_days) for r in rules], _f(0.0)
+        ),
+        base=per_rule([_f(r.points) for r in rules], _f(0.0)),
+        window=per_rule(
+            [
+                (m.age_days / _f(r.cap.per_days)).floor().cast("int64") if r.cap else ibis.literal(0)
+                for r in rules
+            ],
+            ibis.literal(0),
+        ),
+        cap=per_rule([ibis.literal(r.cap.max if r.cap else no_cap) for r in rules], ibis.literal(no_cap)),
+    )
+
+
+def engagement_by_lead(model: ScoreModel, pact: Pact, inputs: Inputs, as_of: datetime) -> ir.Table | None:
+    """Per lead: engagement points after decay and caps.
+
+    A (lead, rule, cap window) group with no more matches than its cap counts
+    in full; only the rare groups over their cap are ranked (most recent first)
+    to keep `cap` of them, so the engine sorts a sliver instead of every match.
+    """
+    m = engagement_matches(model, pact, inputs, as_of)
+    if m is None:
+        return None
+    m = m.mutate(points=m.base * m.factor)
+    keys = ["lead_id", "rule", "window"]
+    groups = m.group_by(keys).aggregate(n=m.count(), points=m.points.sum(), cap=m.cap.max())
+    within = groups.filter(groups.n <= groups.cap).select("lead_id", "points")
+    over = groups.filter(groups.n > groups.cap).select(*keys)
+    crowded = m.semi_join(over, keys)
+    rank = ibis.row_number().over(
+        group_by=keys, order_by=[crowded.occurred_at.desc(), crowded.touch_id.desc()]
+    )
+    crowded = crowded.mutate(_rank=rank)
+    kept = crowded.filter(crowded._rank < crowded.cap).select("lead_id", "points")
+    common = ibis.schema({"lead_id": "string", "points": "float64"})  # nullability differs by path
+    both = ibis.union(within.cast(common), kept.cast(common), distinct=False)
+    return both.group_by("lead_id").aggregate(engagement=both.points.sum())
 
 
 def _clamp(x: ir.FloatingValue, model: ScoreModel) -> ir.FloatingValue:
@@ -173,9 +217,8 @@ def score_all(
     acc_fit = sum((t[f"fit__{r.id}"] for r in model.fit.rules if r.scope == "account"), _f(0.0))
     people = t.select(lead_id=t.id, account_id=t.account_id, fit=fit, account_fit=acc_fit)
 
-    touches = engagement_touches(model, pact, inputs, as_of)
-    if touches is not None:
-        per_lead = touches.group_by("lead_id").aggregate(engagement=touches.points.sum())
+    per_lead = engagement_by_lead(model, pact, inputs, as_of)
+    if per_lead is not None:
         people = people.left_join(per_lead, people.lead_id == per_lead.lead_id).select(
             people, engagement=per_lead.engagement.fill_null(_f(0.0))
         )
