@@ -126,5 +126,78 @@ def test_cli_pact_score_explain(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     ex = runner.invoke(app, ["explain", "L3", "--pact", "p.yaml", "--as-of", "2026-03-31"])
     assert ex.exit_code == 0, ex.output
     assert "adjustment 6.00" in ex.output and "sales-adjustment" in ex.output
+    fb = runner.invoke(
+        app, ["feedback", "L2", "reject", "--actor", "rep-7", "--reason", "no budget", "--at", "2026-03-30"]
+    )
+    assert fb.exit_code == 0 and "recorded reject on L2: lead -> disqualified" in fb.output
+    no_reason = runner.invoke(app, ["feedback", "L2", "reject", "--actor", "rep-7"])
+    assert no_reason.exit_code == 2 and "a rejection needs a reason" in no_reason.output
     wrong = runner.invoke(app, ["score", "--pact", "p.yaml", "--as-of", "yesterday"])
     assert wrong.exit_code == 2 and "is not an ISO date" in wrong.output
+
+
+def test_feedback_moves_lifecycle_and_changes_the_score(duck: Store) -> None:
+    from accord.errors import ConfigError
+    from accord.scoring.feedback import record_feedback
+
+    load_tables(duck, golden_tables())
+    pact = parse_pact(GOLDEN_PACT)
+    before = explain_lead(duck, pact, "L1", AS_OF).score
+    r = record_feedback(duck, "L1", "accept", actor="rep-1", at=AS_OF - timedelta(hours=1))
+    assert (r.from_stage, r.to_stage) == ("lead", "sal")
+    record_feedback(duck, "L1", "adjust", actor="rep-1", points=-12.5, at=AS_OF - timedelta(minutes=30))
+    after = explain_lead(duck, pact, "L1", AS_OF)
+    assert after.score.adjustment == -12.5
+    assert after.score.person_score == pytest.approx(min(40.0, before.fit + before.engagement - 12.5))
+    assert any(x.rule_id == "sales-adjustment" and x.points == -12.5 for x in after.lines)
+    # A recycle resets engagement (the pact says so) and moves the stage.
+    r2 = record_feedback(
+        duck, "L1", "recycle", actor="rep-1", reason="next quarter", at=AS_OF - timedelta(minutes=1)
+    )
+    assert (r2.from_stage, r2.to_stage) == ("sal", "recycled")
+    assert explain_lead(duck, pact, "L1", AS_OF).score.engagement == 0.0
+    with pytest.raises(ConfigError, match="a rejection needs a reason"):
+        record_feedback(duck, "L1", "reject", actor="rep-1")
+    with pytest.raises(ConfigError, match="unknown action 'snooze'; valid: accept, reject, recycle, adjust"):
+        record_feedback(duck, "L1", "snooze", actor="rep-1")
+    with pytest.raises(UnknownLeadError):
+        record_feedback(duck, "L9", "accept", actor="rep-1")
+    fb = duck.table("feedback")
+    assert fb.filter(fb.lead_id == "L1").count().execute() == 3
+
+
+def test_flat_file_scoring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "p.yaml").write_text(GOLDEN_PACT)
+    (tmp_path / "leads.csv").write_text(
+        "Lead,seniority,employees,budget,email,web_visits,event,unsubscribe\n"
+        "x1,vp,500,approved,a@corp.io,5,1,0\n"  # fit 35; 4*min(5,2)=8 + 10 = 18 -> 53 -> ceiling 40
+        "x2,manager,,none,b@gmail.com,1,0,1\n"  # fit -15; 4 - 8 = -4 -> -19 -> floor 0
+        "x3,vp,50,,c@x.io,,,\n"  # fit 20; 0 -> 20
+    )
+    (tmp_path / "m.yaml").write_text("table: leads\ncolumns:\n  id: Lead\n")
+    res = CliRunner().invoke(
+        app,
+        ["score", "--pact", "p.yaml", "--leads", "leads.csv", "--mapping", "m.yaml", "--output", "out.csv"],
+    )
+    assert res.exit_code == 0, res.output
+    assert "scored 3 leads from leads.csv with golden v1: 1 MQLs -> out.csv" in res.output
+    import csv
+
+    rows = {r["lead_id"]: r for r in csv.DictReader((tmp_path / "out.csv").open())}
+    got = {
+        k: (
+            float(r["score"]),
+            float(r["fit"]),
+            float(r["engagement"]),
+            r["grade"],
+            int(r["band"]),
+            r["stage"],
+        )
+        for k, r in rows.items()
+    }
+    assert got == {
+        "x1": (40.0, 35.0, 18.0, "A", 2, "mql"),
+        "x2": (0.0, -15.0, -4.0, "D", 4, "lead"),
+        "x3": (20.0, 20.0, 0.0, "B", 4, "lead"),
+    }

@@ -12,7 +12,10 @@ from rich.table import Table
 from accord.cli._console import console, friendly
 from accord.errors import ConfigError
 from accord.pact import load_pact
+from accord.pact.schema import Pact
 from accord.scoring import run_scoring
+from accord.scoring.feedback import record_feedback
+from accord.scoring.flat import score_flat
 from accord.scoring.lookup import explain_lead
 from accord.scoring.report import top_mqls
 from accord.store import connect
@@ -45,9 +48,17 @@ def score_command(
     model: ModelOpt = "default",
     url: UrlOpt = None,
     top: Annotated[int, typer.Option(help="MQLs to list with their explanation.")] = 10,
+    leads: Annotated[
+        Path | None, typer.Option(help="Score this flat file (one row per lead) instead.")
+    ] = None,
+    mapping: Annotated[str | None, typer.Option(help="Column mapping for --leads.")] = None,
+    output: Annotated[Path | None, typer.Option(help="Where --leads writes its scores (CSV).")] = None,
 ) -> None:
-    """Score every lead and account, keep the history, and record new MQLs."""
+    """Score every lead and account, keep the history, and record new MQLs (or score a flat file)."""
     p = load_pact(pact)
+    if leads is not None:
+        _score_flat_file(p, leads, mapping, output, model)
+        return
     when = parse_instant(as_of)
     store = connect(url)
     try:
@@ -107,3 +118,50 @@ def explain_command(
             console.print(
                 f"{title}: " + ", ".join(f"{x.rule_id} ({x.points:+.1f})" for x in items), highlight=False
             )
+
+
+@friendly
+def feedback_command(
+    lead_id: Annotated[str, typer.Argument(help="Lead id.")],
+    action: Annotated[str, typer.Argument(help="accept, reject, recycle or adjust.")],
+    actor: Annotated[str, typer.Option(help="Who gives the verdict (a rep's id or name).")],
+    reason: Annotated[str | None, typer.Option(help="Why (required to reject).")] = None,
+    points: Annotated[float | None, typer.Option(help="Score adjustment (adjust only).")] = None,
+    at: Annotated[str | None, typer.Option("--at", help="When (ISO, UTC); default now.")] = None,
+    url: UrlOpt = None,
+) -> None:
+    """Record sales' verdict on a lead: accept, reject (with a reason), recycle, or adjust its score."""
+    store = connect(url)
+    try:
+        r = record_feedback(
+            store,
+            lead_id,
+            action,
+            actor=actor,
+            reason=reason,
+            points=points,
+            at=parse_instant(at) if at else None,
+        )
+    finally:
+        store.close()
+    move = f": {r.from_stage} -> {r.to_stage}" if r.to_stage else f": {points:+g} points"
+    console.print(f"recorded {r.action} on {r.lead_id}{move}", highlight=False)
+
+
+def _score_flat_file(p: Pact, leads: Path, mapping: str | None, output: Path | None, model: str) -> None:
+    import pyarrow.csv as pacsv
+
+    result = score_flat(p, leads, mapping, model)
+    out = output or leads.with_name(leads.name.split(".")[0] + ".scores.csv")
+    pacsv.write_csv(result.table, out)
+    mqls = sum(1 for s in result.table["stage"].to_pylist() if s == "mql")
+    console.print(
+        f"scored {result.table.num_rows:,} leads from {leads} with {p.pact} v{p.version}: "
+        f"{mqls:,} MQLs -> {out}",
+        highlight=False,
+    )
+    if result.unresolved:
+        console.print(
+            f"[yellow]rules with no column in the file (never fire):[/] {', '.join(result.unresolved)}",
+            highlight=False,
+        )

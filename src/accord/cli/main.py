@@ -9,7 +9,7 @@ from accord.cli._doctor import doctor_command
 from accord.cli._generate import generate_command
 from accord.cli._load import load_command
 from accord.cli._pact import pact_app
-from accord.cli._score import explain_command, score_command
+from accord.cli._score import explain_command, feedback_command, score_command
 
 app = typer.Typer(
     name="accord",
@@ -24,6 +24,7 @@ app.command("load")(load_command)
 app.command("doctor")(doctor_command)
 app.command("score")(score_command)
 app.command("explain")(explain_command)
+app.command("feedback")(feedback_command)
 app.add_typer(pact_app, name="pact")
 
 if __name__ == "__main__":  # pragma: no cover
