@@ -207,6 +207,14 @@ def score_all(
     pact: Pact, inputs: Inputs, as_of: datetime, model_name: str = "default"
 ) -> tuple[ir.Table, ir.Table]:
     """Lead scores and account scores (account fit, engagement roll-up, score, people) from one plan."""
+    return finish_scores(score_people(pact, inputs, as_of, model_name), pact, model_name)
+
+
+def score_people(pact: Pact, inputs: Inputs, as_of: datetime, model_name: str = "default") -> ir.Table:
+    """Per lead, the expensive part: fit, account fit, engagement, adjustment and person score.
+
+    Materialise it once when both lead and account scores are needed (see `scoring.run`).
+    """
     model = pact.model(model_name)
     leads, accounts = inputs.leads, inputs.accounts
     acc = accounts.rename({f"account__{c}": c for c in accounts.columns})
@@ -228,8 +236,12 @@ def score_all(
     people = people.left_join(adj, people.lead_id == adj.lead_id).select(
         people, adjustment=adj.adjustment.fill_null(_f(0.0))
     )
-    people = people.mutate(person_score=_clamp(people.fit + people.engagement + people.adjustment, model))
+    return people.mutate(person_score=_clamp(people.fit + people.engagement + people.adjustment, model))
 
+
+def finish_scores(people: ir.Table, pact: Pact, model_name: str = "default") -> tuple[ir.Table, ir.Table]:
+    """From `score_people` rows: account scores, the blended lead score, grade, band and MQL flag."""
+    model = pact.model(model_name)
     accounts_scored = score_accounts(people, model)
     w = model.account.weight
     if w > 0:

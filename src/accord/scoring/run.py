@@ -12,13 +12,15 @@ from datetime import datetime, timedelta
 import ibis
 import ibis.expr.types as ir
 
-from accord.model.tables import ACCOUNT_SCORES, LEAD_SCORES, STAGE_CHANGES
+from accord.model.tables import ACCOUNT_SCORES, LEAD_SCORES, STAGE_CHANGES, TableSpec
 from accord.pact.schema import Pact
-from accord.scoring.batch import Inputs, score_all
+from accord.scoring.batch import Inputs, finish_scores, score_people
 from accord.store.connection import Store
 from accord.store.writer import WriteResult, upsert_expr
 
 REQUALIFY_FROM = ("lead", "recycled", "disqualified")
+SCORE_TOLERANCE = 1e-6
+"""Re-running an instant leaves stored scores alone unless they move by more than this."""
 """A lead whose latest stage is one of these may become an MQL (after the recycle wait)."""
 
 
@@ -66,18 +68,40 @@ def _stamp(t: ir.Table, pact: Pact, as_of: datetime, model: str) -> ir.Table:
 
 def run_scoring(store: Store, pact: Pact, as_of: datetime, model: str = "default") -> RunResult:
     """Score, write `lead_scores` and `account_scores`, and record new MQLs in `stage_changes`."""
-    lead_scores, account_scores = score_all(pact, inputs_from(store), as_of, model)
+    # Fit and engagement are the expensive part: compute them once for leads and accounts.
+    scratch = "_accord_people"
+    store.con.create_table(scratch, score_people(pact, inputs_from(store), as_of, model), overwrite=True)
+    try:
+        return _write_run(store, pact, as_of, model, store.con.table(scratch))
+    finally:
+        store.drop_table(scratch)
+
+
+def _write_run(store: Store, pact: Pact, as_of: datetime, model: str, people: ir.Table) -> RunResult:
+    lead_scores, account_scores = finish_scores(people, pact, model)
     lead_scores = _stamp(lead_scores, pact, as_of, model).mutate(band=lead_scores.band.cast("int64"))
-    leads = upsert_expr(store, LEAD_SCORES, lead_scores)
-    accounts = upsert_expr(
+    leads = _write_history(store, LEAD_SCORES, lead_scores, model, as_of)
+    accounts = _write_history(
         store,
         ACCOUNT_SCORES,
         _stamp(account_scores, pact, as_of, model).mutate(leads=account_scores.leads.cast("int64")),
+        model,
+        as_of,
     )
     stored = store.table("lead_scores")
     mine = stored.filter((stored.model == model) & (stored.as_of == as_of))
     new_mqls = _record_mqls(store, pact, mine, as_of)
     return RunResult(as_of, model, leads, accounts, new_mqls)
+
+
+def _write_history(store: Store, spec: TableSpec, rows: ir.Table, model: str, as_of: datetime) -> WriteResult:
+    """Upsert a run's rows; a first run for this (model, instant) is a plain insert, with no key checks."""
+    t = store.table(spec.name)
+    if int(t.filter((t.model == model) & (t.as_of == as_of)).count().execute()) == 0:
+        store.con.insert(spec.name, rows.select(*spec.column_names))
+        n = int(t.filter((t.model == model) & (t.as_of == as_of)).count().execute())
+        return WriteResult(n, 0, 0)
+    return upsert_expr(store, spec, rows, float_tolerance=SCORE_TOLERANCE)
 
 
 def _record_mqls(store: Store, pact: Pact, scores: ir.Table, as_of: datetime) -> int:

@@ -304,6 +304,10 @@ def spark_session(master: str = "local[2]", warehouse: str | None = None) -> Any
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
     )
+    if master.startswith("local"):
+        # Local mode talks to itself: keep it on loopback, not the machine's external address.
+        builder = builder.config("spark.driver.bindAddress", "127.0.0.1")
+        builder = builder.config("spark.driver.host", "127.0.0.1")
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     return session

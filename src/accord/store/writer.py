@@ -26,14 +26,6 @@ class WriteResult:
         return self.inserted + self.updated + self.unchanged
 
 
-def _key_predicates(spec: TableSpec, s: ibis.Table, t: ibis.Table) -> list[ibis.expr.types.BooleanValue]:
-    preds = []
-    for k in spec.key:
-        # Nullable key parts (spend.campaign) match null to null.
-        preds.append(s[k] == t[k] if spec.column(k).required else s[k].identical_to(t[k]))
-    return preds
-
-
 def _target_is_empty(store: Store, spec: TableSpec) -> bool:
     store.ensure_table(spec)
     return int(store.table(spec.name).count().execute()) == 0
@@ -72,8 +64,14 @@ def upsert_sql(store: Store, spec: TableSpec, select: str, rows: int) -> WriteRe
     return merge_stage(store, spec, stage, rows)
 
 
-def upsert_expr(store: Store, spec: TableSpec, expr: ibis.Table) -> WriteResult:
-    """As :func:`upsert`, for rows given by an Ibis expression on the store (computed in the engine)."""
+def upsert_expr(
+    store: Store, spec: TableSpec, expr: ibis.Table, *, float_tolerance: float = 0.0
+) -> WriteResult:
+    """As :func:`upsert`, for rows given by an Ibis expression on the store (computed in the engine).
+
+    With `float_tolerance`, float values that differ by no more than it count as unchanged (for
+    computed scores, whose parallel sums may differ in the last bits from run to run).
+    """
     stage = f"_accord_stage_{spec.name}"
     store.con.create_table(stage, expr.select(*spec.column_names), overwrite=True)
     n = int(store.con.table(stage).count().execute())
@@ -81,26 +79,58 @@ def upsert_expr(store: Store, spec: TableSpec, expr: ibis.Table) -> WriteResult:
         store.drop_table(stage)
         return WriteResult(0, 0, 0)
     store.ensure_table(spec)
-    return merge_stage(store, spec, stage, n)
+    return merge_stage(store, spec, stage, n, float_tolerance=float_tolerance)
 
 
-def merge_stage(store: Store, spec: TableSpec, stage: str, n: int) -> WriteResult:
-    """Merge the `n` rows of table `stage` into `spec`'s table by key, then drop `stage`."""
+def _same(
+    spec: TableSpec, a: ibis.ir.Value, b: ibis.ir.Value, column: str, tolerance: float
+) -> ibis.ir.BooleanValue:
+    if tolerance > 0 and spec.column(column).type == "float":
+        return ((a - b).abs() <= tolerance).fill_null(False) | a.identical_to(b)
+    return a.identical_to(b)
+
+
+def merge_stage(
+    store: Store, spec: TableSpec, stage: str, n: int, *, float_tolerance: float = 0.0
+) -> WriteResult:
+    """Merge the `n` rows of table `stage` into `spec`'s table by key, then drop `stage`.
+
+    The stage is joined to the table on the key alone (a hash join on every engine);
+    whether a matched row changed is decided per row after the join.
+    """
     try:
-        s, t = store.con.table(stage), store.table(spec.name)
-        key = _key_predicates(spec, s, t)
-        matched = int(s.semi_join(t, key).count().execute())
+        s = store.con.table(stage)
+        t = store.table(spec.name).select(**{f"__t_{c}": c for c in spec.column_names})
+        on = [
+            s[k] == t[f"__t_{k}"] if spec.column(k).required else s[k].identical_to(t[f"__t_{k}"])
+            for k in spec.key
+        ]
+        joined = s.inner_join(t, on)
+        rest = [c for c in spec.column_names if c not in spec.key]
+        same_row = ibis.and_(*[_same(spec, joined[c], joined[f"__t_{c}"], c, float_tolerance) for c in rest])
+        (counts,) = (
+            joined.aggregate(matched=joined.count(), same=same_row.ifelse(1, 0).sum().fill_null(0))
+            .to_pyarrow()
+            .to_pylist()
+        )
+        matched, same = int(counts["matched"]), int(counts["same"] or 0)
         if matched == 0:
             store.con.insert(spec.name, s)
             return WriteResult(n, 0, 0)
-        rest = [c for c in spec.column_names if c not in spec.key]
-        same = int(s.semi_join(t, key + [s[c].identical_to(t[c]) for c in rest]).count().execute())
         if same < matched:
-            store.delete_keys(spec.name, stage, spec.key)
-            store.con.insert(spec.name, store.con.table(stage))
+            # Rewrite only the rows that changed (and add the new ones); unchanged rows stay as stored.
+            changed = f"{stage}_changed"
+            rows = ibis.union(
+                joined.filter(~same_row).select(*spec.column_names), s.anti_join(t, on), distinct=False
+            )
+            store.con.create_table(changed, rows, overwrite=True)
+            try:
+                store.delete_keys(spec.name, changed, spec.key)
+                store.con.insert(spec.name, store.con.table(changed))
+            finally:
+                store.drop_table(changed)
         elif matched < n:
-            t = store.table(spec.name)
-            store.con.insert(spec.name, s.anti_join(t, _key_predicates(spec, s, t)))
+            store.con.insert(spec.name, s.anti_join(t, on))
         return WriteResult(n - matched, matched - same, same)
     finally:
         store.drop_table(stage)

@@ -1,0 +1,151 @@
+"""Scoring throughput and online latency, against the targets in the scoring issue.
+
+Batch: `run_scoring` end to end on the embedded DuckDB (read, match, decay, cap,
+aggregate, write lead and account score history and MQL stage changes) at 1M,
+5M and 20M touchpoints (50k, 250k and 1M leads with ~20 touches each), each
+scoring step in its own process for its own peak memory; prints touchpoints/s,
+the ratio to the 5M/s target and how time grows with size.
+Online: rescoring one lead with 200 touchpoints after one new touchpoint,
+median over 500 runs, against the 2 ms target.
+
+Usage: python benchmarks/bench_scoring.py [--max-leads N]
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+OUT = Path("bench-out/scoring")
+PACT = Path(__file__).resolve().parents[1] / "examples" / "pact.yaml"
+TARGET = 5_000_000
+
+
+def prepare(leads: int) -> dict[str, float]:
+    from accord.store import connect, load_folder
+    from accord.synth import generate, write_generated
+
+    folder = OUT / f"{leads}"
+    shutil.rmtree(folder, ignore_errors=True)
+    gen = generate(leads=leads, seed=5, touches_per_lead=20.0)
+    write_generated(gen, folder / "data")
+    del gen
+    store = connect(f"duckdb://{folder / 'accord.duckdb'}")
+    load_folder(store, folder / "data")
+    n = int(store.table("touchpoints").count().execute())
+    store.close()
+    shutil.rmtree(folder / "data")
+    return {"touchpoints": n}
+
+
+def score(leads: int) -> dict[str, float]:
+    from accord.pact import load_pact
+    from accord.scoring import run_scoring
+    from accord.store import connect
+
+    store = connect(f"duckdb://{OUT / f'{leads}' / 'accord.duckdb'}")
+    n = int(store.table("touchpoints").count().execute())
+    pact = load_pact(PACT)
+    t = time.perf_counter()
+    r = run_scoring(store, pact, datetime(2026, 10, 1))
+    seconds = time.perf_counter() - t
+    store.close()
+    return {"touchpoints": n, "seconds": seconds, "leads": r.leads.total}
+
+
+def online() -> dict[str, float]:
+    from accord.pact import load_pact
+    from accord.scoring import LeadState, OnlineScorer, Touch
+
+    pact = load_pact(PACT)
+    base = datetime(2026, 6, 1)
+    kinds = ["web_visit", "email_open", "email_click", "form_fill", "webinar", "ad_click", "meeting", "event"]
+    touches = [
+        Touch(
+            f"t{i}",
+            base + timedelta(hours=7 * i),
+            kinds[i % len(kinds)],
+            "web",
+            properties='{"page":"/pricing"}' if i % 5 == 0 else None,
+        )
+        for i in range(200)
+    ]
+    lead = {
+        "id": "l1",
+        "account_id": "a1",
+        "seniority": "vp",
+        "email": "x@corp.io",
+        "properties": '{"budget":"approved"}',
+    }
+    account = {"id": "a1", "employees": 800, "industry": "saas"}
+    scorer = OnlineScorer(pact)
+    times = []
+    for k in range(500):
+        state = LeadState(scorer, lead, account, list(touches), colleagues_engagement=[12.0, 30.5])
+        new = Touch(f"n{k}", base + timedelta(days=60, minutes=k), "web_visit", "web")
+        t = time.perf_counter()
+        state.apply(new)
+        times.append(time.perf_counter() - t)
+    return {
+        "median_ms": statistics.median(times) * 1000,
+        "p95_ms": sorted(times)[int(0.95 * len(times))] * 1000,
+    }
+
+
+def run(step: str, arg: int) -> dict[str, float]:
+    out = subprocess.run(  # noqa: S603 - our own script
+        [sys.executable, __file__, "--step", step, str(arg)], capture_output=True, text=True, check=False
+    )
+    if out.returncode != 0:
+        raise SystemExit(f"{step} {arg} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    max_leads = int(sys.argv[sys.argv.index("--max-leads") + 1]) if "--max-leads" in sys.argv else 1_000_000
+    sizes = [n for n in (50_000, 250_000, 1_000_000) if n <= max_leads]
+    OUT.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for leads in sizes:
+        run("prepare", leads)
+        r = run("score", leads)
+        rows.append((leads, r))
+    o = run("online", 0)
+    print(
+        f"\n{'batch run_scoring on DuckDB (own process)':<44}{'touchpoints':>13}{'seconds':>9}"
+        f"{'touches/s':>13}{'vs 5M/s':>9}{'peak GB':>9}"
+    )
+    for leads, r in rows:
+        rate = r["touchpoints"] / r["seconds"]
+        print(
+            f"{f'{leads:,} leads':<44}{int(r['touchpoints']):>13,}{r['seconds']:>9.2f}{rate:>13,.0f}"
+            f"{rate / TARGET:>9.2f}{r['peak_gb']:>9.2f}"
+        )
+    if len(rows) > 1:
+        r0, r1 = rows[0][1], rows[-1][1]
+        t_ratio, n_ratio = r1["seconds"] / r0["seconds"], r1["touchpoints"] / r0["touchpoints"]
+        print(
+            f"\ntime grows {t_ratio:.1f}x for {n_ratio:.1f}x the touchpoints "
+            f"({t_ratio / n_ratio:.2f} of linear)"
+        )
+    print(
+        f"online: rescoring a 200-touch lead after one new touch: median {o['median_ms']:.3f} ms, "
+        f"p95 {o['p95_ms']:.3f} ms (target 2 ms: {o['median_ms'] / 2:.2f}x of it)"
+    )
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--step":
+        step, arg = sys.argv[2], int(sys.argv[3])
+        result = {"prepare": prepare, "score": score}.get(step, lambda _a: online())(arg)
+        result["peak_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+        print(json.dumps(result))
+    else:
+        main()
