@@ -189,13 +189,20 @@ def pacts(draw: st.DrawFn) -> str:
     hi = draw(st.one_of(st.none(), st.integers(10, 80)))
     lines += [
         f"    total: {{floor: {_yaml(lo)}, ceiling: {_yaml(hi)}}}",
-        f"    account: {{rollup: {draw(st.sampled_from(['sum', 'max', 'top_k']))}, k: {draw(st.integers(1, 2))}, "
-        f"weight: {draw(st.sampled_from([0, 0.3, 1]))}}}",
+        f"    account: {_account(draw)}",
         "definitions:",
         f"  mql: {{min_score: {draw(st.integers(-5, 30))}}}",
         f"recycle: {{reset_engagement: {str(draw(st.booleans())).lower()}}}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _account(draw: st.DrawFn) -> str:
+    rollup = draw(st.sampled_from(["sum", "max", "top_k", "top_k_weighted"]))
+    weight = draw(st.sampled_from([0, 0.3, 1]))
+    if rollup == "top_k_weighted":
+        return f"{{rollup: top_k, weights: [1.0, 0.5, 0.25], weight: {weight}}}"
+    return f"{{rollup: {rollup}, k: {draw(st.integers(1, 2))}, weight: {weight}}}"
 
 
 def _decay(draw: st.DrawFn) -> str:

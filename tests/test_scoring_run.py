@@ -201,3 +201,40 @@ def test_flat_file_scoring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
         "x2": (0.0, -15.0, -4.0, "D", 4, "lead"),
         "x3": (20.0, 20.0, 0.0, "B", 4, "lead"),
     }
+
+
+def test_weighted_top_k_and_several_models(duck: Store) -> None:
+    from accord.scoring import score_all
+    from accord.scoring.run import inputs_from
+
+    load_tables(duck, golden_tables())
+    text = GOLDEN_PACT.replace(
+        "account: {rollup: sum, weight: 0.5}", "account: {rollup: top_k, weights: [1.0, 0.5], weight: 0.5}"
+    )
+    # A second model for another product line: fit on the VP rule only, no engagement rules.
+    text = text.replace(
+        "definitions:",
+        "  enterprise:\n    fit:\n      rules:\n"
+        "        - {id: vp-ent, field: lead.seniority, equals: vp, points: 50}\n"
+        "    account: {weight: 0}\ndefinitions:",
+    )
+    pact = parse_pact(text)
+    _, accounts = score_all(pact, inputs_from(duck), AS_OF)
+    acc = {r["account_id"]: r for r in accounts.to_pyarrow().to_pylist()}
+    l1_eng, l2_eng = 19.214334219331725, -3.0  # see GOLDEN in test_scoring.py
+    assert acc["acc1"]["account_engagement"] == pytest.approx(1.0 * l1_eng + 0.5 * l2_eng)
+    assert acc["acc1"]["account_score"] == pytest.approx(min(40.0, 10 + l1_eng + 0.5 * l2_eng))
+    ent = {
+        r["lead_id"]: r["score"]
+        for r in score_all(pact, inputs_from(duck), AS_OF, "enterprise")[0].to_pyarrow().to_pylist()
+    }
+    assert ent == {"L1": 50.0, "L2": 0.0, "L3": 56.0, "L4": 0.0}  # L3 keeps sales' +6 adjustment
+    with pytest.raises(KeyError, match="no score model 'smb'; models: default, enterprise"):
+        pact.model("smb")
+
+
+def test_explanation_mentions_a_recycle(duck: Store) -> None:
+    load_tables(duck, golden_tables())
+    e = explain_lead(duck, parse_pact(GOLDEN_PACT), "L3", AS_OF)
+    assert e.score.reset_at == datetime(2026, 3, 15)
+    assert "engagement counted since the recycle of 2026-03-15" in e.sentence

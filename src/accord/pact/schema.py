@@ -191,6 +191,23 @@ class AccountScoring(_Strict):
 
     rollup: Literal["sum", "max", "top_k"] = "top_k"
     k: int = Field(default=3, gt=0)
+    weights: list[float] | None = None
+    """For top_k: the weight of the most engaged person, the next, ... (k is then their count)."""
+
+    @model_validator(mode="after")
+    def _weights(self) -> AccountScoring:
+        if self.weights is not None:
+            if not self.weights or any(w < 0 for w in self.weights):
+                raise ValueError("weights needs at least one non-negative number")
+            if self.rollup != "top_k":
+                raise ValueError("weights only apply to rollup: top_k")
+        return self
+
+    @property
+    def rank_weights(self) -> list[float]:
+        """Weight of each rank kept by top_k."""
+        return list(self.weights) if self.weights is not None else [1.0] * self.k
+
     weight: float = Field(default=0.0, ge=0, le=1)
     """A lead's score = (1 - weight) * person score + weight * account score."""
 

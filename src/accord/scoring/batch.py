@@ -283,7 +283,8 @@ def score_accounts(people: ir.Table, model: ScoreModel) -> ir.Table:
     roll = model.account
     if roll.rollup == "top_k":
         rank = ibis.row_number().over(group_by=p.account_id, order_by=[p.engagement.desc(), p.lead_id])
-        eng = ibis.ifelse(rank < roll.k, p.engagement, _f(0.0))
+        weight = ibis.cases(*[(rank == i, _f(w)) for i, w in enumerate(roll.rank_weights)], else_=_f(0.0))
+        eng = weight * p.engagement
         p = p.mutate(_eng=eng)
         agg = p.group_by("account_id").aggregate(
             account_fit=p.account_fit.max(), account_engagement=p._eng.sum(), leads=p.count()

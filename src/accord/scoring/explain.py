@@ -159,6 +159,8 @@ def _sentence(
         parts.append(f"last talked to sales {_ago(as_of, max(t.occurred_at for t in sales))}")
     else:
         parts.append("no conversation with sales yet")
+    if score.reset_at is not None:
+        parts.append(f"engagement counted since the recycle of {score.reset_at:%Y-%m-%d}")
     neg = [x for x in negative if x.section == "engagement"]
     if neg:
         parts.append("but " + neg[0].description[0].lower() + neg[0].description[1:])

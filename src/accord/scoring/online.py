@@ -78,6 +78,8 @@ class LeadScore:
     fit_rules: dict[str, float] = field(default_factory=dict)
     """Points from each fit rule (0 when it did not fire)."""
     hits: tuple[Hit, ...] = ()
+    reset_at: datetime | None = None
+    """When a recycle or rejection last restarted engagement (if the pact resets it)."""
 
 
 def _decay(decay: Decay, age_days: float) -> float:
@@ -175,7 +177,8 @@ class OnlineScorer:
         elif roll.rollup == "max":
             eng = max(engagements, default=0.0)
         else:
-            eng = sum(sorted(engagements, reverse=True)[: roll.k])
+            top = sorted(engagements, reverse=True)
+            eng = sum(w * e for w, e in zip(roll.rank_weights, top, strict=False))
         return self._clamp(account_fit + eng)
 
     # -- the whole score ----------------------------------------------------------
@@ -225,6 +228,7 @@ class OnlineScorer:
             is_mql,
             fit_rules,
             tuple(hits),
+            reset_at,
         )
 
 
