@@ -76,11 +76,7 @@ def test_apply_one_touch_rescoring() -> None:
         OnlineScorer(pact),
         lead,
         rows["accounts"]["acc2"],
-        feedback=[
-            Feedback(d["given_at"], d["action"], d["points"])
-            for d in rows["feedback"]
-            if d["lead_id"] == "L3"
-        ],
+        feedback=[Feedback.from_row(d) for d in rows["feedback"] if d["lead_id"] == "L3"],
     )
     first = state.apply(Touch("x1", datetime(2026, 3, 30), "web_visit", "web"), as_of=AS_OF)
     second = state.apply(Touch("x2", datetime(2026, 3, 30, 6), "web_visit", "web"), as_of=AS_OF)
@@ -106,20 +102,10 @@ def _online_all(pact: Pact, rows: dict[str, Any], as_of: datetime) -> dict[str, 
     scorer = OnlineScorer(pact)
     touches: dict[str, list[Touch]] = defaultdict(list)
     for r in rows["touchpoints"]:
-        touches[r["lead_id"]].append(
-            Touch(
-                r["id"],
-                r["occurred_at"],
-                r["touch_type"],
-                r["channel"],
-                r["campaign"],
-                r["team"],
-                r["properties"],
-            )
-        )
+        touches[r["lead_id"]].append(Touch.from_row(r))
     feedback: dict[str, list[Feedback]] = defaultdict(list)
     for r in rows["feedback"]:
-        feedback[r["lead_id"]].append(Feedback(r["given_at"], r["action"], r["points"]))
+        feedback[r["lead_id"]].append(Feedback.from_row(r))
     leads, accounts = rows["leads"], rows["accounts"]
     first = {
         lid: scorer.score(lead, accounts.get(lead["account_id"]), touches[lid], as_of, feedback[lid])

@@ -22,24 +22,14 @@ class UnknownLeadError(AccordError, KeyError):
 def _touches(rows: list[dict[str, Any]]) -> dict[str, list[Touch]]:
     out: dict[str, list[Touch]] = {}
     for r in rows:
-        out.setdefault(r["lead_id"], []).append(
-            Touch(
-                r["id"],
-                r["occurred_at"],
-                r["touch_type"],
-                r["channel"],
-                r["campaign"],
-                r["team"],
-                r["properties"],
-            )
-        )
+        out.setdefault(r["lead_id"], []).append(Touch.from_row(r))
     return out
 
 
 def _feedback(rows: list[dict[str, Any]]) -> dict[str, list[Feedback]]:
     out: dict[str, list[Feedback]] = {}
     for r in rows:
-        out.setdefault(r["lead_id"], []).append(Feedback(r["given_at"], r["action"], r["points"]))
+        out.setdefault(r["lead_id"], []).append(Feedback.from_row(r))
     return out
 
 

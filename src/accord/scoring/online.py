@@ -33,6 +33,19 @@ class Touch:
     team: str | None = None
     properties: str | None = None
 
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Touch:
+        """From a `touchpoints` row."""
+        return cls(
+            row["id"],
+            row["occurred_at"],
+            row.get("touch_type"),
+            row.get("channel"),
+            row.get("campaign"),
+            row.get("team"),
+            row.get("properties"),
+        )
+
 
 @dataclass(frozen=True)
 class Feedback:
@@ -41,6 +54,11 @@ class Feedback:
     given_at: datetime
     action: str
     points: float | None = None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Feedback:
+        """From a `feedback` row."""
+        return cls(row["given_at"], row["action"], row.get("points"))
 
 
 @dataclass(frozen=True)
