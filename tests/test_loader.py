@@ -240,3 +240,11 @@ def test_load_log_records_every_load(duck: Store, tmp_path: Path) -> None:
     load_file(duck, "accounts", path)
     log = duck.table("accord_loads").order_by("loaded_at").to_pyarrow().to_pylist()
     assert [(x["inserted"], x["unchanged"]) for x in log] == [(1, 0), (0, 1)]
+
+
+def test_apostrophes_are_text_not_quotes(duck: Store, tmp_path: Path) -> None:
+    # A sniffer may take ' for the quote character when a file has '' in it; RFC 4180 says ".
+    path = write(tmp_path / "acc.csv", "id,name\na1,''\na2,O'Brien's\n")
+    assert load_file(duck, "accounts", path).loaded == 2
+    names = {r["id"]: r["name"] for r in duck.table("accounts").to_pyarrow().to_pylist()}
+    assert names == {"a1": "''", "a2": "O'Brien's"}

@@ -131,8 +131,10 @@ def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, spath: str, csv: CsvOp
     opts = ["all_varchar=true", "store_rejects=true", f"header={str(csv.header).lower()}"]
     if csv.delimiter is not None:
         opts.append(f"delim='{_sql_char(csv.delimiter)}'")
-    if csv.quote is not None:
-        opts.append(f"quote='{_sql_char(csv.quote)}'")
+    # RFC 4180's double quote unless the mapping says otherwise: a sniffed quote
+    # character can take apostrophes in text ('O''Brien') for quoting.
+    quote = csv.quote if csv.quote is not None else '"'
+    opts.append(f"quote='{_sql_char(quote)}'")
     if csv.encoding is not None:
         opts.append(f"encoding='{_sql_char(csv.encoding)}'")
     con.execute("DROP TABLE IF EXISTS temp.reject_errors; DROP TABLE IF EXISTS temp.reject_scans")

@@ -66,6 +66,7 @@ class CsvOptions(_Strict):
 
     delimiter: str | None = None
     quote: str | None = None
+    """Quote character (default: the double quote of RFC 4180)."""
     encoding: str | None = None
     """utf-8 (default), utf-16 or latin-1."""
     header: bool = True
