@@ -86,7 +86,9 @@ def test_demo_refuses_a_non_empty_folder(tmp_path: Path) -> None:
     assert (tmp_path / "full" / "x").read_text() == "keep me"
 
 
-def test_doctor_reports_engines() -> None:
+def test_doctor_reports_engines(tmp_path: Path) -> None:
     res = runner.invoke(app, ["doctor"])
     assert "ibis-framework" in res.output and "duckdb" in res.output and "store" in res.output
+    assert "not created yet" in res.output
     assert res.exit_code == 0, res.output
+    assert not (tmp_path / "accord.duckdb").exists()  # checking creates nothing

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from accord.errors import AccordError
 
@@ -87,6 +88,17 @@ def check_environment(url: str | None, postgres_url: str) -> list[Check]:
                 optional=True,
             )
         )
+    parsed = parse_url(url)
+    if parsed.engine == "duckdb" and parsed.target != ":memory:" and not Path(parsed.target).exists():
+        # Checking must not create the file.
+        checks.append(
+            Check(
+                "store",
+                True,
+                f"duckdb: {Path(parsed.target).resolve()} (not created yet: the first load creates it)",
+            )
+        )
+        return checks
     try:
         store = connect(url)
         tables = store.list_tables()
