@@ -76,7 +76,7 @@ def _matches(rule: EngagementRule, tp: ir.Table) -> ir.BooleanValue:
     for col in ("touch_type", "channel", "campaign", "team"):
         values = getattr(rule, col)
         if values:
-            cond = cond & tp[col].isin(list(values)).fill_null(False)
+            cond = cond & tp[col].isin(list(values))  # in a filter or CASE, NULL already counts as false
     for key, value in (rule.property or {}).items():
         exact = (property_expr(tp.properties, key) == value).fill_null(False)
         if '"' not in value and "\\" not in value:
