@@ -34,8 +34,9 @@ lint: $(STAMP) ## ruff and mypy (strict on src/accord)
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/mypy
 
-bench: $(STAMP) ## Generator and load throughput for 10M touchpoints
+bench: $(STAMP) ## Generator, load and scoring throughput (10M and 20M touchpoints)
 	$(PY) benchmarks/bench_generate_load.py
+	$(PY) benchmarks/bench_scoring.py
 
 clean: ## Remove the venv, caches and demo output
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache accord-demo bench-out spark-warehouse

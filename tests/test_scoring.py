@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from accord.errors import PactError
 from accord.pact import parse_pact
 from accord.pact.schema import Pact
-from accord.scoring import Feedback, Inputs, LeadState, OnlineScorer, Touch, score_leads
+from accord.scoring import Feedback, LeadState, OnlineScorer, Touch, score_leads
+from accord.scoring.run import inputs_from
 from accord.store import Store, connect
 from conftest import PG_URL, _unavailable
 from scoring_cases import AS_OF, GOLDEN_PACT, golden_tables, load_tables
@@ -34,16 +35,10 @@ GOLDEN = {
 }
 
 
-def _inputs(store: Store) -> Inputs:
-    return Inputs(
-        store.table("leads"), store.table("accounts"), store.table("touchpoints"), store.table("feedback")
-    )
-
-
 def test_golden_scores_on_every_engine(store: Store) -> None:
     load_tables(store, golden_tables())
     pact = parse_pact(GOLDEN_PACT)
-    rows = {r["lead_id"]: r for r in score_leads(pact, _inputs(store), AS_OF).to_pyarrow().to_pylist()}
+    rows = {r["lead_id"]: r for r in score_leads(pact, inputs_from(store), AS_OF).to_pyarrow().to_pylist()}
     assert set(rows) == set(GOLDEN)
     for lead, (fit, eng, adj, person, score, grade, band, mql) in GOLDEN.items():
         r = rows[lead]
@@ -277,7 +272,7 @@ def _check_batch_equals_online(store: Store, pact_text: str, world: dict[str, An
         assert "unreachable" in str(exc)
         reject()
     load_tables(store, {name: table(name, rows) for name, rows in world.items()})
-    batch = {r["lead_id"]: r for r in score_leads(pact, _inputs(store), as_of).to_pyarrow().to_pylist()}
+    batch = {r["lead_id"]: r for r in score_leads(pact, inputs_from(store), as_of).to_pyarrow().to_pylist()}
     rows = {
         "accounts": {a["id"]: a for a in world["accounts"]},
         "leads": {x["id"]: _full("leads", x) for x in world["leads"]},

@@ -67,11 +67,6 @@ class Decay(_Strict):
                 raise ValueError("step factors must be between 0 and 1")
         return self
 
-    @property
-    def is_none(self) -> bool:
-        """True when points never fade."""
-        return self.half_life_days is None and self.steps is None
-
 
 class Cap(_Strict):
     """At most `max` touches counted per rule in each window of `per_days` (most recent first)."""

@@ -177,7 +177,8 @@ def engagement_by_lead(model: ScoreModel, pact: Pact, inputs: Inputs, as_of: dat
     return both.group_by("lead_id").aggregate(engagement=both.points.sum())
 
 
-def _clamp(x: ir.FloatingValue, model: ScoreModel) -> ir.FloatingValue:
+def clamp_expr(x: ir.FloatingValue, model: ScoreModel) -> ir.FloatingValue:
+    """`x` within the model's floor and ceiling."""
     lo, hi = model.total.floor, model.total.ceiling
     if lo is not None:
         x = ibis.greatest(x, _f(lo))
@@ -186,16 +187,29 @@ def _clamp(x: ir.FloatingValue, model: ScoreModel) -> ir.FloatingValue:
     return x
 
 
-def _grade(fit: ir.FloatingValue, model: ScoreModel) -> ir.StringValue:
+def grade_expr(fit: ir.FloatingValue, model: ScoreModel) -> ir.StringValue:
+    """Fit grade A to D."""
     g = model.fit.grades
     return ibis.cases((fit >= _f(g["A"]), "A"), (fit >= _f(g["B"]), "B"), (fit >= _f(g["C"]), "C"), else_="D")
 
 
-def _band(engagement: ir.FloatingValue, model: ScoreModel) -> ir.IntegerValue:
+def band_expr(engagement: ir.FloatingValue, model: ScoreModel) -> ir.IntegerValue:
+    """Engagement band 1 (hot) to 4."""
     b = model.engagement.bands
     return ibis.cases(
         (engagement >= _f(b[1]), 1), (engagement >= _f(b[2]), 2), (engagement >= _f(b[3]), 3), else_=4
     )
+
+
+def mql_expr(pact: Pact, score: ir.FloatingValue, grade: ir.StringValue) -> ir.BooleanValue:
+    """Whether a score and grade meet the pact's MQL definition."""
+    mql = pact.definitions.mql
+    is_mql: ir.BooleanValue = ibis.literal(True)
+    if mql.min_score is not None:
+        is_mql = is_mql & (score >= _f(mql.min_score))
+    if mql.grades is not None:
+        is_mql = is_mql & grade.isin(list(mql.grades))
+    return is_mql
 
 
 def score_leads(pact: Pact, inputs: Inputs, as_of: datetime, model_name: str = "default") -> ir.Table:
@@ -236,7 +250,7 @@ def score_people(pact: Pact, inputs: Inputs, as_of: datetime, model_name: str = 
     people = people.left_join(adj, people.lead_id == adj.lead_id).select(
         people, adjustment=adj.adjustment.fill_null(_f(0.0))
     )
-    return people.mutate(person_score=_clamp(people.fit + people.engagement + people.adjustment, model))
+    return people.mutate(person_score=clamp_expr(people.fit + people.engagement + people.adjustment, model))
 
 
 def finish_scores(people: ir.Table, pact: Pact, model_name: str = "default") -> tuple[ir.Table, ir.Table]:
@@ -248,20 +262,14 @@ def finish_scores(people: ir.Table, pact: Pact, model_name: str = "default") -> 
         people = people.left_join(accounts_scored, people.account_id == accounts_scored.account_id).select(
             people, account_score=accounts_scored.account_score
         )
-        blended = _clamp(_f(1 - w) * people.person_score + _f(w) * people.account_score, model)
+        blended = clamp_expr(_f(1 - w) * people.person_score + _f(w) * people.account_score, model)
         score = ibis.ifelse(people.account_score.isnull(), people.person_score, blended)
     else:
         people = people.mutate(account_score=ibis.null("float64"))
         score = people.person_score
     people = people.mutate(score=score)
-    people = people.mutate(grade=_grade(people.fit, model), band=_band(people.engagement, model))
-    mql = pact.definitions.mql
-    is_mql: ir.BooleanValue = ibis.literal(True)
-    if mql.min_score is not None:
-        is_mql = is_mql & (people.score >= _f(mql.min_score))
-    if mql.grades is not None:
-        is_mql = is_mql & people.grade.isin(list(mql.grades))
-    lead_scores = people.mutate(is_mql=is_mql).select(
+    people = people.mutate(grade=grade_expr(people.fit, model), band=band_expr(people.engagement, model))
+    lead_scores = people.mutate(is_mql=mql_expr(pact, people.score, people.grade)).select(
         "lead_id",
         "account_id",
         "fit",
@@ -284,14 +292,11 @@ def score_accounts(people: ir.Table, model: ScoreModel) -> ir.Table:
     if roll.rollup == "top_k":
         rank = ibis.row_number().over(group_by=p.account_id, order_by=[p.engagement.desc(), p.lead_id])
         weight = ibis.cases(*[(rank == i, _f(w)) for i, w in enumerate(roll.rank_weights)], else_=_f(0.0))
-        eng = weight * p.engagement
-        p = p.mutate(_eng=eng)
-        agg = p.group_by("account_id").aggregate(
-            account_fit=p.account_fit.max(), account_engagement=p._eng.sum(), leads=p.count()
-        )
+        p = p.mutate(_weighted=weight * p.engagement)
+        eng = p._weighted.sum()
     else:
         eng = p.engagement.sum() if roll.rollup == "sum" else p.engagement.max()
-        agg = p.group_by("account_id").aggregate(
-            account_fit=p.account_fit.max(), account_engagement=eng, leads=p.count()
-        )
-    return agg.mutate(account_score=_clamp(agg.account_fit + agg.account_engagement, model))
+    agg = p.group_by("account_id").aggregate(
+        account_fit=p.account_fit.max(), account_engagement=eng, leads=p.count()
+    )
+    return agg.mutate(account_score=clamp_expr(agg.account_fit + agg.account_engagement, model))

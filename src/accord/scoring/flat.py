@@ -23,6 +23,7 @@ from accord.errors import MappingError
 from accord.model.fields import number_expr
 from accord.pact.operators import OPERATORS
 from accord.pact.schema import EngagementRule, FitRule, Pact
+from accord.scoring.batch import band_expr, clamp_expr, grade_expr, mql_expr
 from accord.store.files import detect_format, read_source
 from accord.store.mapping import Mapping, load_mapping
 
@@ -115,22 +116,13 @@ def score_flat(
         if er.cap is not None:
             count = ibis.least(count, float(er.cap.max))
         engagement = engagement + count * float(er.points)
-    score = fit + engagement
-    if model.total.floor is not None:
-        score = ibis.greatest(score, model.total.floor)
-    if model.total.ceiling is not None:
-        score = ibis.least(score, model.total.ceiling)
-    g, b = model.fit.grades, model.engagement.bands
-    grade = ibis.cases((fit >= g["A"], "A"), (fit >= g["B"], "B"), (fit >= g["C"], "C"), else_="D")
-    band = ibis.cases((engagement >= b[1], 1), (engagement >= b[2], 2), (engagement >= b[3], 3), else_=4)
     out = t.select(
-        lead_id=t[id_col].cast("string"), score=score, fit=fit, engagement=engagement, grade=grade, band=band
+        lead_id=t[id_col].cast("string"),
+        score=clamp_expr(fit + engagement, model),
+        fit=fit,
+        engagement=engagement,
+        grade=grade_expr(fit, model),
+        band=band_expr(engagement, model),
     )
-    mql = pact.definitions.mql
-    is_mql: ir.BooleanValue = ibis.literal(True)
-    if mql.min_score is not None:
-        is_mql = is_mql & (out.score >= mql.min_score)
-    if mql.grades is not None:
-        is_mql = is_mql & out.grade.isin(list(mql.grades))
-    out = out.mutate(stage=ibis.ifelse(is_mql, "mql", "lead"))
+    out = out.mutate(stage=ibis.ifelse(mql_expr(pact, out.score, out.grade), "mql", "lead"))
     return FlatScores(out.to_pyarrow(), unresolved)

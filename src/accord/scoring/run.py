@@ -19,9 +19,10 @@ from accord.store.connection import Store
 from accord.store.writer import WriteResult, upsert_expr
 
 REQUALIFY_FROM = ("lead", "recycled", "disqualified")
+"""A lead whose latest stage is one of these may become an MQL (after the recycle wait, if recycled)."""
 SCORE_TOLERANCE = 1e-6
-"""Re-running an instant leaves stored scores alone unless they move by more than this."""
-"""A lead whose latest stage is one of these may become an MQL (after the recycle wait)."""
+"""Re-running an instant leaves stored scores alone unless they move by more than this: parallel
+sums add floats in any order, so a recomputed score may differ in its last bits."""
 
 
 @dataclass(frozen=True)
@@ -42,23 +43,8 @@ def inputs_from(store: Store) -> Inputs:
     )
 
 
-SCORE_COLUMNS = (
-    "fit",
-    "engagement",
-    "adjustment",
-    "person_score",
-    "account_score",
-    "score",
-    "account_fit",
-    "account_engagement",
-)
-
-
 def _stamp(t: ir.Table, pact: Pact, as_of: datetime, model: str) -> ir.Table:
-    # Parallel sums add floats in any order; storing to 1e-9 makes a re-run bit-identical.
-    rounded = {c: ((t[c] * 1e9).round() / 1e9).cast("float64") for c in SCORE_COLUMNS if c in t.columns}
     return t.mutate(
-        **rounded,
         model=ibis.literal(model),
         as_of=ibis.literal(as_of).cast("timestamp(6)"),
         pact=ibis.literal(pact.pact),
@@ -124,7 +110,7 @@ def _record_mqls(store: Store, pact: Pact, scores: ir.Table, as_of: datetime) ->
     eligible = cand.filter(
         cand.last_stage.isnull()
         | (cand.last_stage == "lead")
-        | (cand.last_stage.isin(["recycled", "disqualified"]) & (cand.last_at <= as_of - wait))
+        | (cand.last_stage.isin([s for s in REQUALIFY_FROM if s != "lead"]) & (cand.last_at <= as_of - wait))
     )
     why = f"met the MQL definition of {pact.pact} v{pact.version}"
     rows = eligible.select(

@@ -145,13 +145,6 @@ class Store:
         if not self.has_table(spec.name):
             self.con.create_table(spec.name, schema=spec.schema)
 
-    def ensure_tables(self) -> None:
-        """Create every canonical table that does not exist yet."""
-        existing = set(self.list_tables())
-        for spec in TABLES.values():
-            if spec.name not in existing:
-                self.con.create_table(spec.name, schema=spec.schema)
-
     def drop_table(self, name: str) -> None:
         """Drop a table if it exists."""
         if self.has_table(name):

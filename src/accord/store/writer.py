@@ -26,6 +26,10 @@ class WriteResult:
         return self.inserted + self.updated + self.unchanged
 
 
+def _stage_name(spec: TableSpec) -> str:
+    return f"_accord_stage_{spec.name}"
+
+
 def _target_is_empty(store: Store, spec: TableSpec) -> bool:
     store.ensure_table(spec)
     return int(store.table(spec.name).count().execute()) == 0
@@ -46,7 +50,7 @@ def upsert(
     if _target_is_empty(store, spec):
         store.write_arrow(spec.name, data, schema=spec.schema, append=True)
         return WriteResult(n, 0, 0)
-    stage = f"_accord_stage_{spec.name}"
+    stage = _stage_name(spec)
     store.write_arrow(stage, data, schema=spec.schema)
     return merge_stage(store, spec, stage, n)
 
@@ -59,7 +63,7 @@ def upsert_sql(store: Store, spec: TableSpec, select: str, rows: int) -> WriteRe
     if _target_is_empty(store, spec):
         con.execute(f"INSERT INTO {ident(spec.name)} {select}")
         return WriteResult(rows, 0, 0)
-    stage = f"_accord_stage_{spec.name}"
+    stage = _stage_name(spec)
     con.execute(f"CREATE OR REPLACE TABLE {ident(stage)} AS {select}")
     return merge_stage(store, spec, stage, rows)
 
@@ -72,7 +76,7 @@ def upsert_expr(
     With `float_tolerance`, float values that differ by no more than it count as unchanged (for
     computed scores, whose parallel sums may differ in the last bits from run to run).
     """
-    stage = f"_accord_stage_{spec.name}"
+    stage = _stage_name(spec)
     store.con.create_table(stage, expr.select(*spec.column_names), overwrite=True)
     n = int(store.con.table(stage).count().execute())
     if n == 0:
