@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from accord.cli._attribute import attribute_command
 from accord.cli._demo import demo_command
 from accord.cli._doctor import doctor_command
 from accord.cli._generate import generate_command
@@ -25,6 +26,7 @@ app.command("doctor")(doctor_command)
 app.command("score")(score_command)
 app.command("explain")(explain_command)
 app.command("feedback")(feedback_command)
+app.command("attribute")(attribute_command)
 app.add_typer(pact_app, name="pact")
 
 if __name__ == "__main__":  # pragma: no cover

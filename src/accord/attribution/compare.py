@@ -1,0 +1,237 @@
+"""Run several models on the same journeys and read them side by side: credit, teams, ROI, budget.
+
+One table both teams read: a row per channel, a column per model, with spend, cost
+per conversion and ROAS where spend is known, the marketing- and sales-sourced and
+influenced figures, and (on generated data) each model's distance to the truth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from accord.attribution.journeys import AttributionError, Journeys
+from accord.attribution.models import DEFAULT_COMPARISON, AttributionModel, make_model
+from accord.attribution.models.incrementality import Incrementality
+from accord.attribution.models.rules import RuleModel, rule_credit
+from accord.store.connection import Store
+
+
+@dataclass
+class Attribution:
+    """The result of running models on journeys."""
+
+    journeys: dict[str, float]
+    """Totals: journeys, conversions, value, nulls, touches."""
+    credit: pd.DataFrame
+    """Long form: `model, channel[, by], conversions, value`."""
+    models: dict[str, AttributionModel]
+    skipped: dict[str, str] = field(default_factory=dict)
+    """Models that could not run on these journeys, with the reason."""
+    notes: list[str] = field(default_factory=list)
+    spend: pd.Series | None = None
+    """Spend per channel, when known."""
+    by: str = "channel"
+
+    def wide(self, measure: str = "conversions") -> pd.DataFrame:
+        """Channels down, models across (in the order they ran)."""
+        keys = ["channel"] if self.by == "channel" else ["channel", self.by]
+        w = self.credit.pivot_table(
+            index=keys, columns="model", values=measure, aggfunc="sum", fill_value=0.0
+        )
+        return w[[m for m in self.models if m in w.columns]]
+
+    def shares(self) -> pd.DataFrame:
+        """Each model's share of conversions per channel."""
+        w = self.wide().groupby(level="channel").sum()
+        return w / w.sum(axis=0).replace(0.0, np.nan)
+
+    def roi(self, model: str) -> pd.DataFrame:
+        """Spend, credited conversions and value, cost per conversion and ROAS for one model."""
+        if self.spend is None:
+            raise AttributionError("no spend known: load the spend table (or pass --spend FILE)")
+        c = self.credit[self.credit.model == model].groupby("channel")[["conversions", "value"]].sum()
+        out = c.join(self.spend.rename("spend"), how="outer").fillna(0.0)
+        out["cost_per_conversion"] = out.spend / out.conversions.where(out.conversions > 0)
+        out["roas"] = out.value / out.spend.where(out.spend > 0)
+        return out
+
+    def distance_to(self, truth: dict[str, float]) -> dict[str, float]:
+        """Half the L1 distance between each model's conversion shares and the true shares."""
+        t = pd.Series(truth, dtype=float)
+        t = t / t.sum()
+        shares = self.shares()
+        out = {}
+        for m in shares.columns:
+            s = shares[m].reindex(t.index.union(shares.index)).fillna(0.0)
+            out[m] = float(0.5 * (s - t.reindex(s.index).fillna(0.0)).abs().sum())
+        return out
+
+    def budget_suggestion(self, share: float = 0.1) -> str | None:
+        """Move `share` of the least efficient channel's spend to the best, if the evidence holds."""
+        if self.spend is None:
+            return None
+        model = next((m for m in self.models.values() if isinstance(m, Incrementality)), None)
+        if model is None:
+            return None
+        inc = model.incremental_.set_index("channel")
+        spend = self.spend.reindex(inc.index).fillna(0.0)
+        paid = spend > 0
+        if paid.sum() < 2:
+            return None
+        per_k = (inc.incremental / spend.where(paid) * 1000.0).dropna()
+        lo = (inc.incremental_low / spend.where(paid) * 1000.0).reindex(per_k.index)
+        hi = (inc.incremental_high / spend.where(paid) * 1000.0).reindex(per_k.index)
+        best, worst = str(per_k.idxmax()), str(per_k.idxmin())
+        if best == worst:
+            return None
+        b, b_lo, b_hi = (float(s.loc[best]) for s in (per_k, lo, hi))
+        w, w_lo, w_hi = (float(s.loc[worst]) for s in (per_k, lo, hi))
+        moved = share * float(spend.loc[worst])
+        gain = moved / 1000.0 * (b - w)
+        sure = bool(np.isfinite(w_hi) and np.isfinite(b_lo) and w_hi < b_lo)
+        evidence = (
+            f"{best} brings {b:.2f} incremental conversions per 1,000 spent "
+            f"(95% {b_lo:.2f} to {b_hi:.2f}); {worst} brings {w:.2f} ({w_lo:.2f} to {w_hi:.2f})"
+        )
+        if not sure:
+            return f"no budget shift suggested: the intervals overlap ({evidence})"
+        return (
+            f"move {share:.0%} of {worst}'s spend ({moved:,.0f}) to {best}: about {gain:,.1f} more "
+            f"conversions if {best}'s return holds at the margin; {evidence}"
+        )
+
+
+def run_models(
+    journeys: Journeys,
+    models: Sequence[str | AttributionModel] | None = None,
+    *,
+    by: str = "channel",
+    spend: pd.Series | None = None,
+    strict: bool = False,
+) -> Attribution:
+    """Fit every model on the same journeys (all rule models in one engine query)."""
+    specs = list(models) if models else list(DEFAULT_COMPARISON)
+    built = [make_model(s) for s in specs]
+    labels = [m.label for m in built]
+    if len(set(labels)) != len(labels):
+        raise AttributionError(f"a model is listed twice: {', '.join(labels)}")
+    skipped: dict[str, str] = {}
+    usable: list[AttributionModel] = []
+    for m in built:
+        try:
+            m.check(journeys)
+            usable.append(m)
+        except AttributionError as exc:
+            if strict:
+                raise
+            skipped[m.label] = str(exc)
+    rules = [m for m in usable if isinstance(m, RuleModel)]
+    parts: list[pd.DataFrame] = []
+    frames = rule_credit(journeys, rules, by=by) if rules else {}
+    if by == "channel" and rules:
+        for m in rules:
+            m.credit_ = frames[m.label]
+    elif rules:
+        by_channel = rule_credit(journeys, rules)
+        for m in rules:
+            m.credit_ = by_channel[m.label]
+    for m in usable:
+        if not isinstance(m, RuleModel):
+            m.fit(journeys)
+            frames[m.label] = m.credit_ if by == "channel" else m.breakdown(journeys, by)
+        parts.append(frames[m.label].assign(model=m.label))
+    credit = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    if not credit.empty:
+        credit = credit[["model", *[c for c in credit.columns if c != "model"]]]
+    notes = []
+    if journeys.untouched_conversions:
+        notes.append(
+            f"{journeys.untouched_conversions:,.0f} conversions (value {journeys.untouched_value:,.2f}) "
+            "had no touch in their window; no model credits them"
+        )
+    if journeys.rejected:
+        notes.append(f"{journeys.rejected:,} input rows rejected; reasons in {journeys.rejects_path}")
+    for m in usable:
+        if isinstance(m, Incrementality) and (m.incremental_.incremental <= 0).all():
+            notes.append(
+                f"{m.label}: no channel shows a positive incremental effect on these journeys; "
+                "its credit is split evenly"
+            )
+    return Attribution(
+        journeys=journeys.totals,
+        credit=credit,
+        models={m.label: m for m in usable},
+        skipped=skipped,
+        notes=notes,
+        spend=spend,
+        by=by,
+    )
+
+
+def spend_by_channel(store: Store, start: Any = None, end: Any = None) -> pd.Series | None:
+    """Spend per channel from the store, over the periods overlapping [start, end]; None if empty."""
+    s = store.table("spend")
+    if start is not None:
+        s = s.filter(s.period_end >= start)
+    if end is not None:
+        s = s.filter(s.period_start <= end)
+    df = s.group_by("channel").agg(spend=s.amount.sum()).to_pandas()
+    if df.empty:
+        return None
+    series: pd.Series = df.set_index("channel").spend.astype(float)
+    return series
+
+
+def spend_from_file(path: str) -> pd.Series:
+    """Spend per channel from a CSV with `channel` and `amount` (or `spend`) columns."""
+    try:
+        df = pd.read_csv(path)
+    except (OSError, ValueError) as exc:
+        raise AttributionError(f"cannot read spend file {path}: {exc}") from None
+    cols = {c.lower(): c for c in df.columns}
+    amount = cols.get("amount") or cols.get("spend") or cols.get("cost")
+    if "channel" not in cols or amount is None:
+        raise AttributionError(f"{path}: a spend file needs `channel` and `amount` columns")
+    values = pd.to_numeric(df[amount], errors="coerce")
+    bad = values.isna() | (values < 0)
+    if bad.any():
+        rows = ", ".join(str(i + 2) for i in df.index[bad][:5])
+        raise AttributionError(f"{path}: amount is not a non-negative number on line(s) {rows}")
+    return values.groupby(df[cols["channel"]].astype(str)).sum().astype(float)
+
+
+def team_report(journeys: Journeys) -> pd.DataFrame:
+    """Per team: conversions and value it sourced (first touch) and influenced (any touch)."""
+    t = journeys.table
+    t = t.filter((t.conv > 0) | (t.value != 0)).mutate(team=t.team.fill_null("(unknown)"))
+    first = t.filter(t.pos == 1)
+    sourced = first.group_by("team").agg(
+        sourced_conversions=first.conv.sum(), sourced_value=first.value.sum()
+    )
+    per = t.select("journey_id", "team", "conv", "value").distinct()
+    influenced = per.group_by("team").agg(
+        influenced_conversions=per.conv.sum(), influenced_value=per.value.sum()
+    )
+    df = sourced.outer_join(influenced, "team").to_pandas()
+    df["team"] = df["team"].fillna(df.pop("team_right")) if "team_right" in df else df["team"]
+    out: pd.DataFrame = df.fillna(0.0).sort_values("team", ignore_index=True)
+    return out
+
+
+def team_credit(attribution: Attribution, journeys: Journeys) -> pd.DataFrame:
+    """Each model's credit by team (marketing, sales): rule models from the touches, others split."""
+    rows = []
+    for label, m in attribution.models.items():
+        if isinstance(m, RuleModel):
+            part = rule_credit(journeys, [m], by="team")[label]
+        else:
+            part = m.breakdown(journeys, "team")
+        g = part.groupby("team")[["conversions", "value"]].sum()
+        for team, r in g.iterrows():
+            rows.append({"model": label, "team": team, "conversions": r.conversions, "value": r.value})
+    return pd.DataFrame(rows)

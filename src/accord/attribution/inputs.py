@@ -1,0 +1,305 @@
+"""Journeys from files: ChannelAttribution's path format, touch-level files, the tutorial format.
+
+A file is read by an in-process DuckDB (the loader's reader: sniffed CSV, Parquet,
+JSON Lines, bad lines kept), checked row by row, and turned into the journey table
+there. Rows that cannot be used are written with their reason to
+`NAME.rejects.csv` beside the file; every other row is used.
+
+- **paths**: `path, total_conversions[, total_conversion_value][, total_null]`, one
+  row per distinct path (or per journey), channels joined by a separator (`>`).
+- **touches**: `journey_id, occurred_at, channel[, converted][, value]` and optionally
+  `campaign`, `touch_type`, `team`. A `converted` flag that is the same on every row
+  of a journey is the journey's outcome; one that varies marks the converting touch:
+  the journey ends with the first flagged touch.
+- **tutorial**: `customer_id, time, interaction, conversion, conversion_value, channel`
+  goes through the loader's `journeys` preset into a scratch store; each journey is
+  cut at its first conversion row (which is the event, not a touch).
+"""
+
+from __future__ import annotations
+
+import csv as csvlib
+import os
+from pathlib import Path
+from typing import Literal
+
+import duckdb
+import ibis
+
+from accord.attribution.journeys import (
+    SCRATCH,
+    AttributionError,
+    Conversion,
+    Journeys,
+    JourneySpec,
+    journeys_from_store,
+)
+from accord.store.files import ROW, SourceFile, detect_format, read_source
+from accord.store.mapping import CsvOptions
+from accord.store.sql import ident, literal
+
+FileKind = Literal["paths", "touches", "tutorial"]
+
+_ALIASES: dict[str, tuple[str, ...]] = {
+    "path": ("path", "paths", "channel_path"),
+    "total_conversions": ("total_conversions", "conversions", "conv"),
+    "total_conversion_value": ("total_conversion_value", "conversion_value", "value", "revenue"),
+    "total_null": ("total_null", "null", "nulls", "total_nulls"),
+    "journey_id": ("journey_id", "user_id", "lead_id", "customer_id", "visitor_id", "id"),
+    "occurred_at": ("occurred_at", "time", "timestamp", "date", "event_time"),
+    "channel": ("channel",),
+    "converted": ("converted", "conversion", "is_conversion"),
+    "value": ("value", "conversion_value", "revenue"),
+    "campaign": ("campaign",),
+    "touch_type": ("touch_type",),
+    "team": ("team",),
+}
+
+
+def _find(columns: list[str], name: str) -> str | None:
+    lower = {c.lower().strip(): c for c in columns}
+    for alias in _ALIASES[name]:
+        if alias in lower:
+            return lower[alias]
+    return None
+
+
+def detect_kind(columns: list[str]) -> FileKind:
+    """Which journey format a header is, or an error naming the formats."""
+    lower = {c.lower().strip() for c in columns}
+    if _find(columns, "path") and _find(columns, "total_conversions"):
+        return "paths"
+    if {"customer_id", "time", "interaction", "channel"} <= lower:
+        return "tutorial"
+    if _find(columns, "journey_id") and _find(columns, "occurred_at") and _find(columns, "channel"):
+        return "touches"
+    raise AttributionError(
+        f"cannot tell the journey format from the columns {', '.join(columns)}: expected a path file "
+        "(path, total_conversions[, total_conversion_value, total_null]), a touch file "
+        "(journey_id, occurred_at, channel[, converted, value]) or the tutorial format "
+        "(customer_id, time, interaction, conversion, conversion_value, channel)"
+    )
+
+
+def journeys_from_file(
+    path: str | Path,
+    *,
+    sep: str = ">",
+    kind: FileKind | None = None,
+    spec: JourneySpec | None = None,
+    rejects_path: str | Path | None = None,
+) -> Journeys:
+    """Read a journey file of any supported kind into an in-process DuckDB."""
+    path = Path(path)
+    fmt = detect_format(path, None)
+    raw = duckdb.connect()
+    raw.execute("SET TimeZone = 'UTC'")
+    src = read_source(raw, path, fmt, CsvOptions())
+    kind = kind or detect_kind(src.columns)
+    if kind == "tutorial":
+        raw.close()
+        return _tutorial(path, spec)
+    con = ibis.duckdb.from_connection(raw)
+    if kind == "paths":
+        rejected = _paths(raw, src, sep)
+        has_times = False
+    else:
+        rejected = _touches(raw, src, spec or JourneySpec())
+        has_times = True
+    out = _write_rejects(raw, src, path, rejects_path)
+    journeys = Journeys(
+        con=con,
+        name=SCRATCH,
+        has_times=has_times,
+        has_milestones=False,
+        source=f"{path} ({kind})",
+        rejected=rejected + len(src.bad_lines),
+        rejects_path=str(out) if out else None,
+    )
+    if journeys.totals["journeys"] == 0:
+        raise AttributionError(f"{path}: no usable journey (see {out})")
+    return journeys
+
+
+def _number(col: str | None, default: str) -> str:
+    return f"TRY_CAST({ident(col)} AS DOUBLE)" if col else default
+
+
+def _value(col: str | None) -> str:
+    if not col:
+        return "0.0"
+    text = f"trim(CAST({ident(col)} AS VARCHAR))"
+    return f"CASE WHEN {text} IS NULL OR {text} = '' THEN 0.0 ELSE TRY_CAST({text} AS DOUBLE) END"
+
+
+def _paths(raw: duckdb.DuckDBPyConnection, src: SourceFile, sep: str) -> int:
+    if not sep:
+        raise AttributionError("the path separator cannot be empty")
+    cols = {
+        k: _find(src.columns, k)
+        for k in ("path", "total_conversions", "total_conversion_value", "total_null")
+    }
+    conv, value, nulls = (
+        _number(cols["total_conversions"], "0.0"),
+        _number(cols["total_conversion_value"], "0.0"),
+        _number(cols["total_null"], "0.0"),
+    )
+    p = ident(cols["path"] or "path")
+    raw.execute(
+        f"""CREATE OR REPLACE TEMP TABLE checked AS
+        SELECT {ROW}, toks, conv, value, nulls,
+          CASE
+            WHEN len(toks) = 0 THEN 'path has no channel'
+            WHEN conv IS NULL THEN 'total_conversions is not a number'
+            WHEN conv < 0 THEN 'total_conversions is negative'
+            WHEN value IS NULL THEN 'total_conversion_value is not a number'
+            WHEN nulls IS NULL THEN 'total_null is not a number'
+            WHEN nulls < 0 THEN 'total_null is negative'
+            WHEN conv + nulls = 0 THEN 'path has no conversions and no nulls'
+          END AS reason
+        FROM (SELECT {ROW},
+                list_filter(list_transform(string_split(coalesce({p}, ''), {literal(sep)}),
+                                           x -> trim(x)), x -> x <> '') AS toks,
+                {conv} AS conv, coalesce({value}, 0.0) AS value, coalesce({nulls}, 0.0) AS nulls
+              FROM src)"""
+    )
+    raw.execute(
+        f"""CREATE OR REPLACE TABLE {SCRATCH} AS
+        SELECT CAST({ROW} AS VARCHAR) AS journey_id,
+               CAST(generate_subscripts(toks, 1) AS BIGINT) AS pos,
+               CAST(len(toks) AS BIGINT) AS n,
+               unnest(toks) AS channel,
+               CAST(NULL AS VARCHAR) AS campaign, CAST(NULL AS VARCHAR) AS touch_type,
+               CAST(NULL AS VARCHAR) AS team, CAST(NULL AS DOUBLE) AS age_days,
+               conv, value, nulls,
+               false AS is_lead_created, false AS is_opp_created, false AS is_closed_won
+        FROM checked WHERE reason IS NULL"""
+    )
+    (bad,) = raw.execute("SELECT count(*) FROM checked WHERE reason IS NOT NULL").fetchone() or (0,)
+    return int(bad)
+
+
+def _touches(raw: duckdb.DuckDBPyConnection, src: SourceFile, spec: JourneySpec) -> int:
+    f = {k: _find(src.columns, k) for k in _ALIASES}
+    if f["value"] == f["converted"]:
+        f["value"] = None
+    ts_type = src.types.get(f["occurred_at"] or "", "VARCHAR")
+    occurred = (
+        f"TRY_CAST({ident(f['occurred_at'] or '')} AS TIMESTAMP)"
+        if "TIMESTAMP" not in ts_type.upper()
+        else f"CAST({ident(f['occurred_at'] or '')} AS TIMESTAMP)"
+    )
+    flag = f["converted"]
+    conv_expr = (
+        f"CASE WHEN lower(CAST({ident(flag)} AS VARCHAR)) IN ('1', 'true', 't', 'yes', 'y', '1.0') THEN 1.0 "
+        f"WHEN lower(CAST({ident(flag)} AS VARCHAR)) IN ('0', 'false', 'f', 'no', 'n', '0.0', '') "
+        f"OR {ident(flag)} IS NULL THEN 0.0 END"
+        if flag
+        else "0.0"
+    )
+    opt = {
+        k: (f"CAST({ident(f[k] or '')} AS VARCHAR)" if f[k] else "NULL")
+        for k in ("campaign", "touch_type", "team")
+    }
+    raw.execute(
+        f"""CREATE OR REPLACE TEMP TABLE checked AS
+        SELECT *, CASE
+            WHEN jid IS NULL OR trim(jid) = '' THEN 'journey id is missing'
+            WHEN ts IS NULL THEN 'occurred_at is missing or not a timestamp'
+            WHEN channel IS NULL OR trim(channel) = '' THEN 'channel is missing'
+            WHEN flag IS NULL THEN 'converted is not a yes/no flag'
+            WHEN val IS NULL THEN 'value is not a number'
+          END AS reason
+        FROM (SELECT {ROW}, CAST({ident(f["journey_id"] or "")} AS VARCHAR) AS jid, {occurred} AS ts,
+                trim(CAST({ident(f["channel"] or "")} AS VARCHAR)) AS channel, {conv_expr} AS flag,
+                {_value(f["value"])} AS val,
+                {opt["campaign"]} AS campaign, {opt["touch_type"]} AS touch_type, {opt["team"]} AS team
+              FROM src)"""
+    )
+    window = []
+    if spec.lookback_days is not None:
+        window.append(f"age_s <= {float(spec.lookback_days) * 86400.0}")
+    if spec.as_of is not None:
+        window.append(f"ts <= TIMESTAMP {literal(spec.as_of.isoformat(sep=' '))}")
+    where = " AND ".join(window) or "true"
+    filters = []
+    for col, allowed in (("touch_type", spec.touch_types), ("channel", spec.channels), ("team", spec.teams)):
+        if allowed:
+            filters.append(f"{col} IN ({', '.join(literal(a) for a in allowed)})")
+    keep = " AND ".join(["reason IS NULL", *filters])
+    # A flag constant over a journey is its outcome; a varying flag marks the converting touch.
+    raw.execute(
+        f"""CREATE OR REPLACE TABLE {SCRATCH} AS
+        WITH ok AS (SELECT * FROM checked WHERE {keep}),
+        j AS (SELECT jid, min(flag) AS lo, max(flag) AS hi,
+                     min(CASE WHEN flag = 1 THEN ts END) AS first_conv, max(ts) AS last_ts
+              FROM ok GROUP BY jid),
+        cut AS (SELECT ok.*, j.hi AS conv,
+                  CASE WHEN j.lo = j.hi THEN j.last_ts ELSE j.first_conv END AS end_ts
+                FROM ok JOIN j USING (jid)),
+        win AS (SELECT *, epoch(end_ts) - epoch(ts) AS age_s FROM cut WHERE ts <= end_ts),
+        sel AS (SELECT * FROM win WHERE {where}
+                QUALIFY row_number() OVER (PARTITION BY jid ORDER BY ts DESC, {ROW} DESC)
+                        <= {spec.lookback_touches or 2**62}),
+        valued AS (SELECT *, max(CASE WHEN flag = 1 THEN val ELSE 0 END) OVER (PARTITION BY jid) AS jvalue
+                   FROM sel)
+        SELECT jid AS journey_id,
+               row_number() OVER (PARTITION BY jid ORDER BY ts, {ROW}) AS pos,
+               count(*) OVER (PARTITION BY jid) AS n,
+               channel, campaign, touch_type, team,
+               age_s / 86400.0 AS age_days,
+               conv, CASE WHEN conv = 1 THEN jvalue ELSE 0.0 END AS value, 1.0 - conv AS nulls,
+               false AS is_lead_created, false AS is_opp_created, false AS is_closed_won
+        FROM valued"""
+    )
+    (bad,) = raw.execute("SELECT count(*) FROM checked WHERE reason IS NOT NULL").fetchone() or (0,)
+    return int(bad)
+
+
+def _write_rejects(
+    raw: duckdb.DuckDBPyConnection, src: SourceFile, path: Path, requested: str | Path | None
+) -> Path | None:
+    rows = raw.execute(
+        f"SELECT c.{ROW}, c.reason, {', '.join(f'CAST(s.{ident(c)} AS VARCHAR)' for c in src.columns)} "
+        f"FROM checked c JOIN src s USING ({ROW}) WHERE c.reason IS NOT NULL ORDER BY c.{ROW}"
+    ).fetchall()
+    out = Path(requested) if requested else path.with_name(path.name.split(".")[0] + ".rejects.csv")
+    if not rows and not src.bad_lines:
+        if requested is None and out.exists():
+            out.unlink(missing_ok=True)
+        return None
+    if requested is None and not os.access(out.parent, os.W_OK):
+        out = Path.cwd() / out.name
+    with out.open("w", newline="", encoding="utf-8") as fh:
+        w = csvlib.writer(fh)
+        w.writerow(["location", "reason", *src.columns])
+        for line, text, why in src.bad_lines:
+            w.writerow([f"line {line}", f"unparsable line: {why}", text])
+        for row in rows:
+            w.writerow([src.location(int(row[0])), row[1], *row[2:]])
+    return out
+
+
+def _tutorial(path: Path, spec: JourneySpec | None) -> Journeys:
+    from accord.store import connect, load_file
+
+    store = connect("duckdb://:memory:")
+    result = load_file(store, "touchpoints", path, "journeys")
+    base = spec or JourneySpec()
+    tutorial_spec = JourneySpec(
+        conversion=Conversion.TOUCH,
+        per="lead",
+        lookback_days=base.lookback_days,
+        lookback_touches=base.lookback_touches,
+        touch_types=base.touch_types,
+        channels=base.channels,
+        teams=base.teams,
+        as_of=base.as_of,
+        conversion_touch_type="conversion",
+    )
+    journeys = journeys_from_store(store, tutorial_spec)
+    journeys.has_milestones = False
+    journeys.source = f"{path} (tutorial format, cut at each customer's first conversion)"
+    journeys.rejected = result.rejected
+    journeys.rejects_path = str(result.rejects_path) if result.rejects_path else None
+    return journeys

@@ -1,0 +1,99 @@
+"""What every attribution model is: parameters in `__init__`, `fit(journeys)` sets `credit_`.
+
+The credit table has one row per channel (or per channel and breakdown
+dimension) with `conversions` and `value`; both sum to the journeys' totals.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar, Self
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from accord.attribution.journeys import AttributionError, Journeys
+
+DIMENSIONS = ("channel", "campaign", "touch_type", "team")
+"""What credit can be broken down by."""
+
+
+class AttributionModel(ABC):
+    """A model: set parameters, `fit` on journeys, read `credit_` (and model-specific `*_` results)."""
+
+    lookup_name: ClassVar[str]
+    description: ClassVar[str]
+    short: ClassVar[str] = ""
+    """A short column heading for side-by-side tables (default: the lookup name)."""
+    needs_times: ClassVar[bool] = False
+    needs_milestones: ClassVar[bool] = False
+
+    credit_: pd.DataFrame
+    """`channel, conversions, value` (one row per channel)."""
+
+    def params(self) -> dict[str, Any]:
+        """The model's parameters, for reports."""
+        return {k: v for k, v in vars(self).items() if not k.endswith("_") and not k.startswith("_")}
+
+    @property
+    def label(self) -> str:
+        """The model name with any non-default parameter, e.g. `markov(order=2)`."""
+        defaults = type(self)().params()
+        changed = {k: v for k, v in self.params().items() if defaults.get(k) != v}
+        name = self.short or self.lookup_name
+        if not changed:
+            return name
+        return f"{name}({', '.join(f'{k}={v}' for k, v in changed.items())})"
+
+    def check(self, journeys: Journeys) -> None:
+        """Raise if these journeys lack what the model needs."""
+        if self.needs_times and not journeys.has_times:
+            raise AttributionError(f"{self.lookup_name} needs touch times; path files have none")
+        if self.needs_milestones and not journeys.has_milestones:
+            raise AttributionError(
+                f"{self.lookup_name} needs lead and opportunity creation dates: build journeys from the store"
+            )
+
+    @abstractmethod
+    def fit(self, journeys: Journeys) -> Self:
+        """Compute `credit_` for these journeys."""
+
+    def breakdown(self, journeys: Journeys, by: str) -> pd.DataFrame:
+        """Credit by `channel` and `by` (campaign, touch type or team).
+
+        A channel's credit is split over its campaigns (types, teams) in proportion to
+        their linear share of that channel's touches on converting journeys.
+        """
+        return split_channel_credit(journeys, self.credit_, by)
+
+
+def credited(t: ir.Table) -> ir.Table:
+    """The rows of journeys that carry conversions or value (the only ones credit lands on)."""
+    return t.filter((t.conv > 0) | (t.value != 0))
+
+
+def split_channel_credit(journeys: Journeys, credit: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Spread channel-level credit over `by` in proportion to linear credit within each channel."""
+    if by not in DIMENSIONS or by == "channel":
+        raise AttributionError(f"cannot break credit down by {by!r}; choose from {', '.join(DIMENSIONS[1:])}")
+    t = credited(journeys.table)
+    share = (
+        t.group_by(["channel", t[by].fill_null("(none)").name(by)])
+        .agg(c=(t.conv / t.n).sum(), v=(t.value / t.n).sum())
+        .to_pandas()
+    )
+    tot = share.groupby("channel")[["c", "v"]].transform("sum")
+    share["sc"] = (share.c / tot.c).fillna(0.0)
+    share["sv"] = (share.v / tot.v).where(tot.v != 0, share["sc"])
+    out = share.merge(credit[["channel", "conversions", "value"]], on="channel", how="right")
+    out[by] = out[by].fillna("(none)")
+    out["conversions"] = out.conversions * out.sc.fillna(1.0)
+    out["value"] = out.value * out.sv.fillna(1.0)
+    result: pd.DataFrame = out[["channel", by, "conversions", "value"]].reset_index(drop=True)
+    return result
+
+
+def literal_float(x: float) -> ir.FloatingValue:
+    """A float literal every engine types as double (PostgreSQL reads bare decimals as NUMERIC)."""
+    return ibis.literal(repr(float(x))).cast("float64")

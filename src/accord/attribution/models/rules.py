@@ -1,0 +1,316 @@
+"""Rule-based models: each is a weight per touch, summing to 1 over a journey, computed on the engine.
+
+All rule models of a comparison run as one query: one scan of the converting
+journeys, one weight column per model, one aggregate.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar, Self
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from accord.attribution.journeys import AttributionError, Journeys
+from accord.attribution.models.base import DIMENSIONS, AttributionModel, credited
+from accord.attribution.models.base import literal_float as _f
+
+
+def _journey(t: ir.Table) -> ibis.Window:
+    return ibis.window(group_by=t.journey_id)
+
+
+class RuleModel(AttributionModel):
+    """A model whose credit is a weight per touch."""
+
+    def helpers(self, t: ir.Table, prefix: str) -> dict[str, ir.Value]:
+        """Columns (names starting with `prefix`) computed before `weight`, e.g. per-journey windows."""
+        return {}
+
+    def weight(self, t: ir.Table, prefix: str) -> ir.FloatingValue:
+        """Each touch's share of its journey's conversion (sums to 1 per journey)."""
+        raise NotImplementedError
+
+    def fit(self, journeys: Journeys) -> Self:
+        """Credit per channel."""
+        self.check(journeys)
+        self.credit_ = rule_credit(journeys, [self])[self.label]
+        return self
+
+    def breakdown(self, journeys: Journeys, by: str) -> pd.DataFrame:
+        """Credit by channel and `by`, from the touches themselves."""
+        return rule_credit(journeys, [self], by=by)[self.label]
+
+
+def rule_credit(journeys: Journeys, models: list[RuleModel], by: str = "channel") -> dict[str, pd.DataFrame]:
+    """Credit of several rule models in one engine query, keyed by model label."""
+    if by not in DIMENSIONS:
+        raise AttributionError(f"cannot break credit down by {by!r}; choose from {', '.join(DIMENSIONS)}")
+    for m in models:
+        m.check(journeys)
+    t = credited(journeys.table)
+    helpers: dict[str, ir.Value] = {}
+    for i, m in enumerate(models):
+        helpers.update(m.helpers(t, f"h{i}_"))
+    if helpers:
+        t = t.mutate(**helpers)
+    weighted = t.mutate(**{f"w{i}": m.weight(t, f"h{i}_") for i, m in enumerate(models)})
+    keys = ["channel"] if by == "channel" else ["channel", weighted[by].fill_null("(none)").name(by)]
+    aggs = {}
+    for i in range(len(models)):
+        aggs[f"c{i}"] = (weighted[f"w{i}"] * weighted.conv).sum()
+        aggs[f"v{i}"] = (weighted[f"w{i}"] * weighted.value).sum()
+    df = weighted.group_by(keys).agg(**aggs).to_pandas()
+    names = ["channel"] if by == "channel" else ["channel", by]
+    out = {}
+    for i, m in enumerate(models):
+        part = df[names].copy()
+        part["conversions"] = df[f"c{i}"].astype(float).fillna(0.0)
+        part["value"] = df[f"v{i}"].astype(float).fillna(0.0)
+        out[m.label] = part.sort_values(names).reset_index(drop=True)
+    return out
+
+
+class FirstTouch(RuleModel):
+    """All credit to the first touch."""
+
+    lookup_name: ClassVar[str] = "first_touch"
+    short: ClassVar[str] = "first"
+    description: ClassVar[str] = "100% to the first touch"
+
+    def weight(self, t: ir.Table, prefix: str) -> ir.FloatingValue:
+        """1 for the first touch."""
+        return ibis.ifelse(t.pos == 1, _f(1.0), _f(0.0))
+
+
+class LastTouch(RuleModel):
+    """All credit to the last touch."""
+
+    lookup_name: ClassVar[str] = "last_touch"
+    short: ClassVar[str] = "last"
+    description: ClassVar[str] = "100% to the last touch before the conversion"
+
+    def weight(self, t: ir.Table, prefix: str) -> ir.FloatingValue:
+        """1 for the last touch."""
+        return ibis.ifelse(t.pos == t.n, _f(1.0), _f(0.0))
+
+
+class LastNonDirect(RuleModel):
+    """All credit to the last touch that is not direct traffic (the last touch if all are)."""
+
+    lookup_name: ClassVar[str] = "last_non_direct"
+    short: ClassVar[str] = "last_nd"
+    description: ClassVar[str] = "100% to the last touch that is not direct traffic"
+
+    def __init__(self, direct: tuple[str, ...] = ("direct", "(direct)", "direct traffic", "(none)")) -> None:
+        self.direct = tuple(direct)
+
+    def weight(self, t: ir.Table, prefix: str) -> ir.FloatingValue:
+        """1 for the last non-direct touch."""
+        is_direct = t.channel.lower().strip().isin([d.lower() for d in self.direct])
+        last = ibis.ifelse(is_direct, ibis.null("int64"), t.pos).max().over(_journey(t))
+        return ibis.ifelse(t.pos == last.coalesce(t.n), _f(1.0), _f(0.0))
+
+
+class Linear(RuleModel):
+    """Equal credit to every touch."""
+
+    lookup_name: ClassVar[str] = "linear"
+    description: ClassVar[str] = "equal credit to every touch"
+
+    def weight(self, t: ir.Table, prefix: str) -> ir.FloatingValue:
+        """1/n."""
+        return _f(1.0) / t.n.cast("float64")
+
+
+class TimeDecay(RuleModel):
+    """Credit halves for every `half_life_days` a touch lies before the conversion."""
+
+    lookup_name: ClassVar[str] = "time_decay"
+    short: ClassVar[str] = "decay"
+    description: ClassVar[str] = "credit halves every half-life before the conversion"
+    needs_times: ClassVar[bool] = True
+
+    def __init__(self, half_life_days: float = 7.0) -> None:
+        if not half_life_days > 0:
+            raise AttributionError(f"time_decay half_life_days must be positive, got {half_life_days}")
+        self.half_life_days = float(half_life_days)
+
+    def helpers(self, t: ir.Table, prefix: str) -> dict[str, ir.Value]:
+        """Age relative to the journey's latest touch.
+
+        The largest raw weight is then 1, so very old touches underflow to 0 instead
+        of every weight doing so.
+        """
+        return {prefix + "rel": t.age_days - t.age_days.min().over(_journey(t))}
+
+    def weight(self, t: ir.Table, prefix: str) -> ir.FloatingValue:
+        """2^(-age / half-life), normalised over the journey."""
+        raw = (t[prefix + "rel"] * _f(-math.log(2.0) / self.half_life_days)).exp()
+        return raw / raw.sum().over(_journey(t))
+
+
+class PositionBased(RuleModel):
+    """U-shaped: `first` to the first touch, `last` to the last, the rest evenly between."""
+
+    lookup_name: ClassVar[str] = "position"
+    short: ClassVar[str] = "U"
+    description: ClassVar[str] = "40% first, 40% last, 20% spread over the middle (U-shaped)"
+
+    def __init__(self, first: float = 0.4, last: float = 0.4) -> None:
+        if first < 0 or last < 0 or first + last > 1 or first + last == 0:
+            raise AttributionError(
+                f"position weights need first, last >= 0 and 0 < first + last <= 1; got {first}, {last}"
+            )
+        self.first = float(first)
+        self.last = float(last)
+
+    def weight(self, t: ir.Table, prefix: str) -> ir.FloatingValue:
+        """One touch: all; two: first and last in proportion; more: first, last, middle evenly."""
+        middle = (1.0 - self.first - self.last) / (t.n - 2).cast("float64")
+        pair = self.first + self.last
+        return (
+            ibis.cases(
+                (t.n == 1, _f(1.0)),
+                ((t.n == 2) & (t.pos == 1), _f(self.first / pair)),
+                (t.n == 2, _f(self.last / pair)),
+                (t.pos == 1, _f(self.first)),
+                (t.pos == t.n, _f(self.last)),
+                else_=middle,
+            )
+        ).cast("float64")
+
+
+class _Milestones(RuleModel):
+    """Fixed shares to milestone touches, the rest spread evenly over the other touches.
+
+    A touch playing several roles gets each role's share. A role no touch plays
+    (no opportunity yet, say) gives its share to the roles that are played, so the
+    milestones keep their total and the rest keeps its share. With no other touch,
+    the milestones share everything.
+    """
+
+    needs_milestones: ClassVar[bool] = True
+    roles: ClassVar[tuple[str, ...]]
+
+    shares: tuple[float, ...]
+
+    def _role_flags(self, t: ir.Table) -> list[ir.BooleanValue]:
+        flags = {
+            "first": t.pos == 1,
+            "lead": t.is_lead_created,
+            "opportunity": t.is_opp_created,
+            "won": t.is_closed_won,
+        }
+        return [flags[r] for r in self.roles]
+
+    def weight(self, t: ir.Table, prefix: str) -> ir.FloatingValue:
+        """Role shares, rescaled over the roles present, plus the rest over the other touches."""
+        jw = _journey(t)
+        flags = self._role_flags(t)
+        total = sum(self.shares)
+        rest = 1.0 - total
+        role_w: ir.FloatingValue = _f(0.0)
+        present: ir.FloatingValue = _f(0.0)
+        for flag, share in zip(flags, self.shares, strict=True):
+            role_w = role_w + ibis.ifelse(flag, _f(share), _f(0.0))
+            present = present + ibis.ifelse(flag.any().over(jw), _f(share), _f(0.0))
+        is_role = flags[0]
+        for flag in flags[1:]:
+            is_role = is_role | flag
+        others = ibis.ifelse(is_role, 0, 1).sum().over(jw).cast("float64")
+        return ibis.cases(
+            (others == 0, role_w / present),
+            (is_role, role_w * _f(total) / present),
+            else_=_f(rest) / others,
+        ).cast("float64")
+
+
+class WShaped(_Milestones):
+    """30% each to the first touch, the lead-creation touch and the opportunity-creation touch."""
+
+    lookup_name: ClassVar[str] = "w_shaped"
+    short: ClassVar[str] = "W"
+    description: ClassVar[str] = "30% first touch, 30% lead creation, 30% opportunity creation, 10% the rest"
+    roles: ClassVar[tuple[str, ...]] = ("first", "lead", "opportunity")
+
+    def __init__(self, first: float = 0.3, lead: float = 0.3, opportunity: float = 0.3) -> None:
+        _check_shares("w_shaped", first, lead, opportunity)
+        self.first, self.lead, self.opportunity = float(first), float(lead), float(opportunity)
+        self.shares = (self.first, self.lead, self.opportunity)
+
+
+class FullPath(_Milestones):
+    """22.5% each to first touch, lead creation, opportunity creation and closed-won; 10% the rest."""
+
+    lookup_name: ClassVar[str] = "full_path"
+    short: ClassVar[str] = "full"
+    description: ClassVar[str] = "22.5% each to first touch, lead, opportunity and closed-won touches"
+    roles: ClassVar[tuple[str, ...]] = ("first", "lead", "opportunity", "won")
+
+    def __init__(
+        self, first: float = 0.225, lead: float = 0.225, opportunity: float = 0.225, won: float = 0.225
+    ) -> None:
+        _check_shares("full_path", first, lead, opportunity, won)
+        self.first, self.lead, self.opportunity, self.won = (
+            float(first),
+            float(lead),
+            float(opportunity),
+            float(won),
+        )
+        self.shares = (self.first, self.lead, self.opportunity, self.won)
+
+
+def _check_shares(name: str, *shares: float) -> None:
+    if any(s < 0 for s in shares) or not 0 < sum(shares) <= 1:
+        raise AttributionError(f"{name} shares must be non-negative and sum to at most 1, got {shares}")
+
+
+class CustomWeights(RuleModel):
+    """Relative weights by position (first, middle, last) times weights by touch type."""
+
+    lookup_name: ClassVar[str] = "custom"
+    description: ClassVar[str] = "your weights by position and touch type"
+
+    def __init__(
+        self,
+        first: float = 1.0,
+        middle: float = 1.0,
+        last: float = 1.0,
+        touch_types: dict[str, float] | None = None,
+        default: float = 1.0,
+    ) -> None:
+        weights = [first, middle, last, default, *(touch_types or {}).values()]
+        if any(w < 0 for w in weights):
+            raise AttributionError("custom weights must be non-negative")
+        self.first, self.middle, self.last = float(first), float(middle), float(last)
+        self.touch_types = dict(touch_types or {})
+        self.default = float(default)
+
+    def weight(self, t: ir.Table, prefix: str) -> ir.FloatingValue:
+        """Position weight x touch-type weight, normalised; equal shares if all are zero."""
+        pos_w = ibis.cases((t.pos == t.n, _f(self.last)), (t.pos == 1, _f(self.first)), else_=_f(self.middle))
+        if self.touch_types:
+            type_w = t.touch_type.cases(
+                *[(k, _f(v)) for k, v in self.touch_types.items()], else_=_f(self.default)
+            )
+        else:
+            type_w = _f(self.default)
+        raw = (pos_w * type_w).cast("float64")
+        total = raw.sum().over(_journey(t))
+        return ibis.ifelse(total > 0, raw / total, _f(1.0) / t.n.cast("float64"))
+
+
+RULE_MODELS: tuple[type[RuleModel], ...] = (
+    FirstTouch,
+    LastTouch,
+    LastNonDirect,
+    Linear,
+    TimeDecay,
+    PositionBased,
+    WShaped,
+    FullPath,
+    CustomWeights,
+)
