@@ -25,6 +25,8 @@ from typing import Literal
 
 import duckdb
 import ibis
+import pandas as pd
+import pyarrow as pa
 
 from accord.attribution.journeys import (
     SCRATCH,
@@ -156,6 +158,7 @@ def _paths(raw: duckdb.DuckDBPyConnection, src: SourceFile, sep: str) -> int:
             WHEN nulls IS NULL THEN 'total_null is not a number'
             WHEN nulls < 0 THEN 'total_null is negative'
             WHEN conv + nulls = 0 THEN 'path has no conversions and no nulls'
+            WHEN conv = 0 AND value <> 0 THEN 'total_conversion_value without conversions'
           END AS reason
         FROM (SELECT {ROW},
                 list_filter(list_transform(string_split(coalesce({p}, ''), {literal(sep)}),
@@ -171,7 +174,8 @@ def _paths(raw: duckdb.DuckDBPyConnection, src: SourceFile, sep: str) -> int:
                unnest(toks) AS channel,
                CAST(NULL AS VARCHAR) AS campaign, CAST(NULL AS VARCHAR) AS touch_type,
                CAST(NULL AS VARCHAR) AS team, CAST(NULL AS DOUBLE) AS age_days,
-               conv, value, nulls,
+               CAST(conv AS DOUBLE) AS conv, CAST(value AS DOUBLE) AS value,
+               CAST(nulls AS DOUBLE) AS nulls,
                false AS is_lead_created, false AS is_opp_created, false AS is_closed_won
         FROM checked WHERE reason IS NULL"""
     )
@@ -191,9 +195,10 @@ def _touches(raw: duckdb.DuckDBPyConnection, src: SourceFile, spec: JourneySpec)
     )
     flag = f["converted"]
     conv_expr = (
-        f"CASE WHEN lower(CAST({ident(flag)} AS VARCHAR)) IN ('1', 'true', 't', 'yes', 'y', '1.0') THEN 1.0 "
+        f"CASE WHEN lower(CAST({ident(flag)} AS VARCHAR)) IN ('1', 'true', 't', 'yes', 'y', '1.0') "
+        "THEN CAST(1 AS DOUBLE) "
         f"WHEN lower(CAST({ident(flag)} AS VARCHAR)) IN ('0', 'false', 'f', 'no', 'n', '0.0', '') "
-        f"OR {ident(flag)} IS NULL THEN 0.0 END"
+        f"OR {ident(flag)} IS NULL THEN CAST(0 AS DOUBLE) END"
         if flag
         else "0.0"
     )
@@ -247,8 +252,10 @@ def _touches(raw: duckdb.DuckDBPyConnection, src: SourceFile, spec: JourneySpec)
                row_number() OVER (PARTITION BY jid ORDER BY ts, {ROW}) AS pos,
                count(*) OVER (PARTITION BY jid) AS n,
                channel, campaign, touch_type, team,
-               age_s / 86400.0 AS age_days,
-               conv, CASE WHEN conv = 1 THEN jvalue ELSE 0.0 END AS value, 1.0 - conv AS nulls,
+               CAST(age_s / 86400.0 AS DOUBLE) AS age_days,
+               CAST(conv AS DOUBLE) AS conv,
+               CAST(CASE WHEN conv = 1 THEN jvalue ELSE 0 END AS DOUBLE) AS value,
+               CAST(1 - conv AS DOUBLE) AS nulls,
                false AS is_lead_created, false AS is_opp_created, false AS is_closed_won
         FROM valued"""
     )
@@ -303,3 +310,53 @@ def _tutorial(path: Path, spec: JourneySpec | None) -> Journeys:
     journeys.rejected = result.rejected
     journeys.rejects_path = str(result.rejects_path) if result.rejects_path else None
     return journeys
+
+
+def journeys_from_frame(
+    frame: pd.DataFrame | pa.Table,
+    *,
+    kind: Literal["paths", "touches"] | None = None,
+    sep: str = ">",
+    spec: JourneySpec | None = None,
+) -> Journeys:
+    """Journeys from an in-memory table in the path or touch format (the Python API's way in).
+
+    Unusable rows are counted in `rejected`; `rejects_` on the result lists them.
+    """
+    table = frame if isinstance(frame, pa.Table) else _arrow(frame)
+    raw = duckdb.connect()
+    raw.execute("SET TimeZone = 'UTC'")
+    raw.register("frame_in", table)
+    raw.execute(f"CREATE TEMP TABLE src AS SELECT row_number() OVER () AS {ROW}, * FROM frame_in")
+    raw.unregister("frame_in")
+    columns = list(table.column_names)
+    types = {str(r[0]): str(r[1]) for r in raw.execute("DESCRIBE src").fetchall() if r[0] != ROW}
+    src = SourceFile(Path("<table>"), "parquet", columns, types, table.num_rows)
+    kind = kind or _frame_kind(columns)
+    rejected = _paths(raw, src, sep) if kind == "paths" else _touches(raw, src, spec or JourneySpec())
+    return Journeys(
+        con=ibis.duckdb.from_connection(raw),
+        name=SCRATCH,
+        has_times=kind == "touches",
+        has_milestones=False,
+        source=f"in-memory table ({kind})",
+        rejected=rejected,
+    )
+
+
+def _arrow(frame: pd.DataFrame) -> pa.Table:
+    try:
+        return pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        # Mixed-type columns (a number and a typo) go in as text and are checked row by row.
+        text = frame.copy()
+        for col in text.select_dtypes(include="object").columns:
+            text[col] = text[col].map(lambda v: None if v is None or v != v else str(v))
+        return pa.Table.from_pandas(text, preserve_index=False)
+
+
+def _frame_kind(columns: list[str]) -> Literal["paths", "touches"]:
+    kind = detect_kind(columns)
+    if kind == "tutorial":
+        raise AttributionError("the tutorial format is read from a file (journeys_from_file)")
+    return kind

@@ -18,7 +18,7 @@ import ibis
 import ibis.expr.types as ir
 
 from accord.errors import AccordError
-from accord.model.fields import epoch_expr, number_expr, property_expr
+from accord.model.fields import epoch_expr, float_literal, number_expr, property_expr
 from accord.model.tables import Stage
 from accord.store.connection import Store
 
@@ -81,7 +81,7 @@ class JourneySpec:
     channels: tuple[str, ...] | None = None
     teams: tuple[str, ...] | None = None
     as_of: datetime | None = None
-    """Ignore everything after this instant; default: the latest touch."""
+    """Ignore everything after this instant; default: the latest touch or conversion."""
     conversion_touch_type: str = "conversion"
 
     def __post_init__(self) -> None:
@@ -198,7 +198,7 @@ def _first_per_key(t: ir.Table, key: str, at: str, value: ir.Value | None) -> ir
     """The earliest row per key: `jid, conv_at, conv_value`."""
     ranked = t.mutate(
         _rn=ibis.row_number().over(ibis.window(group_by=t[key], order_by=[t[at]])),
-        _v=value if value is not None else ibis.literal(0.0),
+        _v=value if value is not None else float_literal(0.0),
     )
     first = ranked.filter(ranked._rn == 0)
     return first.select(jid=first[key], conv_at=first[at], conv_value=first._v.cast("float64"))
@@ -212,7 +212,7 @@ def _conversions(store: Store, spec: JourneySpec) -> ir.Table:
         tp = store.table("touchpoints")
         tp = tp.filter(tp.touch_type == spec.conversion_touch_type)
         value = number_expr(property_expr(tp.properties, "conversion_value")).coalesce(
-            number_expr(property_expr(tp.properties, "value")), 0.0
+            number_expr(property_expr(tp.properties, "value")), float_literal(0.0)
         )
         return _first_per_key(tp, key, "occurred_at", value)
     if c is Conversion.LEAD_CREATED:
@@ -229,9 +229,9 @@ def _conversions(store: Store, spec: JourneySpec) -> ir.Table:
     opps = store.table("opportunities")
     opps = opps.mutate(lead_id=opps.primary_lead_id)
     if c is Conversion.OPPORTUNITY:
-        return _first_per_key(opps, key, "created_at", opps.amount.coalesce(0.0))
+        return _first_per_key(opps, key, "created_at", opps.amount.coalesce(float_literal(0.0)))
     won = opps.filter(opps.is_won & opps.closed_at.notnull())
-    return _first_per_key(won, key, "closed_at", won.amount.coalesce(0.0))
+    return _first_per_key(won, key, "closed_at", won.amount.coalesce(float_literal(0.0)))
 
 
 def _milestones(store: Store, spec: JourneySpec) -> ir.Table:
@@ -264,7 +264,9 @@ def journey_expr(store: Store, spec: JourneySpec) -> tuple[ir.Table, ir.Table]:
     as_of = spec.as_of
     conv = _conversions(store, spec)
     if as_of is None:
-        as_of = tp.occurred_at.max().to_pyarrow().as_py()
+        # The latest thing the store knows: a deal can close after its last touch.
+        latest = [tp.occurred_at.max().to_pyarrow().as_py(), conv.conv_at.max().to_pyarrow().as_py()]
+        as_of = max((x for x in latest if x is not None), default=None)
     if as_of is not None:
         tp = tp.filter(tp.occurred_at <= as_of)
         conv = conv.filter(conv.conv_at <= as_of)
@@ -293,6 +295,7 @@ def journey_expr(store: Store, spec: JourneySpec) -> tuple[ir.Table, ir.Table]:
         return (t._pos == pos_before).fill_null(False)
 
     converted = t.conv_at.notnull()
+    one, zero = float_literal(1.0), float_literal(0.0)
     touches = t.select(
         journey_id=t.jid,
         occurred_at=t.occurred_at,
@@ -302,9 +305,9 @@ def journey_expr(store: Store, spec: JourneySpec) -> tuple[ir.Table, ir.Table]:
         touch_type=t.touch_type,
         team=t.team,
         age_days=number_of_days(t._age_s),
-        conv=ibis.ifelse(converted, 1.0, 0.0),
-        value=ibis.ifelse(converted, t.conv_value.coalesce(0.0), 0.0),
-        nulls=ibis.ifelse(converted, 0.0, 1.0),
+        conv=ibis.ifelse(converted, one, zero),
+        value=ibis.ifelse(converted, t.conv_value.coalesce(zero), zero),
+        nulls=ibis.ifelse(converted, zero, one),
         is_lead_created=last_before(t.lc_at),
         is_opp_created=last_before(t.oc_at),
         is_closed_won=last_before(t.cw_at),

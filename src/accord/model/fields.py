@@ -77,3 +77,12 @@ def epoch_value(ts: datetime) -> int:
     if ts.tzinfo is None:
         ts = ts.replace(tzinfo=UTC)
     return math.floor(ts.timestamp())
+
+
+def float_literal(x: float) -> ir.FloatingValue:
+    """A float64 constant that every engine types as double.
+
+    Ibis writes a float literal bare (``20.0``), which PostgreSQL and Spark type as
+    NUMERIC/DECIMAL and then sum as Decimal; casting its exact decimal text avoids that.
+    """
+    return ibis.literal(repr(float(x))).cast("float64")

@@ -19,7 +19,7 @@ from datetime import datetime
 import ibis
 import ibis.expr.types as ir
 
-from accord.model.fields import epoch_expr, epoch_value, property_expr
+from accord.model.fields import epoch_expr, epoch_value, float_literal, property_expr
 from accord.pact.operators import OPERATORS
 from accord.pact.schema import Decay, EngagementRule, FitRule, Pact, ScoreModel
 
@@ -27,13 +27,7 @@ DAY = 86_400.0
 RESET_ACTIONS = ("reject", "recycle")
 
 
-def _f(x: float) -> ir.FloatingValue:
-    """A float64 constant that every engine types as double.
-
-    Ibis writes a float literal bare (``20.0``), which PostgreSQL types NUMERIC
-    and then sums as Decimal; casting its exact decimal text avoids that.
-    """
-    return ibis.literal(repr(float(x))).cast("float64")
+_f = float_literal
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Self
 
-import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
@@ -92,8 +91,3 @@ def split_channel_credit(journeys: Journeys, credit: pd.DataFrame, by: str) -> p
     out["value"] = out.value * out.sv.fillna(1.0)
     result: pd.DataFrame = out[["channel", by, "conversions", "value"]].reset_index(drop=True)
     return result
-
-
-def literal_float(x: float) -> ir.FloatingValue:
-    """A float literal every engine types as double (PostgreSQL reads bare decimals as NUMERIC)."""
-    return ibis.literal(repr(float(x))).cast("float64")

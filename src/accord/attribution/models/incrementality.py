@@ -40,8 +40,10 @@ def exposures(journeys: Journeys, channels: list[str], recency: bool) -> pd.Data
         aggs[f"n{i}"] = ibis.ifelse(t.channel == c, 1, 0).sum()
         if recency:
             aggs[f"a{i}"] = ibis.ifelse(t.channel == c, t.age_days, ibis.null("float64")).min()
-    df: pd.DataFrame = t.group_by("journey_id").agg(**aggs).drop("journey_id").to_pandas()
-    return df
+    df: pd.DataFrame = (
+        t.group_by("journey_id").agg(**aggs).order_by("journey_id").drop("journey_id").to_pandas()
+    )
+    return df.astype(float)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

@@ -28,6 +28,7 @@ import scipy.sparse.linalg as spla
 
 from accord.attribution.journeys import AttributionError, Journeys
 from accord.attribution.models.base import AttributionModel
+from accord.model.fields import float_literal
 
 START, CONVERSION, NULL = "(start)", "(conversion)", "(null)"
 SEP = "\x1f"
@@ -54,22 +55,23 @@ def transition_counts(journeys: Journeys, order: int = 1, collapse_repeats: bool
         weight=s.conv + s.nulls,
     )
     moves = s.filter(s.nxt.notnull()).select(
-        from_state=s.state, to_state=s.nxt, count=s.weight, value=ibis.literal(0.0)
+        from_state=s.state, to_state=s.nxt, count=s.weight, value=float_literal(0.0)
     )
     starts = s.filter(s.first).select(
-        from_state=ibis.literal(START), to_state=s.state, count=s.weight, value=ibis.literal(0.0)
+        from_state=ibis.literal(START), to_state=s.state, count=s.weight, value=float_literal(0.0)
     )
     ends = s.filter(s.nxt.isnull())
     convs = ends.filter(ends.conv > 0).select(
         from_state=ends.state, to_state=ibis.literal(CONVERSION), count=ends.conv, value=ends.value
     )
     nulls = ends.filter(ends.nulls > 0).select(
-        from_state=ends.state, to_state=ibis.literal(NULL), count=ends.nulls, value=ibis.literal(0.0)
+        from_state=ends.state, to_state=ibis.literal(NULL), count=ends.nulls, value=float_literal(0.0)
     )
     allm = moves.union(starts, distinct=False).union(convs, distinct=False).union(nulls, distinct=False)
     allm = allm.mutate(count=allm["count"].cast("float64"), value=allm.value.cast("float64"))
     df = allm.group_by(["from_state", "to_state"]).agg(count=allm["count"].sum(), value=allm.value.sum())
     out: pd.DataFrame = df.to_pandas()
+    out[["count", "value"]] = out[["count", "value"]].astype(float)
     return out
 
 

@@ -15,7 +15,7 @@ import pandas as pd
 
 from accord.attribution.journeys import AttributionError, Journeys
 from accord.attribution.models.base import DIMENSIONS, AttributionModel, credited
-from accord.attribution.models.base import literal_float as _f
+from accord.model.fields import float_literal as _f
 
 
 def _journey(t: ir.Table) -> ibis.Window:

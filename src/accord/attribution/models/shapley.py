@@ -68,6 +68,7 @@ def coalition_counts(journeys: Journeys, channels: list[str]) -> pd.DataFrame:
         )
         .to_pandas()
     )
+    df[["conv", "value", "nulls"]] = df[["conv", "value", "nulls"]].astype(float)
     df["key"] = [_key(row) for row in df[masks].itertuples(index=False)]
     out: pd.DataFrame = df.drop(columns=masks)
     return out

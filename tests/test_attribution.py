@@ -1,0 +1,537 @@
+"""Attribution models: hand-computed golden cases, invariants, and cross-checks against references."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from accord.attribution import AttributionError, make_model, run_models
+from accord.attribution.inputs import journeys_from_frame
+from accord.attribution.journeys import Journeys
+from accord.attribution.models import MODELS
+from accord.attribution.models.shapley import Shapley
+
+T0 = datetime(2026, 1, 1)
+
+
+def touches(rows: list[tuple[str, float, str, int, float]]) -> pd.DataFrame:
+    """(journey, day, channel, converted, value) -> a touch-level frame."""
+    return pd.DataFrame(
+        {
+            "journey_id": [r[0] for r in rows],
+            "occurred_at": [T0 + timedelta(days=r[1]) for r in rows],
+            "channel": [r[2] for r in rows],
+            "converted": [r[3] for r in rows],
+            "value": [r[4] for r in rows],
+        }
+    )
+
+
+def paths(rows: list[tuple[str, int, float, int]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["path", "total_conversions", "total_conversion_value", "total_null"])
+
+
+def credit(model: str, journeys: Journeys) -> dict[str, tuple[float, float]]:
+    c = make_model(model).fit(journeys).credit_
+    return {r.channel: (r.conversions, r.value) for r in c.itertuples()}
+
+
+def assert_credit(got: dict[str, tuple[float, float]], want: dict[str, tuple[float, float]]) -> None:
+    got = {k: v for k, v in got.items() if abs(v[0]) > 1e-12 or abs(v[1]) > 1e-12}
+    assert set(got) == set(want), (got, want)
+    for ch, (conv, value) in want.items():
+        assert got[ch][0] == pytest.approx(conv, abs=1e-9), ch
+        assert got[ch][1] == pytest.approx(value, abs=1e-9), ch
+
+
+# J1: a(day 0) b(5) c(10), converts for 100; J2: b(0) a(5), converts for 50;
+# J3: c alone, does not convert; J4: a(0) direct(5) direct(10), converts for 10.
+GOLDEN = touches(
+    [
+        ("j1", 0, "a", 1, 100.0),
+        ("j1", 5, "b", 1, 100.0),
+        ("j1", 10, "c", 1, 100.0),
+        ("j2", 0, "b", 1, 50.0),
+        ("j2", 5, "a", 1, 50.0),
+        ("j3", 0, "c", 0, 0.0),
+        ("j4", 0, "a", 1, 10.0),
+        ("j4", 5, "direct", 1, 10.0),
+        ("j4", 10, "direct", 1, 10.0),
+    ]
+)
+
+
+@pytest.fixture
+def golden() -> Journeys:
+    return journeys_from_frame(GOLDEN)
+
+
+def test_golden_rule_models(golden: Journeys) -> None:
+    assert golden.totals["conversions"] == 3 and golden.totals["value"] == 160
+    assert_credit(credit("first_touch", golden), {"a": (2, 110), "b": (1, 50)})
+    assert_credit(credit("last_touch", golden), {"c": (1, 100), "a": (1, 50), "direct": (1, 10)})
+    assert_credit(credit("last_non_direct", golden), {"c": (1, 100), "a": (2, 60)})
+    assert_credit(
+        credit("linear", golden),
+        {
+            "a": (1 / 3 + 1 / 2 + 1 / 3, 100 / 3 + 25 + 10 / 3),
+            "b": (1 / 3 + 1 / 2, 100 / 3 + 25),
+            "c": (1 / 3, 100 / 3),
+            "direct": (2 / 3, 20 / 3),
+        },
+    )
+    # U-shaped 40/20/40; the two-touch journey splits 50/50.
+    assert_credit(
+        credit("position", golden),
+        {"a": (0.4 + 0.5 + 0.4, 40 + 25 + 4), "b": (0.2 + 0.5, 20 + 25), "c": (0.4, 40), "direct": (0.6, 6)},
+    )
+    # Half-life 5 days: ages 10, 5, 0 weigh 1/4, 1/2, 1 (of 7/4); ages 5, 0 weigh 1/2, 1 (of 3/2).
+    assert_credit(
+        credit("time_decay(half_life_days=5)", golden),
+        {
+            "a": (1 / 7 + 2 / 3 + 1 / 7, 100 / 7 + 100 / 3 + 10 / 7),
+            "b": (2 / 7 + 1 / 3, 200 / 7 + 50 / 3),
+            "c": (4 / 7, 400 / 7),
+            "direct": (6 / 7, 60 / 7),
+        },
+    )
+    # Custom: the last touch weighs 3, others 1.
+    assert_credit(
+        credit("custom(last=3)", golden),
+        {
+            "a": (1 / 5 + 3 / 4 + 1 / 5, 20 + 37.5 + 2),
+            "b": (1 / 5 + 1 / 4, 20 + 12.5),
+            "c": (3 / 5, 60),
+            "direct": (4 / 5, 8),
+        },
+    )
+
+
+def test_models_that_need_times_or_milestones_refuse_path_files() -> None:
+    j = journeys_from_frame(paths([("a > b", 1, 1.0, 0)]))
+    with pytest.raises(AttributionError, match="time_decay needs touch times"):
+        make_model("time_decay").fit(j)
+    with pytest.raises(AttributionError, match="w_shaped needs lead and opportunity creation dates"):
+        make_model("w_shaped").fit(j)
+    result = run_models(j, ["linear", "w_shaped"])
+    assert list(result.models) == ["linear"] and "w_shaped" in result.skipped["W"]
+
+
+def test_model_registry_errors_list_the_choices() -> None:
+    with pytest.raises(AttributionError, match=r"unknown attribution model 'lastclick'; models: first_touch"):
+        make_model("lastclick")
+    with pytest.raises(AttributionError, match="markov order must be 1 to 4"):
+        make_model("markov(order=5)")
+    with pytest.raises(AttributionError, match=r"model markov: .*unexpected keyword.*parameters: order"):
+        make_model("markov(orden=2)")
+    assert make_model("markov(order=2)").label == "markov(order=2)"
+
+
+def test_lookback_windows_cut_old_and_early_touches() -> None:
+    frame = GOLDEN[GOLDEN.journey_id == "j1"]
+    from accord.attribution.journeys import JourneySpec
+
+    by_days = journeys_from_frame(frame, spec=JourneySpec(lookback_days=6))
+    assert by_days.table.to_pandas().channel.tolist() == ["b", "c"]
+    by_touches = journeys_from_frame(frame, spec=JourneySpec(lookback_touches=1))
+    assert by_touches.table.to_pandas().channel.tolist() == ["c"]
+    with pytest.raises(AttributionError, match="lookback must be a positive number of days"):
+        JourneySpec(lookback_days=0)
+
+
+def test_a_varying_flag_ends_the_journey_at_the_converting_touch() -> None:
+    frame = touches([("j", 0, "a", 0, 0.0), ("j", 1, "b", 1, 30.0), ("j", 2, "c", 0, 0.0)])
+    j = journeys_from_frame(frame)
+    t = j.table.to_pandas()
+    assert (
+        t.channel.tolist() == ["a", "b"]
+        and t.conv.tolist() == [1.0, 1.0]
+        and t.value.tolist() == [30.0, 30.0]
+    )
+
+
+def test_bad_path_rows_are_rejected_with_reasons(tmp_path) -> None:
+    f = tmp_path / "paths.csv"
+    f.write_text(
+        "path,total_conversions,total_conversion_value,total_null\n"
+        "a > b,2,20,1\n"
+        ",1,5,0\n"
+        "b,x,0,1\n"
+        "c,-1,0,1\n"
+        "a,0,9,1\n"
+        "b > > c,1,4,0\n",
+        encoding="utf-8",
+    )
+    from accord.attribution.inputs import journeys_from_file
+
+    j = journeys_from_file(f)
+    assert j.totals["conversions"] == 3 and j.totals["value"] == 24 and j.rejected == 4
+    rejects = pd.read_csv(j.rejects_path)
+    assert rejects.reason.tolist() == [
+        "path has no channel",
+        "total_conversions is not a number",
+        "total_conversions is negative",
+        "total_conversion_value without conversions",
+    ]
+    assert rejects.location.tolist() == ["line 3", "line 4", "line 5", "line 6"]
+    # the empty hop in "b > > c" is skipped, as ChannelAttribution does
+    assert credit("linear", j) == {"a": (1.0, 10.0), "b": (1.5, 12.0), "c": (0.5, 2.0)}
+
+
+# ----------------------------------------------------------------- W and full path
+
+
+def test_milestone_models_on_the_store(duck) -> None:
+    """Touches a..e on days 0-4; lead created at b (day 1), opportunity on day 3.5, won on day 4.5."""
+    _milestone_store(duck, created_day=1)
+    from accord.attribution.journeys import Conversion, JourneySpec, journeys_from_store
+
+    with journeys_from_store(duck, JourneySpec(conversion=Conversion.OPPORTUNITY)) as j:
+        assert_credit(
+            credit("w_shaped", j), {"a": (0.3, 300), "b": (0.3, 300), "c": (0.1, 100), "d": (0.3, 300)}
+        )
+    with journeys_from_store(duck, JourneySpec(conversion=Conversion.WON)) as j:
+        q = 0.225
+        assert_credit(
+            credit("full_path", j),
+            {"a": (q, 1000 * q), "b": (q, 1000 * q), "c": (0.1, 100), "d": (q, 1000 * q), "e": (q, 1000 * q)},
+        )
+
+
+def test_milestone_roles_on_one_touch_add_up(duck) -> None:
+    """Lead created at the first touch: it gets 30 + 30; the opportunity touch 30; the rest 10 in two."""
+    _milestone_store(duck, created_day=0)
+    from accord.attribution.journeys import Conversion, JourneySpec, journeys_from_store
+
+    with journeys_from_store(duck, JourneySpec(conversion=Conversion.OPPORTUNITY)) as j:
+        assert_credit(
+            credit("w_shaped", j), {"a": (0.6, 600), "b": (0.05, 50), "c": (0.05, 50), "d": (0.3, 300)}
+        )
+
+
+def _milestone_store(store, created_day: float) -> None:
+    from scoring_cases import load_tables, table
+
+    def ts(day: float) -> datetime:
+        return T0 + timedelta(days=day)
+
+    teams = ["marketing", "marketing", "marketing", "sales", "sales", "marketing"]
+    load_tables(
+        store,
+        {
+            "leads": table(
+                "leads", [{"id": "L1", "created_at": ts(created_day)}, {"id": "L2", "created_at": ts(0)}]
+            ),
+            "touchpoints": table(
+                "touchpoints",
+                [
+                    {
+                        "id": f"t{i}",
+                        "lead_id": lead,
+                        "occurred_at": ts(day),
+                        "channel": ch,
+                        "touch_type": "web_visit",
+                        "team": teams[i],
+                    }
+                    for i, (lead, day, ch) in enumerate(
+                        [
+                            ("L1", 0, "a"),
+                            ("L1", 1, "b"),
+                            ("L1", 2, "c"),
+                            ("L1", 3, "d"),
+                            ("L1", 4, "e"),
+                            ("L2", 1, "a"),
+                        ]
+                    )
+                ],
+            ),
+            "opportunities": table(
+                "opportunities",
+                [
+                    {
+                        "id": "O1",
+                        "primary_lead_id": "L1",
+                        "created_at": ts(3.5),
+                        "closed_at": ts(4.5),
+                        "amount": 1000.0,
+                        "is_won": True,
+                    }
+                ],
+            ),
+        },
+    )
+
+
+# ------------------------------------------------------------ ChannelAttribution
+
+
+def random_paths(seed: int, n: int = 400, channels: int = 6) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    names = [f"ch{i}" for i in range(channels)]
+    rows = []
+    for _ in range(n):
+        length = int(rng.integers(1, 7))
+        path = " > ".join(names[int(rng.integers(0, channels))] for _ in range(length))
+        conv = int(rng.integers(0, 4))
+        rows.append((path, conv, float(conv * rng.integers(1, 200)), int(rng.integers(0, 5)) + (conv == 0)))
+    return paths(rows)
+
+
+def _channel_attribution():
+    pytest.importorskip("matplotlib")
+    return pytest.importorskip("ChannelAttribution")
+
+
+def test_first_last_linear_equal_channel_attribution_heuristics() -> None:
+    ca = _channel_attribution()
+    for seed in range(3):
+        data = random_paths(seed)
+        ref = ca.heuristic_models(data, "path", "total_conversions", var_value="total_conversion_value")
+        ref = ref.set_index("channel_name")
+        j = journeys_from_frame(data)
+        for ours, theirs in (
+            ("first_touch", "first_touch"),
+            ("last_touch", "last_touch"),
+            ("linear", "linear_touch"),
+        ):
+            got = make_model(ours).fit(j).credit_.set_index("channel")
+            np.testing.assert_allclose(
+                got.conversions, ref.loc[got.index, f"{theirs}_conversions"], rtol=0, atol=1e-9
+            )
+            np.testing.assert_allclose(got.value, ref.loc[got.index, f"{theirs}_value"], rtol=0, atol=1e-8)
+
+
+def independent_markov(data: pd.DataFrame, order: int) -> tuple[dict[str, float], dict[str, float]]:
+    """Removal effects from a dense absorbing-chain solve written without the library's code."""
+    counts: dict[tuple, float] = defaultdict(float)
+    conv_value: dict[tuple, float] = defaultdict(float)
+    for path, conv, value, null in data.itertuples(index=False):
+        ch = [c.strip() for c in path.split(">") if c.strip()]
+        states = (
+            [tuple(ch)] if len(ch) < order else [tuple(ch[i : i + order]) for i in range(len(ch) - order + 1)]
+        )
+        collapsed = [s for i, s in enumerate(states) if i == 0 or s != states[i - 1]]
+        seq = [("START",), *collapsed]
+        for a, b in itertools.pairwise(seq):
+            counts[(a, b)] += conv + null
+        counts[(seq[-1], ("CONV",))] += conv
+        counts[(seq[-1], ("NULL",))] += null
+        conv_value[seq[-1]] += value
+    states = sorted({a for a, _ in counts} | {b for _, b in counts} - {("CONV",), ("NULL",)})
+    idx = {s: i for i, s in enumerate(states)}
+    n = len(states)
+    P = np.zeros((n, n))
+    b = np.zeros(n)
+    bv = np.zeros(n)
+    out = defaultdict(float)
+    for (a, _), w in counts.items():
+        out[a] += w
+    for (a, c), w in counts.items():
+        if c == ("CONV",):
+            b[idx[a]] = w / out[a]
+            bv[idx[a]] = (w / out[a]) * (conv_value[a] / w if w else 0.0)
+        elif c != ("NULL",):
+            P[idx[a], idx[c]] = w / out[a]
+
+    def solve(removed: str | None) -> tuple[float, float]:
+        keep = [i for i, s in enumerate(states) if removed is None or removed not in s]
+        A = np.eye(len(keep)) - P[np.ix_(keep, keep)]
+        x = np.linalg.solve(A, np.column_stack([b[keep], bv[keep]]))
+        start = keep.index(idx[("START",)])
+        return x[start, 0], x[start, 1]
+
+    base, base_v = solve(None)
+    channels = sorted({c for s in states for c in s} - {"START"})
+    re = {c: 1 - solve(c)[0] / base for c in channels}
+    rev = {c: 1 - solve(c)[1] / base_v for c in channels}
+    return re, rev
+
+
+@pytest.mark.parametrize("order", [1, 2, 3])
+def test_markov_equals_an_independent_absorbing_chain(order: int) -> None:
+    data = random_paths(11 + order)
+    j = journeys_from_frame(data)
+    m = make_model(f"markov(order={order})").fit(j)
+    re, rev = independent_markov(data, order)
+    got = m.removal_effects_.set_index("channel")
+    for c in re:
+        assert got.loc[c, "removal_effect"] == pytest.approx(re[c], abs=1e-9)
+        assert got.loc[c, "value_removal_effect"] == pytest.approx(rev[c], abs=1e-9)
+    shares = np.array([re[c] for c in got.index])
+    np.testing.assert_allclose(
+        m.credit_.conversions, data.total_conversions.sum() * shares / shares.sum(), atol=1e-9
+    )
+
+
+def test_markov_hand_computed_chain() -> None:
+    """start->a .5, ->b .2, ->c .3; a: conv 2/7, null 3/7, ->b 2/7; b: ->a .5, ->c .5; c: conv .4."""
+    data = paths(
+        [("a > b > c", 1, 10.0, 1), ("a", 0, 0.0, 3), ("b > a > a", 2, 30.0, 0), ("c > c", 1, 5.0, 2)]
+    )
+    m = make_model("markov").fit(journeys_from_frame(data))
+    assert m.conversion_probability_ == pytest.approx(0.4, abs=1e-12)
+    re = m.removal_effects_.set_index("channel").removal_effect
+    # without b: a converts 2/7, c .4 -> .5*2/7 + .3*.4 = 0.262857; without a: b -> c only -> .2*.2 + .3*.4
+    assert re["b"] == pytest.approx(1 - (0.5 * 2 / 7 + 0.3 * 0.4) / 0.4, abs=1e-12)
+    assert re["a"] == pytest.approx(1 - (0.2 * 0.5 * 0.4 + 0.3 * 0.4) / 0.4, abs=1e-12)
+    assert re["c"] == pytest.approx(0.5, abs=1e-12)
+    tm = m.transition_matrix_
+    assert tm[(tm.from_state == "a") & (tm.to_state == "b")].probability.item() == pytest.approx(2 / 7)
+
+
+def test_markov_within_monte_carlo_tolerance_of_channel_attribution() -> None:
+    ca = _channel_attribution()
+    data = random_paths(5, n=300, channels=5)
+    ref = ca.markov_model(
+        data,
+        "path",
+        "total_conversions",
+        var_value="total_conversion_value",
+        var_null="total_null",
+        nsim_start=1e6,
+        max_step=200,
+        verbose=False,
+    ).set_index("channel_name")
+    got = make_model("markov").fit(journeys_from_frame(data)).credit_.set_index("channel")
+    total = data.total_conversions.sum()
+    # 1e6 simulated paths: the Monte-Carlo error of a channel's share is well under 1%.
+    assert np.abs(got.conversions - ref.loc[got.index, "total_conversions"]).max() / total < 0.01
+
+
+# --------------------------------------------------------------------- Shapley
+
+
+def test_shapley_two_channels_by_hand() -> None:
+    """v(a) = .1, v(b) = .2, v(ab) = .4: phi_a = (.1 + .2) / 2 = .15, phi_b = (.2 + .3) / 2 = .25."""
+    data = paths([("a", 1, 10.0, 9), ("b", 2, 0.0, 8), ("a > b", 4, 80.0, 6)])
+    got = credit("shapley", journeys_from_frame(data))
+    assert got["a"][0] == pytest.approx(1 + 4 * 0.15 / 0.4)
+    assert got["b"][0] == pytest.approx(2 + 4 * 0.25 / 0.4)
+    assert got["a"][1] == pytest.approx(10 + 80 * 0.375)
+
+
+def test_shapley_axioms() -> None:
+    # x and y are interchangeable; n never changes any coalition's rate (a null player).
+    rows = []
+    for base, (conv, null) in {
+        "x": (1, 9),
+        "y": (1, 9),
+        "z": (3, 7),
+        "x > z": (5, 5),
+        "y > z": (5, 5),
+        "x > y": (4, 6),
+        "x > y > z": (8, 2),
+    }.items():
+        rows.append((base, conv, float(conv), null))
+        rows.append((base + " > n", conv, float(conv), null))
+    rows.append(("n", 0, 0.0, 10))
+    data = paths(rows)
+    m = Shapley().fit(journeys_from_frame(data))
+    got = m.credit_.set_index("channel")
+    assert got.conversions["n"] == pytest.approx(0.0, abs=1e-12)  # null player
+    assert got.conversions["x"] == pytest.approx(got.conversions["y"], abs=1e-12)  # symmetry
+    assert got.conversions.sum() == pytest.approx(data.total_conversions.sum())  # efficiency
+    rates = m.coalitions_.set_index("key").rate
+    for (
+        key,
+        shares,
+    ) in m.shares_.items():  # per coalition: shares x v(T) are the Shapley values, summing to v(T)
+        assert sum(s for s, _ in shares.values()) == pytest.approx(1.0)
+        assert rates[key] > 0
+
+
+def test_shapley_sampled_agrees_with_exact_within_its_bound() -> None:
+    rng = np.random.default_rng(3)
+    names = [f"c{i}" for i in range(13)]
+    rows = []
+    for _ in range(600):
+        size = int(rng.integers(1, 14))
+        members = sorted(rng.choice(13, size=size, replace=False))
+        conv = int(rng.integers(0, 5))
+        rows.append((" > ".join(names[i] for i in members), conv, float(conv), int(rng.integers(1, 5))))
+    j = journeys_from_frame(paths(rows))
+    exact = Shapley(method="exact").fit(j)
+    sampled = Shapley(method="sampled", samples=400, seed=1).fit(j)
+    diff = (exact.credit_.conversions - sampled.credit_.conversions).abs()
+    bound = sampled.error_bound_.conversions_95
+    assert (bound > 0).any()
+    assert (diff <= 2 * bound + 1e-9).all(), pd.DataFrame({"diff": diff, "bound": bound})
+    assert sampled.credit_.conversions.sum() == pytest.approx(exact.credit_.conversions.sum(), rel=1e-9)
+
+
+def test_ordered_shapley_splits_each_channel_by_first_position() -> None:
+    data = paths([("a > b", 3, 30.0, 1), ("b > a", 1, 10.0, 3), ("a", 1, 5.0, 4), ("b", 1, 1.0, 9)])
+    m = Shapley(ordered=True).fit(journeys_from_frame(data))
+    pos = m.by_position_.groupby("channel").conversions.sum()
+    np.testing.assert_allclose(pos.reindex(m.credit_.channel), m.credit_.conversions, atol=1e-12)
+    first_a = m.by_position_.set_index(["channel", "position"]).conversions
+    assert set(first_a.index) == {("a", 1), ("a", 2), ("b", 1), ("b", 2)}
+
+
+# ------------------------------------------------------------------- invariants
+
+PATH_MODELS = [
+    "first_touch",
+    "last_touch",
+    "last_non_direct",
+    "linear",
+    "position",
+    "custom(last=2)",
+    "markov",
+    "markov(order=2)",
+    "markov(collapse_repeats=false)",
+    "shapley",
+    "incrementality(bootstrap=0)",
+]
+
+
+@st.composite
+def path_sets(draw):
+    n = draw(st.integers(1, 12))
+    rows = []
+    for _ in range(n):
+        chans = draw(st.lists(st.sampled_from(["a", "b", "c", "direct"]), min_size=1, max_size=5))
+        conv = draw(st.integers(0, 3))
+        null = draw(st.integers(0 if conv else 1, 3))
+        value = draw(st.floats(0, 1000, allow_nan=False)) if conv else 0.0
+        rows.append((" > ".join(chans), conv, value, null))
+    return paths(rows)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(path_sets())
+def test_every_model_credits_exactly_the_totals(data: pd.DataFrame) -> None:
+    j = journeys_from_frame(data)
+    total_c, total_v = data.total_conversions.sum(), data.total_conversion_value.sum()
+    result = run_models(j, PATH_MODELS)
+    assert len(result.models) == len(PATH_MODELS)
+    sums = result.credit.groupby("model")[["conversions", "value"]].sum()
+    for model, row in sums.iterrows():
+        assert row.conversions == pytest.approx(total_c, rel=1e-9, abs=1e-9), model
+        assert row.value == pytest.approx(total_v, rel=1e-9, abs=1e-6), model
+
+
+def test_registry_names_every_model() -> None:
+    assert set(MODELS) == {
+        "first_touch",
+        "last_touch",
+        "last_non_direct",
+        "linear",
+        "time_decay",
+        "position",
+        "w_shaped",
+        "full_path",
+        "custom",
+        "markov",
+        "shapley",
+        "incrementality",
+    }
+    assert math.isclose(sum(MODELS["full_path"]().shares), 0.9)
