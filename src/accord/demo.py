@@ -7,7 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
+from accord.attribution import Attribution, Conversion, JourneySpec, journeys_from_store, run_models
+from accord.attribution.compare import spend_by_channel, team_report
 from accord.model.tables import TABLES
 from accord.pact import Pact, parse_pact
 from accord.scoring import RunResult, run_scoring
@@ -32,6 +35,12 @@ class DemoResult:
     pact: Pact
     scoring: RunResult
     top_mqls: list[tuple[str, float, str]]
+    revenue: Attribution
+    """Every attribution model on closed-won revenue, side by side."""
+    teams: Any
+    """Sourced and influenced revenue per team (a DataFrame)."""
+    truth_distance: dict[str, float]
+    """Each model's distance to the generator's true incremental opportunity shares."""
 
 
 def demo_pact() -> Pact:
@@ -61,14 +70,23 @@ def run_demo(
 
     try:
         loads = load_folder(store, data, on_table=loaded)
-        tick("scoring", 0.9)
+        tick("scoring", 0.85)
         pact = demo_pact()
         # Score as of the day after the last touch: the generated world's "now".
         last = store.table("touchpoints").occurred_at.max().execute()
         as_of = datetime.combine(last.date(), datetime.min.time()) + timedelta(days=1)
         scoring = run_scoring(store, pact, as_of)
         top = top_mqls(store, pact, as_of, n=10)
+        tick("attribution", 0.93)
+        spend = spend_by_channel(store, end=as_of)
+        with journeys_from_store(store, JourneySpec(conversion=Conversion.WON, as_of=as_of)) as j:
+            revenue = run_models(j, spend=spend)
+            teams = team_report(j)
+        tick("attribution against the truth", 0.97)
+        with journeys_from_store(store, JourneySpec(conversion=Conversion.OPPORTUNITY, as_of=as_of)) as j:
+            opps = run_models(j)
+        distance = opps.distance_to(gen.truth["true_incremental_opportunities"])
         tick("done", 1.0)
     finally:
         store.close()
-    return DemoResult(base, data, url, gen, loads, pact, scoring, top)
+    return DemoResult(base, data, url, gen, loads, pact, scoring, top, revenue, teams, distance)

@@ -86,7 +86,12 @@ class Attribution:
         per_k = (inc.incremental / spend.where(paid) * 1000.0).dropna()
         lo = (inc.incremental_low / spend.where(paid) * 1000.0).reindex(per_k.index)
         hi = (inc.incremental_high / spend.where(paid) * 1000.0).reindex(per_k.index)
-        best, worst = str(per_k.idxmax()), str(per_k.idxmin())
+        # Conservative: the channel surely best (highest lower bound) against the surely
+        # worst (lowest upper bound); point estimates when there are no intervals.
+        if lo.notna().all() and hi.notna().all():
+            best, worst = str(lo.idxmax()), str(hi.idxmin())
+        else:
+            best, worst = str(per_k.idxmax()), str(per_k.idxmin())
         if best == worst:
             return None
         b, b_lo, b_hi = (float(s.loc[best]) for s in (per_k, lo, hi))

@@ -108,7 +108,7 @@ def journeys_from_file(
     else:
         rejected = _touches(raw, src, spec or JourneySpec())
         has_times = True
-    out = _write_rejects(raw, src, path, rejects_path)
+    out = _write_rejects(raw, src, path, rejects_path, rejected)
     journeys = Journeys(
         con=con,
         name=SCRATCH,
@@ -127,9 +127,14 @@ def _number(col: str | None, default: str) -> str:
     return f"TRY_CAST({ident(col)} AS DOUBLE)" if col else default
 
 
-def _value(col: str | None) -> str:
+_NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "DECIMAL", "UBIGINT")
+
+
+def _value(col: str | None, typ: str = "VARCHAR") -> str:
     if not col:
-        return "0.0"
+        return "CAST(0 AS DOUBLE)"
+    if typ.upper().startswith(_NUMERIC):
+        return f"coalesce(CAST({ident(col)} AS DOUBLE), 0.0)"
     text = f"trim(CAST({ident(col)} AS VARCHAR))"
     return f"CASE WHEN {text} IS NULL OR {text} = '' THEN 0.0 ELSE TRY_CAST({text} AS DOUBLE) END"
 
@@ -172,6 +177,7 @@ def _paths(raw: duckdb.DuckDBPyConnection, src: SourceFile, sep: str) -> int:
                CAST(generate_subscripts(toks, 1) AS BIGINT) AS pos,
                CAST(len(toks) AS BIGINT) AS n,
                unnest(toks) AS channel,
+               unnest(list_concat(toks[2:], [NULL])) AS next_channel,
                CAST(NULL AS VARCHAR) AS campaign, CAST(NULL AS VARCHAR) AS touch_type,
                CAST(NULL AS VARCHAR) AS team, CAST(NULL AS DOUBLE) AS age_days,
                CAST(conv AS DOUBLE) AS conv, CAST(value AS DOUBLE) AS value,
@@ -187,89 +193,123 @@ def _touches(raw: duckdb.DuckDBPyConnection, src: SourceFile, spec: JourneySpec)
     f = {k: _find(src.columns, k) for k in _ALIASES}
     if f["value"] == f["converted"]:
         f["value"] = None
-    ts_type = src.types.get(f["occurred_at"] or "", "VARCHAR")
-    occurred = (
-        f"TRY_CAST({ident(f['occurred_at'] or '')} AS TIMESTAMP)"
-        if "TIMESTAMP" not in ts_type.upper()
-        else f"CAST({ident(f['occurred_at'] or '')} AS TIMESTAMP)"
-    )
+    ts_col = ident(f["occurred_at"] or "")
+    typed = "TIMESTAMP" in src.types.get(f["occurred_at"] or "", "VARCHAR").upper()
+    occurred = f"CAST({ts_col} AS TIMESTAMP)" if typed else f"TRY_CAST({ts_col} AS TIMESTAMP)"
     flag = f["converted"]
-    conv_expr = (
-        f"CASE WHEN lower(CAST({ident(flag)} AS VARCHAR)) IN ('1', 'true', 't', 'yes', 'y', '1.0') "
-        "THEN CAST(1 AS DOUBLE) "
-        f"WHEN lower(CAST({ident(flag)} AS VARCHAR)) IN ('0', 'false', 'f', 'no', 'n', '0.0', '') "
-        f"OR {ident(flag)} IS NULL THEN CAST(0 AS DOUBLE) END"
-        if flag
-        else "0.0"
-    )
+    yes, no = "('1', 'true', 't', 'yes', 'y', '1.0')", "('0', 'false', 'f', 'no', 'n', '0.0', '')"
+    if flag is None:
+        flag_expr = "CAST(0 AS DOUBLE)"
+    elif src.types.get(flag, "VARCHAR").upper() in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "BOOLEAN"):
+        as_int = f"CAST({ident(flag)} AS INTEGER)"
+        flag_expr = (
+            f"CASE WHEN {ident(flag)} IS NULL THEN CAST(0 AS DOUBLE) "
+            f"WHEN {as_int} IN (0, 1) THEN CAST({as_int} AS DOUBLE) END"
+        )
+    else:
+        text = f"lower(trim(CAST({ident(flag)} AS VARCHAR)))"
+        flag_expr = (
+            f"CASE WHEN {text} IN {yes} THEN CAST(1 AS DOUBLE) "
+            f"WHEN {text} IN {no} OR {ident(flag)} IS NULL THEN CAST(0 AS DOUBLE) END"
+        )
     opt = {
-        k: (f"CAST({ident(f[k] or '')} AS VARCHAR)" if f[k] else "NULL")
+        k: (f"CAST({ident(f[k] or '')} AS VARCHAR)" if f[k] else "CAST(NULL AS VARCHAR)")
         for k in ("campaign", "touch_type", "team")
     }
+    # A view: the checks run once, inside the statement that builds the journeys.
     raw.execute(
-        f"""CREATE OR REPLACE TEMP TABLE checked AS
+        f"""CREATE OR REPLACE TEMP VIEW checked AS
         SELECT *, CASE
             WHEN jid IS NULL OR trim(jid) = '' THEN 'journey id is missing'
             WHEN ts IS NULL THEN 'occurred_at is missing or not a timestamp'
-            WHEN channel IS NULL OR trim(channel) = '' THEN 'channel is missing'
+            WHEN channel IS NULL OR channel = '' THEN 'channel is missing'
             WHEN flag IS NULL THEN 'converted is not a yes/no flag'
             WHEN val IS NULL THEN 'value is not a number'
           END AS reason
         FROM (SELECT {ROW}, CAST({ident(f["journey_id"] or "")} AS VARCHAR) AS jid, {occurred} AS ts,
-                trim(CAST({ident(f["channel"] or "")} AS VARCHAR)) AS channel, {conv_expr} AS flag,
-                {_value(f["value"])} AS val,
+                trim(CAST({ident(f["channel"] or "")} AS VARCHAR)) AS channel, {flag_expr} AS flag,
+                {_value(f["value"], src.types.get(f["value"] or "", "VARCHAR"))} AS val,
                 {opt["campaign"]} AS campaign, {opt["touch_type"]} AS touch_type, {opt["team"]} AS team
               FROM src)"""
     )
-    window = []
-    if spec.lookback_days is not None:
-        window.append(f"age_s <= {float(spec.lookback_days) * 86400.0}")
-    if spec.as_of is not None:
-        window.append(f"ts <= TIMESTAMP {literal(spec.as_of.isoformat(sep=' '))}")
-    where = " AND ".join(window) or "true"
-    filters = []
+    keep = ["reason IS NULL"]
     for col, allowed in (("touch_type", spec.touch_types), ("channel", spec.channels), ("team", spec.teams)):
         if allowed:
-            filters.append(f"{col} IN ({', '.join(literal(a) for a in allowed)})")
-    keep = " AND ".join(["reason IS NULL", *filters])
-    # A flag constant over a journey is its outcome; a varying flag marks the converting touch.
-    raw.execute(
-        f"""CREATE OR REPLACE TABLE {SCRATCH} AS
-        WITH ok AS (SELECT * FROM checked WHERE {keep}),
-        j AS (SELECT jid, min(flag) AS lo, max(flag) AS hi,
-                     min(CASE WHEN flag = 1 THEN ts END) AS first_conv, max(ts) AS last_ts
-              FROM ok GROUP BY jid),
-        cut AS (SELECT ok.*, j.hi AS conv,
-                  CASE WHEN j.lo = j.hi THEN j.last_ts ELSE j.first_conv END AS end_ts
-                FROM ok JOIN j USING (jid)),
-        win AS (SELECT *, epoch(end_ts) - epoch(ts) AS age_s FROM cut WHERE ts <= end_ts),
-        sel AS (SELECT * FROM win WHERE {where}
-                QUALIFY row_number() OVER (PARTITION BY jid ORDER BY ts DESC, {ROW} DESC)
-                        <= {spec.lookback_touches or 2**62}),
-        valued AS (SELECT *, max(CASE WHEN flag = 1 THEN val ELSE 0 END) OVER (PARTITION BY jid) AS jvalue
-                   FROM sel)
-        SELECT jid AS journey_id,
-               row_number() OVER (PARTITION BY jid ORDER BY ts, {ROW}) AS pos,
-               count(*) OVER (PARTITION BY jid) AS n,
-               channel, campaign, touch_type, team,
-               CAST(age_s / 86400.0 AS DOUBLE) AS age_days,
+            keep.append(f"{col} IN ({', '.join(literal(a) for a in allowed)})")
+    if spec.as_of is not None:
+        keep.append(f"ts <= TIMESTAMP {literal(spec.as_of.isoformat(sep=' '))}")
+    where = " AND ".join(keep)
+    tail = """channel, campaign, touch_type, team,
+               CAST((epoch(end_ts) - epoch(ts)) / 86400.0 AS DOUBLE) AS age_days,
                CAST(conv AS DOUBLE) AS conv,
                CAST(CASE WHEN conv = 1 THEN jvalue ELSE 0 END AS DOUBLE) AS value,
                CAST(1 - conv AS DOUBLE) AS nulls,
-               false AS is_lead_created, false AS is_opp_created, false AS is_closed_won
-        FROM valued"""
+               false AS is_lead_created, false AS is_opp_created, false AS is_closed_won"""
+    if spec.lookback_days is None and spec.lookback_touches is None:
+        # One window pass when every journey's flag is constant (its outcome), the usual case.
+        raw.execute(
+            f"""CREATE OR REPLACE TABLE {SCRATCH} AS
+            SELECT journey_id, pos, n, next_channel, {tail.replace("end_ts", "last_ts")}, mixed
+            FROM (SELECT jid AS journey_id, row_number() OVER w AS pos, count(*) OVER wf AS n,
+                    lead(channel) OVER w AS next_channel,
+                    channel, campaign, touch_type, team, ts, max(ts) OVER wf AS last_ts,
+                    max(flag) OVER wf AS conv, max(CASE WHEN flag = 1 THEN val ELSE 0 END) OVER wf AS jvalue,
+                    min(flag) OVER wf <> max(flag) OVER wf AS mixed
+                  FROM checked WHERE {where}
+                  WINDOW w AS (PARTITION BY jid ORDER BY ts, {ROW}),
+                         wf AS (PARTITION BY jid ORDER BY ts, {ROW}
+                                ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING))"""
+        )
+        (mixed,) = raw.execute(f"SELECT coalesce(bool_or(mixed), false) FROM {SCRATCH}").fetchone() or (
+            False,
+        )
+        if not mixed:
+            raw.execute(f"ALTER TABLE {SCRATCH} DROP COLUMN mixed")
+            (bad,) = raw.execute("SELECT count(*) FROM checked WHERE reason IS NOT NULL").fetchone() or (0,)
+            return int(bad)
+    window = ["ts <= end_ts"]
+    if spec.lookback_days is not None:
+        window.append(f"epoch(end_ts) - epoch(ts) <= {float(spec.lookback_days) * 86400.0}")
+    recent = (
+        f"QUALIFY row_number() OVER (PARTITION BY jid ORDER BY ts DESC, {ROW} DESC) "
+        f"<= {spec.lookback_touches}"
+        if spec.lookback_touches
+        else ""
+    )
+    # A flag constant over a journey is its outcome; a varying flag marks the converting touch.
+    raw.execute(
+        f"""CREATE OR REPLACE TABLE {SCRATCH} AS
+        WITH per AS (
+          SELECT *,
+            CASE WHEN min(flag) OVER j = max(flag) OVER j THEN max(ts) OVER j
+                 ELSE min(CASE WHEN flag = 1 THEN ts END) OVER j END AS end_ts,
+            max(flag) OVER j AS conv,
+            max(CASE WHEN flag = 1 THEN val ELSE 0 END) OVER j AS jvalue
+          FROM checked WHERE {where}
+          WINDOW j AS (PARTITION BY jid)),
+        cut AS (SELECT * FROM per WHERE {" AND ".join(window)} {recent})
+        SELECT jid AS journey_id,
+               row_number() OVER (PARTITION BY jid ORDER BY ts, {ROW}) AS pos,
+               count(*) OVER (PARTITION BY jid) AS n,
+               lead(channel) OVER (PARTITION BY jid ORDER BY ts, {ROW}) AS next_channel,
+               {tail}
+        FROM cut"""
     )
     (bad,) = raw.execute("SELECT count(*) FROM checked WHERE reason IS NOT NULL").fetchone() or (0,)
     return int(bad)
 
 
 def _write_rejects(
-    raw: duckdb.DuckDBPyConnection, src: SourceFile, path: Path, requested: str | Path | None
+    raw: duckdb.DuckDBPyConnection, src: SourceFile, path: Path, requested: str | Path | None, count: int
 ) -> Path | None:
-    rows = raw.execute(
-        f"SELECT c.{ROW}, c.reason, {', '.join(f'CAST(s.{ident(c)} AS VARCHAR)' for c in src.columns)} "
-        f"FROM checked c JOIN src s USING ({ROW}) WHERE c.reason IS NOT NULL ORDER BY c.{ROW}"
-    ).fetchall()
+    rows = (
+        []
+        if count == 0
+        else raw.execute(
+            f"SELECT c.{ROW}, c.reason, {', '.join(f'CAST(s.{ident(c)} AS VARCHAR)' for c in src.columns)} "
+            f"FROM checked c JOIN src s USING ({ROW}) WHERE c.reason IS NOT NULL ORDER BY c.{ROW}"
+        ).fetchall()
+    )
     out = Path(requested) if requested else path.with_name(path.name.split(".")[0] + ".rejects.csv")
     if not rows and not src.bad_lines:
         if requested is None and out.exists():

@@ -27,6 +27,7 @@ JOURNEY_COLUMNS: dict[str, str] = {
     "pos": "int64",
     "n": "int64",
     "channel": "string",
+    "next_channel": "string",
     "campaign": "string",
     "touch_type": "string",
     "team": "string",
@@ -41,7 +42,8 @@ JOURNEY_COLUMNS: dict[str, str] = {
 """The journey table: one row per touch. `pos` is 1..n in time order; `conv`, `value`
 and `nulls` are the journey's conversions, conversion value and non-conversions
 (repeated on each of its rows; an aggregated path row may stand for many journeys);
-`age_days` is the time from the touch to the conversion (or to the end of a
+`next_channel` is the channel of the touch after (null for the last); `age_days` is
+the time from the touch to the conversion (or to the end of a
 non-converting journey); the `is_*` flags mark the touches that created the lead, the
 opportunity and closed the deal (W-shaped and full-path models)."""
 
@@ -180,6 +182,7 @@ def finish_journeys(touches: ir.Table, *, touch_order: list[ir.Value]) -> ir.Tab
     w = ibis.window(group_by=touches.journey_id, order_by=touch_order)
     numbered = touches.mutate(
         pos=(ibis.row_number().over(w) + 1).cast("int64"),
+        next_channel=touches.channel.lead().over(w),
         n=touches.count().over(ibis.window(group_by=touches.journey_id)).cast("int64"),
     )
     return numbered.select(*[numbered[c].cast(t).name(c) for c, t in JOURNEY_COLUMNS.items()])

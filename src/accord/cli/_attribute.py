@@ -163,6 +163,23 @@ def print_comparison(result: Attribution, measure: str = "conversions", title: s
     _frame_table(title, flat, spec)
 
 
+def print_teams(teams: pd.DataFrame) -> None:
+    """Conversions and value each team sourced (first touch) and influenced (any touch)."""
+    if teams.empty:
+        return
+    _frame_table(
+        "teams: sourced (first touch) and influenced (any touch)",
+        teams,
+        [
+            ("team", "team", None),
+            ("sourced conv", "sourced_conversions", 1),
+            ("sourced value", "sourced_value", 0),
+            ("influenced conv", "influenced_conversions", 1),
+            ("influenced value", "influenced_value", 0),
+        ],
+    )
+
+
 def _print(
     result: Attribution, teams: pd.DataFrame | None, team_split: pd.DataFrame | None, truth: Path | None
 ) -> None:
@@ -220,18 +237,8 @@ def _print(
         tip = result.budget_suggestion()
         if tip:
             console.print(f"budget: {tip}", highlight=False)
-    if teams is not None and not teams.empty:
-        _frame_table(
-            "teams: sourced (first touch) and influenced (any touch)",
-            teams,
-            [
-                ("team", "team", None),
-                ("sourced conv", "sourced_conversions", 1),
-                ("sourced value", "sourced_value", 0),
-                ("influenced conv", "influenced_conversions", 1),
-                ("influenced value", "influenced_value", 0),
-            ],
-        )
+    if teams is not None:
+        print_teams(teams)
     if team_split is not None and not team_split.empty:
         w = team_split.pivot_table(index="team", columns="model", values="conversions", aggfunc="sum")
         cols = [m for m in result.models if m in w.columns]

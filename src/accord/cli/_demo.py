@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from accord.cli._attribute import print_comparison, print_teams
 from accord.cli._console import console, friendly, progress_bar
 from accord.cli._load import print_result
 from accord.cli._score import print_top
@@ -42,6 +43,24 @@ def demo_command(
     )
     console.rule("[bold]Top 10 MQLs")
     print_top(result.top_mqls)
+    rev = result.revenue
+    console.rule("[bold]Who gets credit for closed-won revenue")
+    console.print(
+        f"{rev.journeys['conversions']:,.0f} won deals worth {rev.journeys['value']:,.0f}, "
+        f"{rev.journeys['journeys']:,.0f} journeys; every model on the same journeys:",
+        highlight=False,
+    )
+    print_comparison(rev, "value", "revenue credited")
+    print_teams(result.teams)
+    tip = rev.budget_suggestion()
+    if tip:
+        console.print(f"budget: {tip}", highlight=False)
+    ranked = sorted(result.truth_distance.items(), key=lambda kv: kv[1])
+    console.print(
+        "distance to the true incremental opportunity shares (half L1, lower is better): "
+        + ", ".join(f"{m} {d:.3f}" for m, d in ranked),
+        highlight=False,
+    )
     console.print(f"\nstore:        {result.store_url}", highlight=False)
     console.print(f"data files:   {result.data_folder}", highlight=False)
     console.print(f"ground truth: {result.data_folder / 'ground_truth.json'}", highlight=False)

@@ -8,6 +8,10 @@ whose true model has none, it only added variance: distance to the truth 0.129
 with a 30-day recency term against 0.108 without, 50k leads). Converting and
 non-converting journeys both enter, weighted by how many journeys a row stands for.
 
+On store journeys, touches after the opportunity opened are not exposures: they
+follow from the deal (sales works an open opportunity), so counting them would
+credit sales with causing what caused its touches.
+
 A channel's incremental conversions are the sum over all journeys of
 P(convert) - P(convert without that channel's touches); its incremental value
 sums, over converting journeys, value x (P - P without) / P. Percentile intervals
@@ -31,6 +35,16 @@ from accord.attribution.models.base import AttributionModel
 def exposures(journeys: Journeys, channels: list[str], recency: bool) -> pd.DataFrame:
     """Per journey: `conv, value, nulls`, touches per channel `n_i` and days since its last touch `a_i`."""
     t = journeys.table
+    if journeys.has_milestones:
+        # Touches after the opportunity opened happen because a deal exists: they are its
+        # consequences, not exposures that could have caused it, so they are left out.
+        opened = (
+            ibis.ifelse(t.is_opp_created, t.pos, ibis.null("int64"))
+            .max()
+            .over(ibis.window(group_by=t.journey_id))
+        )
+        t = t.mutate(_opened=opened)
+        t = t.filter(t._opened.isnull() | (t.pos <= t._opened))
     aggs: dict[str, ibis.Value] = {
         "conv": t.conv.max(),
         "value": t.value.max(),

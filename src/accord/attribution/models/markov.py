@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import ClassVar, Self
 
 import ibis
+import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -28,7 +29,6 @@ import scipy.sparse.linalg as spla
 
 from accord.attribution.journeys import AttributionError, Journeys
 from accord.attribution.models.base import AttributionModel
-from accord.model.fields import float_literal
 
 START, CONVERSION, NULL = "(start)", "(conversion)", "(null)"
 SEP = "\x1f"
@@ -36,43 +36,60 @@ SEP = "\x1f"
 
 
 def transition_counts(journeys: Journeys, order: int = 1, collapse_repeats: bool = True) -> pd.DataFrame:
-    """`from_state, to_state, count, value` summed over journeys, counted on the engine."""
+    """`from_state, to_state, count, value` summed over journeys, counted on the engine.
+
+    One window pass reads, for each window of `order` channels starting at a touch,
+    the channels that follow it; a window is a *run end* when the next window differs
+    (or it is the last one). With `collapse_repeats`, only run ends move, which is
+    the same as merging consecutive identical states; the first window is always
+    the journey's entry state. One aggregate then counts every move.
+    """
     t = journeys.table
     w = ibis.window(group_by=t.journey_id, order_by=t.pos)
-    state = t.channel
-    for i in range(1, order):
-        state = state + (ibis.literal(SEP) + t.channel.lead(i).over(w)).fill_null("")
-    s = t.mutate(state=state)
-    s = s.filter(s.pos <= ibis.greatest(s.n - (order - 1), 1))
-    if collapse_repeats:
-        w2 = ibis.window(group_by=s.journey_id, order_by=s.pos)
-        s = s.mutate(prev=s.state.lag().over(w2))
-        s = s.filter(s.prev.isnull() | (s.prev != s.state))
-    w3 = ibis.window(group_by=s.journey_id, order_by=s.pos)
-    s = s.mutate(
-        nxt=s.state.lead().over(w3),
-        first=ibis.row_number().over(w3) == 0,
-        weight=s.conv + s.nulls,
+    # Order 1 reads the next channel stored with each touch: no window pass at all.
+    ahead = [t.next_channel] if order == 1 else [t.channel.lead(i).over(w) for i in range(1, order + 1)]
+    sep = ibis.literal(SEP)
+    state: ir.StringValue = t.channel
+    for nxt in ahead[:-1]:
+        state = state + (sep + nxt).fill_null("")
+    following: ir.StringValue = ahead[0]
+    for nxt in ahead[1:]:
+        following = following + sep + nxt
+    last = ibis.greatest(t.n - (order - 1), 1)
+    s = t.select(
+        "conv",
+        "nulls",
+        "value",
+        state=state,
+        nxt=ibis.ifelse(t.pos >= last, ibis.null("string"), following),
+        first=t.pos == 1,
+        keep=t.pos <= last,
     )
-    moves = s.filter(s.nxt.notnull()).select(
-        from_state=s.state, to_state=s.nxt, count=s.weight, value=float_literal(0.0)
+    s = s.filter(s.keep)
+    moving = s.nxt.notnull() & ((s.nxt != s.state) if collapse_repeats else True)
+    s = s.filter(s.first | moving | s.nxt.isnull())
+    s = s.mutate(moves=moving)
+    agg = (
+        s.group_by(["state", "nxt", "first", "moves"])
+        .agg(weight=(s.conv + s.nulls).sum(), conv=s.conv.sum(), nulls=s.nulls.sum(), value=s.value.sum())
+        .to_pandas()
     )
-    starts = s.filter(s.first).select(
-        from_state=ibis.literal(START), to_state=s.state, count=s.weight, value=float_literal(0.0)
-    )
-    ends = s.filter(s.nxt.isnull())
-    convs = ends.filter(ends.conv > 0).select(
-        from_state=ends.state, to_state=ibis.literal(CONVERSION), count=ends.conv, value=ends.value
-    )
-    nulls = ends.filter(ends.nulls > 0).select(
-        from_state=ends.state, to_state=ibis.literal(NULL), count=ends.nulls, value=float_literal(0.0)
-    )
-    allm = moves.union(starts, distinct=False).union(convs, distinct=False).union(nulls, distinct=False)
-    allm = allm.mutate(count=allm["count"].cast("float64"), value=allm.value.cast("float64"))
-    df = allm.group_by(["from_state", "to_state"]).agg(count=allm["count"].sum(), value=allm.value.sum())
-    out: pd.DataFrame = df.to_pandas()
-    out[["count", "value"]] = out[["count", "value"]].astype(float)
-    return out
+    agg[["weight", "conv", "nulls", "value"]] = agg[["weight", "conv", "nulls", "value"]].astype(float)
+    starts = agg[agg["first"]].groupby("state", as_index=False)["weight"].sum()
+    moves = agg[agg["moves"].astype(bool)]
+    ends = agg[agg.nxt.isna()]
+    parts = [
+        pd.DataFrame({"from_state": START, "to_state": starts.state, "count": starts.weight, "value": 0.0}),
+        pd.DataFrame({"from_state": moves.state, "to_state": moves.nxt, "count": moves.weight, "value": 0.0}),
+        pd.DataFrame(
+            {"from_state": ends.state, "to_state": CONVERSION, "count": ends.conv, "value": ends.value}
+        ),
+        pd.DataFrame({"from_state": ends.state, "to_state": NULL, "count": ends.nulls, "value": 0.0}),
+    ]
+    out = pd.concat(parts, ignore_index=True)
+    out = out[out["count"] > 0]
+    grouped: pd.DataFrame = out.groupby(["from_state", "to_state"], as_index=False)[["count", "value"]].sum()
+    return grouped
 
 
 class AbsorbingChain:
