@@ -115,6 +115,16 @@ def test_golden_rule_models(golden: Journeys) -> None:
     )
 
 
+def test_custom_weights_by_touch_type() -> None:
+    frame = touches([("j", 0, "a", 1, 8.0), ("j", 1, "b", 1, 8.0), ("j", 2, "a", 1, 8.0)])
+    frame["touch_type"] = ["web_visit", "demo", "email_open"]
+    j = journeys_from_frame(frame)
+    # demo weighs 3, other types 0.5 (default), the last touch doubles: 0.5, 3, 0.5 x 2 (of 4.5)
+    assert_credit(
+        credit("custom(last=2, default=0.5, demo=3)", j), {"a": (1 / 3, 8 / 3), "b": (2 / 3, 16 / 3)}
+    )
+
+
 def test_models_that_need_times_or_milestones_refuse_path_files() -> None:
     j = journeys_from_frame(paths([("a > b", 1, 1.0, 0)]))
     with pytest.raises(AttributionError, match="time_decay needs touch times"):

@@ -229,3 +229,53 @@ def test_tutorial_journeys_cut_at_first_conversion(tmp_path) -> None:
     assert j.untouched_conversions == len(first) - converting
     linear = run_models(j, ["linear"]).credit
     assert linear.conversions.sum() == pytest.approx(converting)
+
+
+def test_cli_breakdowns_and_details(tmp_path) -> None:
+    from accord.store import connect
+
+    url = f"duckdb://{tmp_path / 'a.duckdb'}"
+    store = connect(url)
+    fill(store, small_world())
+    store.close()
+    out = tmp_path / "by_campaign.csv"
+    r = runner.invoke(
+        app,
+        [
+            "attribute",
+            "--url",
+            url,
+            "-m",
+            "linear,markov",
+            "--by",
+            "campaign",
+            "--output",
+            "csv",
+            "--to",
+            str(out),
+            "--details",
+            str(tmp_path / "details"),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    rows = pd.read_csv(out)
+    by_channel = rows.groupby(["model", "channel"]).conversions.sum()
+    whole = run_models_on(url, ["linear", "markov"]).set_index(["model", "channel"]).conversions
+    np.testing.assert_allclose(by_channel.sort_index(), whole.sort_index(), atol=1e-9)
+    # generated campaigns are named after their channel
+    assert all(c.startswith(ch) for c, ch in zip(rows.campaign, rows.channel, strict=True))
+    matrix = pd.read_csv(tmp_path / "details" / "markov_transition_matrix.csv")
+    sums = matrix.groupby("from_state").probability.sum()
+    np.testing.assert_allclose(sums, 1.0, atol=1e-9)  # every row of the chain is a distribution
+    assert (tmp_path / "details" / "markov_removal_effects.csv").exists()
+
+
+def run_models_on(url: str, models: list[str]) -> pd.DataFrame:
+    from accord.store import connect
+
+    store = connect(url)
+    try:
+        with journeys_from_store(store, JourneySpec()) as j:
+            return run_models(j, models).credit
+    finally:
+        store.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -240,3 +241,32 @@ def team_credit(attribution: Attribution, journeys: Journeys) -> pd.DataFrame:
         for team, r in g.iterrows():
             rows.append({"model": label, "team": team, "conversions": r.conversions, "value": r.value})
     return pd.DataFrame(rows)
+
+
+def write_details(result: Attribution, folder: str | Path) -> list[Path]:
+    """Write each model's workings as CSV files in `folder` and return their paths."""
+    from accord.attribution.models.markov import Markov
+    from accord.attribution.models.shapley import Shapley
+
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+
+    def save(name: str, frame: pd.DataFrame) -> None:
+        path = out / f"{name}.csv"
+        frame.to_csv(path, index=False)
+        written.append(path)
+
+    save("credit", result.credit)
+    for label, m in result.models.items():
+        stem = "".join(ch if ch.isalnum() else "_" for ch in label).strip("_")
+        if isinstance(m, Markov):
+            save(f"{stem}_transition_matrix", m.transition_matrix_)
+            save(f"{stem}_removal_effects", m.removal_effects_)
+        elif isinstance(m, Shapley):
+            save(f"{stem}_coalitions", m.coalitions_.drop(columns="key"))
+            if m.ordered:
+                save(f"{stem}_by_position", m.by_position_)
+        elif isinstance(m, Incrementality):
+            save(f"{stem}_incremental", m.incremental_)
+    return written

@@ -24,7 +24,7 @@ from accord.attribution import (
     team_credit,
     team_report,
 )
-from accord.attribution.compare import spend_from_file
+from accord.attribution.compare import spend_from_file, write_details
 from accord.attribution.journeys import Journeys
 from accord.attribution.models import DEFAULT_COMPARISON, split_models
 from accord.attribution.models.incrementality import Incrementality
@@ -76,6 +76,13 @@ def attribute_command(
     truth: Annotated[
         Path | None, typer.Option(help="Generator ground_truth.json: print each model's distance to it.")
     ] = None,
+    details: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder for each model's workings: Markov transition matrix and removal effects, "
+            "Shapley coalitions, incrementality intervals (CSV)."
+        ),
+    ] = None,
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="Ignore what happened after (ISO, UTC).")
     ] = None,
@@ -113,6 +120,9 @@ def attribute_command(
     finally:
         if store is not None:
             store.close()
+    if details is not None:
+        written = write_details(result, details)
+        console.print(f"wrote {', '.join(p.name for p in written)} to {details}", highlight=False)
     if output != "table":
         _write(result.credit, output, to)
         return

@@ -269,7 +269,10 @@ def _check_shares(name: str, *shares: float) -> None:
 
 
 class CustomWeights(RuleModel):
-    """Relative weights by position (first, middle, last) times weights by touch type."""
+    """Relative weights by position (first, middle, last) times weights by touch type.
+
+    Any other parameter names a touch type: ``custom(last=2, demo=3, web_visit=0.5)``.
+    """
 
     lookup_name: ClassVar[str] = "custom"
     description: ClassVar[str] = "your weights by position and touch type"
@@ -281,12 +284,14 @@ class CustomWeights(RuleModel):
         last: float = 1.0,
         touch_types: dict[str, float] | None = None,
         default: float = 1.0,
+        **by_type: float,
     ) -> None:
-        weights = [first, middle, last, default, *(touch_types or {}).values()]
+        touch_types = {**(touch_types or {}), **by_type}
+        weights = [first, middle, last, default, *touch_types.values()]
         if any(w < 0 for w in weights):
             raise AttributionError("custom weights must be non-negative")
         self.first, self.middle, self.last = float(first), float(middle), float(last)
-        self.touch_types = dict(touch_types or {})
+        self.touch_types = dict(touch_types)
         self.default = float(default)
 
     def weight(self, t: ir.Table, prefix: str) -> ir.FloatingValue:

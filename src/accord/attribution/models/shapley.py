@@ -154,7 +154,9 @@ class Shapley(AttributionModel):
             )
         trials = counts.conv + counts.nulls
         rates = np.where(trials > 0, counts.conv / trials.where(trials > 0, 1.0), 0.0)
-        self.coalitions_ = counts.assign(rate=rates)
+        self.coalitions_ = counts.assign(
+            rate=rates, channels=[" + ".join(channels[i] for i in _members(int(k))) for k in counts.key]
+        )
         shares = (
             self._exact_shares(counts.key, rates, n) if exact else self._sampled_shares(counts.key, rates)
         )
