@@ -4,6 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 UV     := $(VENV)/bin/uv
 STAMP  := $(VENV)/.installed
+XSTAMP := $(VENV)/.crosscheck
 
 .DEFAULT_GOAL := help
 .PHONY: help install demo test test-fast lint bench clean
@@ -18,25 +19,32 @@ $(STAMP): pyproject.toml
 	$(UV) pip install --quiet --python $(PY) -e '.[dev,spark]'
 	touch $(STAMP)
 
-install: $(STAMP) ## Create the virtual environment with every extra
+# Tests and benchmarks also compare with ChannelAttribution (compiled from source: ~20 s once).
+$(XSTAMP): $(STAMP)
+	command -v c++ >/dev/null || { apt-get update -qq && apt-get install -y -qq g++; }
+	$(UV) pip install --quiet --python $(PY) -e '.[dev,spark,crosscheck]'
+	touch $(XSTAMP)
+
+install: $(XSTAMP) ## Create the virtual environment with every extra
 
 demo: $(STAMP) ## Generate a funnel, load it into DuckDB (accord-demo/), report
 	rm -rf accord-demo
 	$(VENV)/bin/accord demo accord-demo
 
-test: $(STAMP) ## Run every test (DuckDB, PostgreSQL and Spark engines)
+test: $(XSTAMP) ## Run every test (DuckDB, PostgreSQL and Spark engines)
 	$(PY) -m pytest
 
-test-fast: $(STAMP) ## Tests without Spark
+test-fast: $(XSTAMP) ## Tests without Spark
 	$(PY) -m pytest -m "not spark"
 
 lint: $(STAMP) ## ruff and mypy (strict on src/accord)
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/mypy
 
-bench: $(STAMP) ## Generator, load and scoring throughput (10M and 20M touchpoints)
+bench: $(XSTAMP) ## Throughput: generator and load, scoring (20M touchpoints), attribution vs ChannelAttribution
 	$(PY) benchmarks/bench_generate_load.py
 	$(PY) benchmarks/bench_scoring.py
+	$(PY) benchmarks/bench_attribution.py
 
 clean: ## Remove the venv, caches and demo output
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache accord-demo bench-out spark-warehouse
