@@ -372,12 +372,14 @@ def independent_markov(data: pd.DataFrame, order: int) -> tuple[dict[str, float]
     return re, rev
 
 
-@pytest.mark.parametrize("order", [1, 2, 3])
-def test_markov_equals_an_independent_absorbing_chain(order: int) -> None:
-    data = random_paths(11 + order)
+@pytest.mark.parametrize(("order", "channels"), [(1, 6), (2, 6), (3, 6), (3, 11)])
+def test_markov_equals_an_independent_absorbing_chain(order: int, channels: int) -> None:
+    """Order 3 with 11 channels has more than 400 states: the iterative solve is checked too."""
+    data = random_paths(11 + order, n=2000 if channels > 6 else 400, channels=channels)
     j = journeys_from_frame(data)
     m = make_model(f"markov(order={order})").fit(j)
     re, rev = independent_markov(data, order)
+    assert (len(m.chain_.states) > 400) == (channels > 6)
     got = m.removal_effects_.set_index("channel")
     for c in re:
         assert got.loc[c, "removal_effect"] == pytest.approx(re[c], abs=1e-9)
