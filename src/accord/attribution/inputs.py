@@ -249,22 +249,27 @@ def _touches(raw: duckdb.DuckDBPyConnection, src: SourceFile, spec: JourneySpec)
         # One window pass when every journey's flag is constant (its outcome), the usual case.
         raw.execute(
             f"""CREATE OR REPLACE TABLE {SCRATCH} AS
-            SELECT journey_id, pos, n, next_channel, {tail.replace("end_ts", "last_ts")}, mixed
-            FROM (SELECT jid AS journey_id, row_number() OVER w AS pos, count(*) OVER wf AS n,
+            SELECT journey_id, pos, n, next_channel, {tail.replace("end_ts", "last_ts")},
+                   lo <> hi AS mixed
+            FROM (SELECT *, hi AS conv FROM (
+                  SELECT jid AS journey_id, row_number() OVER w AS pos, count(*) OVER wf AS n,
                     lead(channel) OVER w AS next_channel,
                     channel, campaign, touch_type, team, ts, max(ts) OVER wf AS last_ts,
-                    max(flag) OVER wf AS conv, max(CASE WHEN flag = 1 THEN val ELSE 0 END) OVER wf AS jvalue,
-                    min(flag) OVER wf <> max(flag) OVER wf AS mixed
+                    max(flag) OVER wf AS hi, min(flag) OVER wf AS lo,
+                    max(flag * val) OVER wf AS jvalue
                   FROM checked WHERE {where}
                   WINDOW w AS (PARTITION BY jid ORDER BY ts, {ROW}),
                          wf AS (PARTITION BY jid ORDER BY ts, {ROW}
-                                ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING))"""
+                                ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)))"""
         )
         (mixed,) = raw.execute(f"SELECT coalesce(bool_or(mixed), false) FROM {SCRATCH}").fetchone() or (
             False,
         )
         if not mixed:
             raw.execute(f"ALTER TABLE {SCRATCH} DROP COLUMN mixed")
+            if len(keep) == 1:  # no filter: every row not in the table was rejected
+                (kept,) = raw.execute(f"SELECT count(*) FROM {SCRATCH}").fetchone() or (0,)
+                return src.rows - int(kept)
             (bad,) = raw.execute("SELECT count(*) FROM checked WHERE reason IS NOT NULL").fetchone() or (0,)
             return int(bad)
     window = ["ts <= end_ts"]
