@@ -19,6 +19,7 @@ there. Rows that cannot be used are written with their reason to
 from __future__ import annotations
 
 import csv as csvlib
+import dataclasses
 import os
 from pathlib import Path
 from typing import Literal
@@ -337,17 +338,8 @@ def _tutorial(path: Path, spec: JourneySpec | None) -> Journeys:
 
     store = connect("duckdb://:memory:")
     result = load_file(store, "touchpoints", path, "journeys")
-    base = spec or JourneySpec()
-    tutorial_spec = JourneySpec(
-        conversion=Conversion.TOUCH,
-        per="lead",
-        lookback_days=base.lookback_days,
-        lookback_touches=base.lookback_touches,
-        touch_types=base.touch_types,
-        channels=base.channels,
-        teams=base.teams,
-        as_of=base.as_of,
-        conversion_touch_type="conversion",
+    tutorial_spec = dataclasses.replace(
+        spec or JourneySpec(), conversion=Conversion.TOUCH, per="lead", conversion_touch_type="conversion"
     )
     journeys = journeys_from_store(store, tutorial_spec)
     journeys.has_milestones = False

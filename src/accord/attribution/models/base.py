@@ -10,6 +10,7 @@ from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Self
 
 import ibis.expr.types as ir
+import numpy as np
 import pandas as pd
 
 from accord.attribution.journeys import AttributionError, Journeys
@@ -91,3 +92,14 @@ def split_channel_credit(journeys: Journeys, credit: pd.DataFrame, by: str) -> p
     out["value"] = out.value * out.sv.fillna(1.0)
     result: pd.DataFrame = out[["channel", by, "conversions", "value"]].reset_index(drop=True)
     return result
+
+
+def share_total(weights: np.ndarray, total: float) -> np.ndarray:
+    """`total` shared in proportion to `weights` (evenly if no weight is positive)."""
+    s = weights.sum()
+    if total == 0:
+        return np.zeros_like(weights)
+    if s <= 0:
+        return np.full_like(weights, total / max(len(weights), 1))
+    out: np.ndarray = total * weights / s
+    return out

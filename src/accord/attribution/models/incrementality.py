@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from accord.attribution.journeys import AttributionError, Journeys
-from accord.attribution.models.base import AttributionModel
+from accord.attribution.models.base import AttributionModel, share_total
 
 
 def exposures(journeys: Journeys, channels: list[str], recency: bool) -> pd.DataFrame:
@@ -156,8 +156,8 @@ class Incrementality(AttributionModel):
         self.credit_ = pd.DataFrame(
             {
                 "channel": channels,
-                "conversions": _share(pos_inc, totals["conversions"]),
-                "value": _share(pos_val, totals["value"]),
+                "conversions": share_total(pos_inc, totals["conversions"]),
+                "value": share_total(pos_val, totals["value"]),
             }
         )
         lo, hi = np.percentile(np.array(boot), [2.5, 97.5], axis=0) if boot else (inc * np.nan, inc * np.nan)
@@ -193,13 +193,3 @@ class Incrementality(AttributionModel):
             inc[c] = float((trials * diff).sum())
             inc_v[c] = float((value[converting] * diff[converting] / p[converting]).sum())
         return inc, inc_v
-
-
-def _share(weights: np.ndarray, total: float) -> np.ndarray:
-    s = weights.sum()
-    if total == 0:
-        return np.zeros_like(weights)
-    if s <= 0:
-        return np.full_like(weights, total / max(len(weights), 1))
-    out: np.ndarray = total * weights / s
-    return out

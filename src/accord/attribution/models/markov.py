@@ -30,7 +30,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from accord.attribution.journeys import AttributionError, Journeys
-from accord.attribution.models.base import AttributionModel
+from accord.attribution.models.base import AttributionModel, share_total
 
 START, CONVERSION, NULL = "(start)", "(conversion)", "(null)"
 SEP = "\x1f"
@@ -221,8 +221,8 @@ class Markov(AttributionModel):
         self.credit_ = pd.DataFrame(
             {
                 "channel": channels,
-                "conversions": _share(np.array([effects[c] for c in channels]), totals["conversions"]),
-                "value": _share(np.array([value_effects[c] for c in channels]), totals["value"]),
+                "conversions": share_total(np.array([effects[c] for c in channels]), totals["conversions"]),
+                "value": share_total(np.array([value_effects[c] for c in channels]), totals["value"]),
             }
         )
         return self
@@ -231,13 +231,3 @@ class Markov(AttributionModel):
     def transition_matrix_(self) -> pd.DataFrame:
         """Transition probabilities between states (and into conversion and null)."""
         return self.chain_.matrix()
-
-
-def _share(weights: np.ndarray, total: float) -> np.ndarray:
-    s = weights.sum()
-    if total == 0:
-        return np.zeros_like(weights)
-    if s <= 0:
-        return np.full_like(weights, total / max(len(weights), 1))
-    out: np.ndarray = total * weights / s
-    return out

@@ -91,24 +91,22 @@ def _members(key: int) -> list[int]:
     return out
 
 
+def _subset_transform(values: np.ndarray, sign: float) -> np.ndarray:
+    out = values.astype(float).copy()
+    for i in range(int(np.log2(len(out)))):
+        view = out.reshape(-1, 2, 1 << i)  # [:, 1, :] are the sets holding element i
+        view[:, 1, :] += sign * view[:, 0, :]
+    return out
+
+
 def moebius(v: np.ndarray) -> np.ndarray:
     """Harsanyi dividends d with v(S) = sum of d over the subsets of S (array over 2^n sets)."""
-    d = v.astype(float).copy()
-    n = int(np.log2(len(d)))
-    for i in range(n):
-        view = d.reshape(-1, 2, 1 << i)
-        view[:, 1, :] -= view[:, 0, :]
-    return d
+    return _subset_transform(v, -1.0)
 
 
 def zeta(h: np.ndarray) -> np.ndarray:
-    """Subset sums: H(T) = sum of h over the subsets of T."""
-    out = h.astype(float).copy()
-    n = int(np.log2(len(out)))
-    for i in range(n):
-        view = out.reshape(-1, 2, 1 << i)
-        view[:, 1, :] += view[:, 0, :]
-    return out
+    """Subset sums: H(T) = sum of h over the subsets of T (the inverse of :func:`moebius`)."""
+    return _subset_transform(h, 1.0)
 
 
 def popcount(n: int) -> np.ndarray:
