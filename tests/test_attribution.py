@@ -554,3 +554,26 @@ def test_registry_names_every_model() -> None:
         "incrementality",
     }
     assert math.isclose(sum(MODELS["full_path"]().shares), 0.9)
+
+
+def test_budget_suggestion_needs_separated_intervals() -> None:
+    from accord.attribution.compare import Attribution
+    from accord.attribution.models.incrementality import Incrementality
+
+    m = Incrementality()
+    m.incremental_ = pd.DataFrame(
+        {
+            "channel": ["a", "b", "c"],
+            "incremental": [50.0, 5.0, 20.0],
+            "incremental_low": [40.0, 1.0, 2.0],
+            "incremental_high": [60.0, 9.0, 45.0],
+        }
+    )
+    spend = pd.Series({"a": 10_000.0, "b": 20_000.0, "c": 10_000.0})
+    result = Attribution(journeys={}, credit=pd.DataFrame(), models={"incr": m}, spend=spend)
+    # per 1,000: a 5.0 (4.0-6.0), b 0.25 (0.05-0.45), c 2.0 (0.2-4.5): a surely beats b
+    tip = result.budget_suggestion()
+    assert tip is not None and tip.startswith("test moving 1,000 from b to a")
+    assert "about 4.8 more conversions" in tip  # 1,000 / 1,000 x (5.0 - 0.25)
+    m.incremental_.loc[0, "incremental_low"] = 3.0  # a's interval now reaches b's: no shift
+    assert result.budget_suggestion().startswith("no budget shift suggested")

@@ -73,7 +73,11 @@ class Attribution:
         return out
 
     def budget_suggestion(self, share: float = 0.1) -> str | None:
-        """Move `share` of the least efficient channel's spend to the best, if the evidence holds."""
+        """A budget shift from the surely least to the surely most efficient channel, with its evidence.
+
+        Efficiency is incremental conversions per 1,000 spent (the incrementality model);
+        a shift is suggested only when the two bootstrap intervals do not overlap.
+        """
         if self.spend is None:
             return None
         model = next((m for m in self.models.values() if isinstance(m, Incrementality)), None)
@@ -97,7 +101,8 @@ class Attribution:
             return None
         b, b_lo, b_hi = (float(s.loc[best]) for s in (per_k, lo, hi))
         w, w_lo, w_hi = (float(s.loc[worst]) for s in (per_k, lo, hi))
-        moved = share * float(spend.loc[worst])
+        # A test-sized shift: at most `share` of either budget, since returns fall as spend grows.
+        moved = share * min(float(spend.loc[worst]), float(spend.loc[best]))
         gain = moved / 1000.0 * (b - w)
         sure = bool(np.isfinite(w_hi) and np.isfinite(b_lo) and w_hi < b_lo)
         evidence = (
@@ -107,8 +112,8 @@ class Attribution:
         if not sure:
             return f"no budget shift suggested: the intervals overlap ({evidence})"
         return (
-            f"move {share:.0%} of {worst}'s spend ({moved:,.0f}) to {best}: about {gain:,.1f} more "
-            f"conversions if {best}'s return holds at the margin; {evidence}"
+            f"test moving {moved:,.0f} from {worst} to {best} ({share:.0%} of the smaller budget): about "
+            f"{gain:,.1f} more conversions if {best}'s average return holds at the margin; {evidence}"
         )
 
 
