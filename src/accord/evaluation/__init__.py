@@ -1,0 +1,12 @@
+"""Evidence for the review meeting: back-tests, pact comparison, thresholds, feedback analysis."""
+
+from accord.evaluation.backtest import (
+    Backtest,
+    BacktestSpec,
+    EvaluationError,
+    History,
+    backtest,
+    inputs_as_of,
+)
+
+__all__ = ["Backtest", "BacktestSpec", "EvaluationError", "History", "backtest", "inputs_as_of"]

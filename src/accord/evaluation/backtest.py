@@ -1,0 +1,284 @@
+"""Back-test a pact: score leads as of past instants with only what was known then, against what came after.
+
+At each snapshot T the scorer sees leads created by T, touches up to T and sales
+feedback given by T, nothing later (a test changes the future and checks that no
+snapshot score moves). Each lead still open at T (no opportunity yet) is one row;
+its outcome is whether an opportunity opened in (T, T + horizon], and whether that
+deal was won. A lead's *MQL moment* is the first snapshot at which the pact calls it
+an MQL having not done so at the snapshot before; the funnel metrics follow those
+moments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from accord.errors import AccordError
+from accord.evaluation.metrics import auc, gains, logistic_calibration, precision_recall, rate_by
+from accord.model.tables import FeedbackAction, Stage
+from accord.pact.schema import Pact
+from accord.scoring.batch import Inputs, score_leads
+from accord.store.connection import Store
+
+DAYS_PER_MONTH = 30.44
+
+
+class EvaluationError(AccordError, ValueError):
+    """A back-test cannot run as asked (no history in the window, bad dates)."""
+
+
+@dataclass(frozen=True)
+class BacktestSpec:
+    """Which instants to replay and how long to wait for the outcome."""
+
+    start: datetime | None = None
+    """First snapshot; default: 90 days after the first lead was created."""
+    end: datetime | None = None
+    """Last snapshot; default: the last instant whose whole horizon has been observed."""
+    every_days: float = 30.0
+    horizon_days: float = 90.0
+    model: str = "default"
+    capacity_per_month: float | None = None
+    """MQLs sales can work in a month (reps x leads per rep), to compare volumes with."""
+
+    def __post_init__(self) -> None:
+        if self.every_days <= 0 or self.horizon_days <= 0:
+            raise EvaluationError("the snapshot interval and the horizon must be positive numbers of days")
+
+
+def inputs_as_of(store: Store, as_of: datetime) -> Inputs:
+    """The scoring inputs as they stood at `as_of`: nothing created, touched or said later."""
+    leads = store.table("leads")
+    tp = store.table("touchpoints")
+    fb = store.table("feedback")
+    return Inputs(
+        leads.filter(leads.created_at <= as_of),
+        store.table("accounts"),
+        tp.filter(tp.occurred_at <= as_of),
+        fb.filter(fb.given_at <= as_of),
+    )
+
+
+@dataclass
+class History:
+    """What happened to leads, read once: opportunities, stage changes and feedback."""
+
+    leads: pd.DataFrame
+    opportunities: pd.DataFrame
+    stages: pd.DataFrame
+    feedback: pd.DataFrame
+
+    @classmethod
+    def read(cls, store: Store) -> History:
+        """Read the outcome tables of a store."""
+        le = store.table("leads").select("id", "created_at", "source").to_pandas()
+        op = store.table("opportunities")
+        opps = op.filter(op.primary_lead_id.notnull()).select(
+            lead_id=op.primary_lead_id, created_at=op.created_at, closed_at=op.closed_at, is_won=op.is_won
+        )
+        sc = store.table("stage_changes").select("lead_id", "to_stage", "changed_at").to_pandas()
+        fb = store.table("feedback").select("lead_id", "given_at", "actor", "action", "reason").to_pandas()
+        return cls(le, opps.to_pandas(), sc, fb)
+
+
+@dataclass
+class Backtest:
+    """Snapshot rows with scores and outcomes, and the metrics computed from them."""
+
+    pact: str
+    spec: BacktestSpec
+    rows: pd.DataFrame
+    """snapshot, lead_id, score, fit, engagement, grade, band, is_mql, new_mql, converted, won,
+    days_to_opportunity, days_to_won, accepted, sql."""
+    snapshots: list[datetime]
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Metrics as plain JSON-ready values."""
+        out: dict[str, Any] = _plain(self.metrics)
+        return out
+
+
+def _plain(x: Any) -> Any:
+    if isinstance(x, pd.DataFrame):
+        return [_plain(r) for r in x.to_dict(orient="records")]
+    if isinstance(x, dict):
+        return {str(k): _plain(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_plain(v) for v in x]
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, float) and not np.isfinite(x):
+        return None
+    if isinstance(x, datetime | pd.Timestamp):
+        return x.isoformat()
+    return x
+
+
+def snapshot_instants(history: History, spec: BacktestSpec) -> list[datetime]:
+    """The snapshot instants of a back-test (plus, first, a warm-up one before `start`)."""
+    if history.leads.empty:
+        raise EvaluationError("the store has no leads to back-test")
+    first = pd.Timestamp(history.leads.created_at.min()).to_pydatetime()
+    latest = [history.leads.created_at.max()]
+    for frame, col in ((history.opportunities, "created_at"), (history.stages, "changed_at")):
+        if not frame.empty:
+            latest.append(frame[col].max())
+    last_seen = pd.Timestamp(max(latest)).to_pydatetime()
+    start = spec.start or datetime.combine((first + timedelta(days=90)).date(), datetime.min.time())
+    end = spec.end or last_seen - timedelta(days=spec.horizon_days)
+    if end > last_seen - timedelta(days=spec.horizon_days):
+        raise EvaluationError(
+            f"the last snapshot {end:%Y-%m-%d} is less than the {spec.horizon_days:g}-day horizon before the "
+            f"end of the history ({last_seen:%Y-%m-%d}): its outcomes are not known yet"
+        )
+    if end < start:
+        raise EvaluationError(
+            f"no snapshot fits: the window {start:%Y-%m-%d} to {end:%Y-%m-%d} is empty "
+            f"(history runs {first:%Y-%m-%d} to {last_seen:%Y-%m-%d}, horizon {spec.horizon_days:g} days)"
+        )
+    step = timedelta(days=spec.every_days)
+    out = [start - step]
+    t = start
+    while t <= end:
+        out.append(t)
+        t += step
+    return out
+
+
+def _outcomes(history: History, lead_ids: pd.Series, t: datetime, horizon: timedelta) -> pd.DataFrame:
+    opps = history.opportunities
+    later = opps[(opps.created_at > t) & (opps.created_at <= t + horizon)].sort_values("created_at")
+    first = later.drop_duplicates("lead_id").set_index("lead_id")
+    won = later[later.is_won.fillna(False).astype(bool)].sort_values("closed_at").drop_duplicates("lead_id")
+    won = won.set_index("lead_id")
+    fb = history.feedback
+    acc = fb[(fb.action == FeedbackAction.ACCEPT.value) & (fb.given_at > t) & (fb.given_at <= t + horizon)]
+    st = history.stages
+    sql = st[(st.to_stage == Stage.SQL.value) & (st.changed_at > t) & (st.changed_at <= t + horizon)]
+    ids = lead_ids.to_numpy()
+    days = (first.created_at - t).dt.total_seconds() / 86_400
+    won_days = (won.closed_at - t).dt.total_seconds() / 86_400
+    return pd.DataFrame(
+        {
+            "converted": np.isin(ids, first.index),
+            "won": np.isin(ids, won.index),
+            "days_to_opportunity": days.reindex(ids).to_numpy(),
+            "days_to_won": won_days.reindex(ids).to_numpy(),
+            "accepted": np.isin(ids, acc.lead_id.unique()),
+            "sql": np.isin(ids, sql.lead_id.unique()),
+        }
+    )
+
+
+def score_snapshots(
+    store: Store, pact: Pact, spec: BacktestSpec, history: History | None = None
+) -> tuple[pd.DataFrame, list[datetime]]:
+    """One row per open lead and snapshot: its score then and what happened after."""
+    history = history or History.read(store)
+    instants = snapshot_instants(history, spec)
+    horizon = timedelta(days=spec.horizon_days)
+    opps = history.opportunities
+    frames = []
+    previous_mql: set[str] = set()
+    for i, t in enumerate(instants):
+        scores = score_leads(pact, inputs_as_of(store, t), t, spec.model).to_pandas()
+        converted_before = set(opps.loc[opps.created_at <= t, "lead_id"])
+        scores = scores[~scores.lead_id.isin(converted_before)].reset_index(drop=True)
+        mql_now = set(scores.lead_id[scores.is_mql.astype(bool)])
+        scores["new_mql"] = scores.lead_id.isin(mql_now - previous_mql)
+        previous_mql = mql_now
+        if i == 0:
+            continue  # the warm-up snapshot only tells which MQLs are not new at the first one
+        out = _outcomes(history, scores.lead_id, t, horizon)
+        frames.append(pd.concat([scores.assign(snapshot=t), out], axis=1))
+    rows = pd.concat(frames, ignore_index=True)
+    rows["is_mql"] = rows.is_mql.astype(bool)
+    return rows, instants[1:]
+
+
+def backtest(
+    store: Store, pact: Pact, spec: BacktestSpec | None = None, history: History | None = None
+) -> Backtest:
+    """Replay `pact` over history and measure it."""
+    spec = spec or BacktestSpec()
+    rows, instants = score_snapshots(store, pact, spec, history)
+    result = Backtest(f"{pact.pact} v{pact.version}", spec, rows, instants)
+    result.metrics = measure(rows, instants, spec)
+    return result
+
+
+def measure(rows: pd.DataFrame, instants: list[datetime], spec: BacktestSpec) -> dict[str, Any]:
+    """Every back-test metric from snapshot rows."""
+    y = rows.converted.to_numpy()
+    precision, recall = precision_recall(rows.is_mql.to_numpy(), y)
+    grade_band = rate_by(rows[["grade", "band"]].astype(str), y)
+    mqls = rows[rows.new_mql]
+    months = len(instants) * spec.every_days / DAYS_PER_MONTH
+    per_snapshot = mqls.groupby("snapshot").size().reindex(instants, fill_value=0)
+    per_month = per_snapshot * (DAYS_PER_MONTH / spec.every_days)
+    volume = pd.DataFrame(
+        {"snapshot": instants, "new_mqls": per_snapshot.to_numpy(), "per_month": per_month.to_numpy()}
+    )
+    if spec.capacity_per_month is not None:
+        volume["over_capacity"] = volume.per_month > spec.capacity_per_month
+    return {
+        "snapshots": len(instants),
+        "rows": len(rows),
+        "leads": int(rows.lead_id.nunique()),
+        "conversion_rate": float(y.mean()) if len(y) else float("nan"),
+        "auc": auc(rows.score.to_numpy(), y),
+        "precision_at_mql": precision,
+        "recall_at_mql": recall,
+        "mql_share": float(rows.is_mql.mean()) if len(rows) else float("nan"),
+        "by_band": rate_by(rows.band.astype(str), y),
+        "by_grade": rate_by(rows.grade.astype(str), y),
+        "grade_band": grade_band,
+        "gains": gains(rows.score.to_numpy(), y),
+        "funnel": {
+            "new_mqls": len(mqls),
+            "mqls_per_month": len(mqls) / months if months else float("nan"),
+            "capacity_per_month": spec.capacity_per_month,
+            "mql_to_sal": _mean(mqls.accepted),
+            "mql_to_sql": _mean(mqls.sql),
+            "mql_to_opportunity": _mean(mqls.converted),
+            "mql_to_won": _mean(mqls.won),
+            "median_days_mql_to_opportunity": _median(mqls.days_to_opportunity),
+            "median_days_mql_to_won": _median(mqls.days_to_won),
+        },
+        "volume": volume,
+        "calibration": calibration(rows, instants),
+    }
+
+
+def _mean(s: pd.Series) -> float:
+    return float(s.astype(float).mean()) if len(s) else float("nan")
+
+
+def _median(s: pd.Series) -> float:
+    s = s.dropna()
+    return float(s.median()) if len(s) else float("nan")
+
+
+def calibration(rows: pd.DataFrame, instants: list[datetime]) -> pd.DataFrame:
+    """Predicted against observed conversion per band, honestly.
+
+    A logistic curve of score is fitted on the earlier half of the snapshots and
+    measured on the later half.
+    """
+    if len(instants) < 2:
+        return pd.DataFrame(columns=["band", "leads", "predicted", "observed"])
+    cut = instants[len(instants) // 2]
+    train, test = rows[rows.snapshot < cut], rows[rows.snapshot >= cut]
+    if train.converted.nunique() < 2 or test.empty:
+        return pd.DataFrame(columns=["band", "leads", "predicted", "observed"])
+    a, b = logistic_calibration(train.score.to_numpy(), train.converted.to_numpy())
+    p = 1 / (1 + np.exp(-(a + b * test.score.to_numpy())))
+    df = pd.DataFrame({"band": test.band.astype(str), "p": p, "y": test.converted.astype(float)})
+    out = df.groupby("band").agg(leads=("y", "size"), predicted=("p", "mean"), observed=("y", "mean"))
+    return out.reset_index()

@@ -1,0 +1,88 @@
+"""Two pacts on the same history: their metrics side by side, and the leads one adds or drops."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from accord.evaluation.backtest import DAYS_PER_MONTH, Backtest, BacktestSpec, History, backtest
+from accord.pact.schema import Pact
+from accord.store.connection import Store
+
+HEADLINE = (
+    ("auc", "AUC"),
+    ("precision_at_mql", "MQL precision (converted)"),
+    ("recall_at_mql", "MQL recall"),
+    ("funnel.mqls_per_month", "new MQLs per month"),
+    ("funnel.mql_to_sal", "MQL to SAL (accepted)"),
+    ("funnel.mql_to_sql", "MQL to SQL"),
+    ("funnel.mql_to_opportunity", "MQL to opportunity"),
+    ("funnel.mql_to_won", "MQL to won"),
+    ("funnel.median_days_mql_to_opportunity", "median days MQL to opportunity"),
+    ("funnel.median_days_mql_to_won", "median days MQL to won"),
+)
+
+
+def headline(b: Backtest) -> dict[str, float]:
+    """The metrics a review meeting reads first, by label."""
+    out = {}
+    for key, label in HEADLINE:
+        value: Any = b.metrics
+        for part in key.split("."):
+            value = value[part]
+        out[label] = float(value) if value is not None else float("nan")
+    return out
+
+
+@dataclass
+class PactComparison:
+    """OLD and NEW back-tested on the same snapshots, and the MQLs that differ."""
+
+    old: Backtest
+    new: Backtest
+    table: pd.DataFrame
+    """metric, old, new."""
+    added: pd.DataFrame
+    """Leads MQL under NEW and never under OLD: lead_id, snapshot (first MQL under NEW), converted, won."""
+    dropped: pd.DataFrame
+    months: float
+
+    @property
+    def sentence(self) -> str:
+        """One line for the meeting."""
+
+        def part(df: pd.DataFrame) -> str:
+            per_month = len(df) / self.months if self.months else float("nan")
+            rate = df.converted.mean() if len(df) else float("nan")
+            return f"{per_month:,.0f} MQLs a month that converted at {rate:.1%}" if len(df) else "no MQLs"
+
+        return f"NEW adds {part(self.added)}, and drops {part(self.dropped)}"
+
+
+def first_mql(rows: pd.DataFrame) -> pd.DataFrame:
+    """Each lead's first snapshot as an MQL, with what happened after it."""
+    m = rows[rows.is_mql].sort_values("snapshot")
+    out: pd.DataFrame = m.drop_duplicates("lead_id")[["lead_id", "snapshot", "converted", "won"]]
+    return out.reset_index(drop=True)
+
+
+def compare_pacts(store: Store, old: Pact, new: Pact, spec: BacktestSpec | None = None) -> PactComparison:
+    """Back-test both pacts on the same snapshots and compare."""
+    spec = spec or BacktestSpec()
+    history = History.read(store)
+    a = backtest(store, old, spec, history)
+    b = backtest(store, new, spec, history)
+    ha, hb = headline(a), headline(b)
+    table = pd.DataFrame({"metric": list(ha), "old": list(ha.values()), "new": [hb[k] for k in ha]})
+    fa, fb = first_mql(a.rows), first_mql(b.rows)
+    added = fb[~fb.lead_id.isin(fa.lead_id)].reset_index(drop=True)
+    dropped = fa[~fa.lead_id.isin(fb.lead_id)].reset_index(drop=True)
+    months = len(a.snapshots) * spec.every_days / DAYS_PER_MONTH
+    return PactComparison(a, b, table, added, dropped, months)
+
+
+def _nan(x: float) -> float:
+    return x if np.isfinite(x) else float("nan")
