@@ -7,6 +7,7 @@ import typer
 from accord.cli._attribute import attribute_command
 from accord.cli._demo import demo_command
 from accord.cli._doctor import doctor_command
+from accord.cli._evaluate import compare_command, evaluate_command
 from accord.cli._generate import generate_command
 from accord.cli._load import load_command
 from accord.cli._pact import pact_app
@@ -27,6 +28,8 @@ app.command("score")(score_command)
 app.command("explain")(explain_command)
 app.command("feedback")(feedback_command)
 app.command("attribute")(attribute_command)
+app.command("evaluate")(evaluate_command)
+app.command("compare")(compare_command)
 app.add_typer(pact_app, name="pact")
 
 if __name__ == "__main__":  # pragma: no cover

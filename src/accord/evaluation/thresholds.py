@@ -8,6 +8,7 @@ within the horizon, and its recall how many of the converters it caught.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,8 +27,10 @@ class ThresholdAdvice:
     reason: str
 
 
-def threshold_curve(b: Backtest, points: int = 40) -> pd.DataFrame:
-    """Volume, precision and recall for `points` thresholds across the observed scores."""
+def threshold_curve(
+    b: Backtest, points: int = 200, thresholds: Sequence[float] | None = None
+) -> pd.DataFrame:
+    """Volume, precision and recall for `points` thresholds across the observed scores (or those given)."""
     rows = b.rows.sort_values(["lead_id", "snapshot"])
     scores = rows.score.to_numpy()
     y = rows.converted.to_numpy(dtype=bool)
@@ -37,9 +40,11 @@ def threshold_curve(b: Backtest, points: int = 40) -> pd.DataFrame:
     prev = np.where(same_lead, prev, -np.inf)
     counted = rows.snapshot.to_numpy() != np.datetime64(min(b.snapshots))  # the first one has no "before"
     months = (len(b.snapshots) - 1) * b.spec.every_days / DAYS_PER_MONTH
-    candidates: np.ndarray | list[float] = (
-        np.unique(np.quantile(scores, np.linspace(0.5, 0.999, points))) if len(scores) else []
-    )
+    candidates: Sequence[float] | np.ndarray
+    if thresholds is not None:
+        candidates = sorted(thresholds)
+    else:
+        candidates = np.unique(np.quantile(scores, np.linspace(0.5, 0.999, points))) if len(scores) else []
     out = []
     for th in candidates:
         at = scores >= th
@@ -61,12 +66,13 @@ def advise(
     *,
     capacity_per_month: float | None = None,
     target_precision: float | None = None,
-    points: int = 40,
+    points: int = 200,
+    thresholds: Sequence[float] | None = None,
 ) -> ThresholdAdvice:
     """The threshold that fills sales' capacity best, or the lowest one reaching a precision."""
     if capacity_per_month is None and target_precision is None:
         raise EvaluationError("give a sales capacity (MQLs per month) or a target precision")
-    curve = threshold_curve(b, points)
+    curve = threshold_curve(b, points, thresholds)
     if capacity_per_month is not None:
         fits = curve[curve.mqls_per_month <= capacity_per_month]
         if fits.empty:
@@ -77,7 +83,7 @@ def advise(
         return ThresholdAdvice(
             curve,
             float(pick.threshold),
-            f"score >= {pick.threshold:.1f} sends {pick.mqls_per_month:.0f} MQLs a month (capacity "
+            f"score >= {pick.threshold:.1f} sends {pick.mqls_per_month:,.1f} MQLs a month (capacity "
             f"{capacity_per_month:g}), of which {pick.precision:.1%} converted, catching "
             f"{pick.recall:.1%} of converters",
         )
@@ -90,6 +96,6 @@ def advise(
         curve,
         float(pick.threshold),
         f"score >= {pick.threshold:.1f} is the lowest threshold whose MQLs converted at "
-        f"{pick.precision:.1%} (target {target:.1%}): {pick.mqls_per_month:.0f} a month, "
+        f"{pick.precision:.1%} (target {target:.1%}): {pick.mqls_per_month:,.1f} a month, "
         f"catching {pick.recall:.1%} of converters",
     )

@@ -1,0 +1,249 @@
+"""`accord evaluate` and `accord compare`: back-test a pact, or two, for the review meeting."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+from accord.cli._attribute import _frame_table
+from accord.cli._console import console, friendly
+from accord.cli._score import parse_instant
+from accord.evaluation import Backtest, BacktestSpec, backtest
+from accord.evaluation.compare import PactComparison, compare_pacts
+from accord.evaluation.feedback_analysis import FeedbackReport, feedback_report
+from accord.evaluation.thresholds import ThresholdAdvice, advise
+from accord.pact import load_pact
+from accord.store import connect
+
+FromOpt = Annotated[str | None, typer.Option("--from", help="First snapshot (ISO date).")]
+ToOpt = Annotated[str | None, typer.Option("--to", help="Last snapshot (ISO date).")]
+EveryOpt = Annotated[float, typer.Option(help="Days between snapshots.")]
+HorizonOpt = Annotated[float, typer.Option(help="Days after a snapshot in which a conversion counts.")]
+CapacityOpt = Annotated[
+    float | None, typer.Option(help="MQLs sales can work per month (reps x leads per rep per month).")
+]
+ModelOpt = Annotated[str, typer.Option(help="Score model of the pact.")]
+UrlOpt = Annotated[str | None, typer.Option(help="Store URL (default $ACCORD_URL or accord.duckdb).")]
+
+
+def _spec(
+    start: str | None, end: str | None, every: float, horizon: float, capacity: float | None, model: str
+) -> BacktestSpec:
+    return BacktestSpec(
+        start=parse_instant(start) if start else None,
+        end=parse_instant(end) if end else None,
+        every_days=every,
+        horizon_days=horizon,
+        model=model,
+        capacity_per_month=capacity,
+    )
+
+
+@friendly
+def evaluate_command(
+    pact: Annotated[Path, typer.Argument(help="Pact YAML file.")],
+    start: FromOpt = None,
+    end: ToOpt = None,
+    every: EveryOpt = 30.0,
+    horizon: HorizonOpt = 90.0,
+    capacity: CapacityOpt = None,
+    precision: Annotated[
+        float | None, typer.Option(help="Target MQL precision (0-1) for threshold advice.")
+    ] = None,
+    feedback: Annotated[bool, typer.Option("--feedback", help="Also analyse sales' verdicts.")] = False,
+    model: ModelOpt = "default",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write every metric as JSON here.")] = None,
+    url: UrlOpt = None,
+) -> None:
+    """Back-test a pact on history: conversion by band and grade, AUC, lift, funnel, volume, calibration."""
+    p = load_pact(pact)
+    store = connect(url)
+    try:
+        b = backtest(store, p, _spec(start, end, every, horizon, capacity, model))
+        advice = (
+            advise(b, capacity_per_month=capacity, target_precision=precision)
+            if (capacity or precision)
+            else None
+        )
+        report = feedback_report(store, p, b) if feedback else None
+    finally:
+        store.close()
+    print_backtest(b)
+    if advice is not None:
+        print_advice(advice)
+    if report is not None:
+        print_feedback(report)
+    if json_out is not None:
+        data = b.to_dict()
+        if advice is not None:
+            data["threshold_advice"] = {"threshold": advice.threshold, "reason": advice.reason}
+        json_out.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+        console.print(f"wrote {json_out}", highlight=False)
+
+
+def print_backtest(b: Backtest) -> None:
+    """The back-test as readable tables."""
+    m = b.metrics
+    f = m["funnel"]
+    console.rule(f"[bold]Back-test of {b.pact}")
+    console.print(
+        f"{m['snapshots']} snapshots every {b.spec.every_days:g} days from {b.snapshots[0]:%Y-%m-%d} to "
+        f"{b.snapshots[-1]:%Y-%m-%d}; {m['rows']:,} lead-snapshots ({m['leads']:,} leads); a conversion "
+        f"is an opportunity within {b.spec.horizon_days:g} days; base rate {m['conversion_rate']:.2%}",
+        highlight=False,
+    )
+    console.print(
+        f"AUC {m['auc']:.3f}; at the MQL line: precision {m['precision_at_mql']:.1%}, recall "
+        f"{m['recall_at_mql']:.1%} ({m['mql_share']:.1%} of open leads are MQLs)",
+        highlight=False,
+    )
+    grid = m["grade_band"].pivot_table(index="grade", columns="band", values="rate")
+    grid = grid.reset_index()
+    grid.columns = [str(c) for c in grid.columns]
+    _frame_table(
+        "conversion by grade (rows) and band (columns)",
+        grid,
+        [("grade", "grade", None), *[(f"band {c}", c, 3) for c in grid.columns if c != "grade"]],
+    )
+    _frame_table(
+        "lift and cumulative gains by score decile",
+        m["gains"],
+        [
+            ("decile", "group", 0),
+            ("leads", "leads", 0),
+            ("rate", "rate", 3),
+            ("lift", "lift", 2),
+            ("cum. gain", "cumulative_gain", 3),
+        ],
+    )
+    cap = f" against a capacity of {f['capacity_per_month']:g}" if f["capacity_per_month"] else ""
+    console.print(
+        f"funnel: {f['new_mqls']:,} new MQLs ({f['mqls_per_month']:.0f} a month{cap}); accepted by sales "
+        f"{f['mql_to_sal']:.1%}, SQL {f['mql_to_sql']:.1%}, opportunity {f['mql_to_opportunity']:.1%}, won "
+        f"{f['mql_to_won']:.1%}; median days MQL to opportunity {f['median_days_mql_to_opportunity']:.0f}, "
+        f"to won {f['median_days_mql_to_won']:.0f}",
+        highlight=False,
+    )
+    vol = m["volume"].assign(month=lambda d: pd.to_datetime(d.snapshot).dt.strftime("%Y-%m-%d"))
+    cols: list[tuple[str, str, int | None]] = [
+        ("snapshot", "month", None),
+        ("new MQLs / month", "per_month", 0),
+    ]
+    if "over_capacity" in vol:
+        cols.append(("over capacity", "over_capacity", None))
+    _frame_table("MQL volume", vol, cols)
+    _frame_table(
+        "calibration (fitted on the earlier snapshots, measured on the later)",
+        m["calibration"],
+        [
+            ("band", "band", None),
+            ("leads", "leads", 0),
+            ("predicted", "predicted", 3),
+            ("observed", "observed", 3),
+        ],
+    )
+
+
+def print_advice(a: ThresholdAdvice) -> None:
+    """The threshold recommendation and its trade-off curve."""
+    _frame_table(
+        "threshold trade-off",
+        a.curve.iloc[:: max(1, len(a.curve) // 12)],
+        [
+            ("score >=", "threshold", 1),
+            ("MQLs / month", "mqls_per_month", 0),
+            ("precision", "precision", 3),
+            ("recall", "recall", 3),
+        ],
+    )
+    console.print(f"threshold advice: {a.reason}", highlight=False)
+
+
+def print_feedback(r: FeedbackReport) -> None:
+    """What sales' verdicts say."""
+    for dim, df in r.by.items():
+        _frame_table(
+            f"sales verdicts by {dim}",
+            df.head(10),
+            [
+                (dim, dim, None),
+                ("verdicts", "verdicts", 0),
+                ("accept", "accept_rate", 3),
+                ("reject", "reject_rate", 3),
+                ("recycle", "recycle_rate", 3),
+                ("top reject reason", "top_reject_reason", None),
+            ],
+        )
+    _frame_table(
+        "reasons",
+        r.reasons.head(10),
+        [("action", "action", None), ("reason", "reason", None), ("verdicts", "verdicts", 0)],
+    )
+    _frame_table(
+        "reps",
+        r.reps,
+        [
+            ("rep", "rep", None),
+            ("verdicts", "verdicts", 0),
+            ("accept", "accept_rate", 3),
+            ("reject", "reject_rate", 3),
+        ],
+    )
+    _frame_table(
+        "rules against outcomes (z: difference in conversion, in standard errors)",
+        r.rules,
+        [
+            ("rule", "rule", None),
+            ("points", "points", 0),
+            ("rows hit", "rows_hit", 0),
+            ("rate hit", "rate_hit", 3),
+            ("rate not", "rate_not_hit", 3),
+            ("z", "z", 1),
+            ("rejected", "reject_rate_when_hit", 3),
+            ("disagrees", "disagrees", None),
+        ],
+    )
+    flagged = r.rules[r.rules.disagrees]
+    for row in flagged.itertuples():
+        console.print(
+            f"rule {row.rule} gives {row.points:+g} points, but leads it fires for converted at "
+            f"{row.rate_hit:.1%} against {row.rate_not_hit:.1%} without it (z = {row.z:.1f})",
+            highlight=False,
+        )
+
+
+@friendly
+def compare_command(
+    old: Annotated[Path, typer.Argument(help="The pact in force.")],
+    new: Annotated[Path, typer.Argument(help="The proposed pact.")],
+    start: FromOpt = None,
+    end: ToOpt = None,
+    every: EveryOpt = 30.0,
+    horizon: HorizonOpt = 90.0,
+    capacity: CapacityOpt = None,
+    model: ModelOpt = "default",
+    url: UrlOpt = None,
+) -> None:
+    """Back-test two pacts on the same history, side by side, with the MQLs NEW adds and drops."""
+    a, b = load_pact(old), load_pact(new)
+    store = connect(url)
+    try:
+        c = compare_pacts(store, a, b, _spec(start, end, every, horizon, capacity, model))
+    finally:
+        store.close()
+    print_comparison(c)
+
+
+def print_comparison(c: PactComparison) -> None:
+    """The two pacts' headline metrics and the one-line verdict."""
+    console.rule(f"[bold]{c.old.pact} (old) against {c.new.pact} (new)")
+    _frame_table(
+        "same history, same snapshots",
+        c.table,
+        [("metric", "metric", None), ("old", "old", 3), ("new", "new", 3)],
+    )
+    console.print(c.sentence, highlight=False)
