@@ -145,8 +145,8 @@ def engagement_matches(model: ScoreModel, pact: Pact, inputs: Inputs, as_of: dat
     )
 
 
-def engagement_by_lead(model: ScoreModel, pact: Pact, inputs: Inputs, as_of: datetime) -> ir.Table | None:
-    """Per lead: engagement points after decay and caps.
+def engagement_by_rule(model: ScoreModel, pact: Pact, inputs: Inputs, as_of: datetime) -> ir.Table | None:
+    """Per lead and rule (its index): points after decay and caps, as `lead_id, rule, points`.
 
     A (lead, rule, cap window) group with no more matches than its cap counts
     in full; only the rare groups over their cap are ranked (most recent first)
@@ -158,17 +158,26 @@ def engagement_by_lead(model: ScoreModel, pact: Pact, inputs: Inputs, as_of: dat
     m = m.mutate(points=m.base * m.factor)
     keys = ["lead_id", "rule", "window"]
     groups = m.group_by(keys).aggregate(n=m.count(), points=m.points.sum(), cap=m.cap.max())
-    within = groups.filter(groups.n <= groups.cap).select("lead_id", "points")
+    within = groups.filter(groups.n <= groups.cap).select("lead_id", "rule", "points")
     over = groups.filter(groups.n > groups.cap).select(*keys)
     crowded = m.semi_join(over, keys)
     rank = ibis.row_number().over(
         group_by=keys, order_by=[crowded.occurred_at.desc(), crowded.touch_id.desc()]
     )
     crowded = crowded.mutate(_rank=rank)
-    kept = crowded.filter(crowded._rank < crowded.cap).select("lead_id", "points")
-    common = ibis.schema({"lead_id": "string", "points": "float64"})  # nullability differs by path
+    kept = crowded.filter(crowded._rank < crowded.cap).select("lead_id", "rule", "points")
+    # nullability differs by path
+    common = ibis.schema({"lead_id": "string", "rule": "int64", "points": "float64"})
     both = ibis.union(within.cast(common), kept.cast(common), distinct=False)
-    return both.group_by("lead_id").aggregate(engagement=both.points.sum())
+    return both.group_by(["lead_id", "rule"]).aggregate(points=both.points.sum())
+
+
+def engagement_by_lead(model: ScoreModel, pact: Pact, inputs: Inputs, as_of: datetime) -> ir.Table | None:
+    """Per lead: engagement points after decay and caps (the sum over its rules)."""
+    by_rule = engagement_by_rule(model, pact, inputs, as_of)
+    if by_rule is None:
+        return None
+    return by_rule.group_by("lead_id").aggregate(engagement=by_rule.points.sum())
 
 
 def clamp_expr(x: ir.FloatingValue, model: ScoreModel) -> ir.FloatingValue:
