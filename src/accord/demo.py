@@ -11,6 +11,9 @@ from typing import Any
 
 from accord.attribution import Attribution, Conversion, JourneySpec, journeys_from_store, run_models
 from accord.attribution.compare import spend_by_channel, team_report
+from accord.evaluation import Backtest, BacktestSpec
+from accord.evaluation.compare import PactComparison, compare_pacts
+from accord.evaluation.learn import Learned, learn_from_store
 from accord.model.tables import TABLES
 from accord.pact import Pact, parse_pact
 from accord.scoring import RunResult, run_scoring
@@ -41,6 +44,15 @@ class DemoResult:
     """Sourced and influenced revenue per team (a DataFrame)."""
     truth_distance: dict[str, float]
     """Each model's distance to the generator's true incremental opportunity shares."""
+    learned: Learned
+    """A points pact learned from the generated history (written to `pact.learned.yaml`)."""
+    comparison: PactComparison
+    """The example pact against the learned one, back-tested on the same snapshots."""
+
+    @property
+    def evaluation(self) -> Backtest:
+        """The example pact's back-test."""
+        return self.comparison.old
 
 
 def demo_pact() -> Pact:
@@ -77,16 +89,24 @@ def run_demo(
         as_of = datetime.combine(last.date(), datetime.min.time()) + timedelta(days=1)
         scoring = run_scoring(store, pact, as_of)
         top = top_mqls(store, pact, as_of, n=10)
-        tick("attribution", 0.93)
+        tick("attribution", 0.9)
         spend = spend_by_channel(store, end=as_of)
         with journeys_from_store(store, JourneySpec(conversion=Conversion.WON, as_of=as_of)) as j:
             revenue = run_models(j, spend=spend)
             teams = team_report(j)
-        tick("attribution against the truth", 0.97)
+        tick("attribution against the truth", 0.92)
         with journeys_from_store(store, JourneySpec(conversion=Conversion.OPPORTUNITY, as_of=as_of)) as j:
             opps = run_models(j)
         distance = opps.distance_to(gen.truth["true_incremental_opportunities"])
+        tick("learning a pact from history", 0.98)
+        spec = BacktestSpec(capacity_per_month=None)
+        learned = learn_from_store(store, pact, spec)
+        (base / "pact.learned.yaml").write_text(learned.yaml, encoding="utf-8")
+        tick("back-testing both pacts", 0.99)
+        comparison = compare_pacts(store, pact, learned.pact, spec)
         tick("done", 1.0)
     finally:
         store.close()
-    return DemoResult(base, data, url, gen, loads, pact, scoring, top, revenue, teams, distance)
+    return DemoResult(
+        base, data, url, gen, loads, pact, scoring, top, revenue, teams, distance, learned, comparison
+    )

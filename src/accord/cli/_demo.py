@@ -9,6 +9,7 @@ import typer
 
 from accord.cli._attribute import print_comparison, print_teams
 from accord.cli._console import console, friendly, progress_bar
+from accord.cli._evaluate import print_comparison as print_pact_comparison
 from accord.cli._load import print_result
 from accord.cli._score import print_top
 from accord.demo import run_demo
@@ -61,12 +62,32 @@ def demo_command(
         + ", ".join(f"{m} {d:.3f}" for m, d in ranked),
         highlight=False,
     )
+    console.rule("[bold]Evidence for the review meeting")
+    ev = result.evaluation.metrics
+    console.print(
+        f"example pact back-tested over {ev['snapshots']} monthly snapshots: AUC {ev['auc']:.3f}, "
+        f"MQL precision {ev['precision_at_mql']:.1%}, recall {ev['recall_at_mql']:.1%}, "
+        f"{ev['funnel']['mqls_per_month']:.0f} new MQLs a month",
+        highlight=False,
+    )
+    lp = result.learned
+    console.print(
+        f"learned pact ({result.folder / 'pact.learned.yaml'}): held-out AUC {lp.auc_points:.3f} with "
+        f"integer points, gradient boosting on the same features {lp.auc_reference:.3f}; split {lp.split}",
+        highlight=False,
+    )
+    print_pact_comparison(result.comparison)
     console.print(f"\nstore:        {result.store_url}", highlight=False)
     console.print(f"data files:   {result.data_folder}", highlight=False)
     console.print(f"ground truth: {result.data_folder / 'ground_truth.json'}", highlight=False)
     lead = result.top_mqls[0][0] if result.top_mqls else "LEAD_ID"
     console.print(
         f"try:          accord explain {lead} --pact examples/pact.yaml --as-of {r.as_of:%Y-%m-%d} "
+        f"--url {result.store_url}",
+        highlight=False,
+    )
+    console.print(
+        "              accord evaluate examples/pact.yaml --capacity 150 --feedback "
         f"--url {result.store_url}",
         highlight=False,
     )

@@ -9,6 +9,7 @@ from accord.cli._demo import demo_command
 from accord.cli._doctor import doctor_command
 from accord.cli._evaluate import compare_command, evaluate_command
 from accord.cli._generate import generate_command
+from accord.cli._learn import learn_command
 from accord.cli._load import load_command
 from accord.cli._pact import pact_app
 from accord.cli._score import explain_command, feedback_command, score_command
@@ -30,6 +31,7 @@ app.command("feedback")(feedback_command)
 app.command("attribute")(attribute_command)
 app.command("evaluate")(evaluate_command)
 app.command("compare")(compare_command)
+app.command("learn")(learn_command)
 app.add_typer(pact_app, name="pact")
 
 if __name__ == "__main__":  # pragma: no cover

@@ -357,9 +357,10 @@ def pact_document(
     )
     grades = dict(zip(("A", "B", "C"), _quantile_cuts(fit_scores, (0.9, 0.7, 0.4)), strict=True))
     engaged = eng_scores[eng_scores > 0]
-    bands = dict(
-        zip((1, 2, 3), _quantile_cuts(engaged if len(engaged) else eng_scores, (0.95, 0.8, 0.5)), strict=True)
-    )
+    if len(engaged):
+        bands = dict(zip((1, 2, 3), _quantile_cuts(engaged, (0.95, 0.8, 0.5)), strict=True))
+    else:  # no engagement rules (a flat file): every lead is band 4
+        bands = {1: 3.0, 2: 2.0, 3: 1.0}
     p_at = pm.probability(np.array([threshold]))[0]
     doc: dict[str, Any] = {
         "pact": f"{base.pact}-{spec.name}" if base else spec.name,
@@ -405,14 +406,30 @@ def dump_pact(doc: dict[str, Any]) -> str:
 
 
 def learn_from_frame(
-    df: pd.DataFrame, outcome: str, id_column: str | None, spec: LearnSpec | None = None
+    df: pd.DataFrame,
+    outcome: str,
+    id_column: str | None,
+    spec: LearnSpec | None = None,
+    canonical: set[str] | None = None,
 ) -> Learned:
-    """Learn a points pact from a flat table (one row per lead, an outcome column)."""
+    """Learn a points pact from a flat table (one row per lead, an outcome column).
+
+    Columns named like a canonical lead column (`canonical`) become `lead.X` rules;
+    any other column a `lead.properties.X` rule, which flat scoring reads from the
+    column of that name.
+    """
     spec = spec or LearnSpec()
     if outcome not in df.columns:
         raise EvaluationError(f"no outcome column {outcome!r}; columns: {', '.join(map(str, df.columns))}")
     y = _outcome(df[outcome])
-    features = {c: f"lead.properties.{c}" for c in df.columns if c not in (outcome, id_column)}
+    if id_column is not None and id_column not in df.columns:
+        raise EvaluationError(f"no id column {id_column!r}; columns: {', '.join(map(str, df.columns))}")
+    known = canonical or set()
+    features = {
+        c: (f"lead.{c}" if c in known and c not in ("id", "properties") else f"lead.properties.{c}")
+        for c in df.columns
+        if c not in (outcome, id_column)
+    }
     design = design_from_frame(df, features, spec)
     rng = np.random.default_rng(spec.seed)
     test = rng.random(len(df)) < spec.test_share
@@ -569,6 +586,7 @@ def learn_from_store(
     auc_points = auc(scores[test], y[test])
     auc_ref = reference_auc(design, train, test, y, spec.seed)
     threshold, reason = _store_threshold(rows, scores, current, spec, bt)
+    threshold = float(round(threshold))
     doc = pact_document(pm, y, train, spec, threshold, touch_levels, current)
     text = dump_pact(doc)
     pact = parse_pact(text, f"{spec.name}.yaml")

@@ -1,0 +1,118 @@
+"""`accord learn`: propose a points-based pact learned from history, with its evidence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import duckdb
+import pandas as pd
+import typer
+
+from accord.cli._console import console, friendly
+from accord.cli._evaluate import print_comparison
+from accord.errors import ConfigError
+from accord.evaluation import BacktestSpec
+from accord.evaluation.compare import compare_pacts
+from accord.evaluation.learn import Learned, LearnSpec, learn_from_frame, learn_from_store
+from accord.model.tables import LEADS
+from accord.pact import diff_pacts, load_pact
+from accord.store import connect
+from accord.store.files import ROW, detect_format, read_source
+from accord.store.mapping import CsvOptions, load_mapping
+
+
+def read_flat(path: Path, mapping: str | None) -> pd.DataFrame:
+    """A flat leads export as a frame, its columns renamed by a mapping when one is given."""
+    con = duckdb.connect()
+    try:
+        m = load_mapping(mapping, table="leads") if mapping else None
+        read_source(con, path, detect_format(path, m.format if m else None), m.csv if m else CsvOptions())
+        df = con.execute("SELECT * FROM src").df().drop(columns=[ROW], errors="ignore")
+    finally:
+        con.close()
+    if m is not None:
+        renames = {}
+        for target, source in [*m.columns.items(), *m.properties.items()]:
+            if source.source and source.source in df.columns:
+                renames[source.source] = target
+        df = df.rename(columns=renames)
+        if m.unmapped == "ignore":
+            df = df[[c for c in df.columns if c in renames.values()]]
+    return df
+
+
+@friendly
+def learn_command(
+    out: Annotated[Path, typer.Option("--out", help="Where to write the learned pact (YAML).")],
+    pact: Annotated[
+        Path | None, typer.Option("--pact", help="The current pact (store mode: compared and diffed).")
+    ] = None,
+    leads: Annotated[Path | None, typer.Option(help="A flat leads export instead of the store.")] = None,
+    outcome: Annotated[
+        str | None, typer.Option(help="Outcome column of --leads (1/0, yes/no, won/lost).")
+    ] = None,
+    id_column: Annotated[
+        str | None, typer.Option("--id", help="Id column of --leads (not a feature).")
+    ] = None,
+    mapping: Annotated[str | None, typer.Option(help="Column mapping for --leads.")] = None,
+    capacity: Annotated[
+        float | None, typer.Option(help="MQLs sales can work per month: sets the line.")
+    ] = None,
+    precision: Annotated[
+        float | None, typer.Option(help="Target MQL precision (0-1): sets the line.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the hold-out split (flat files).")] = 7,
+    every: Annotated[float, typer.Option(help="Days between snapshots (store).")] = 30.0,
+    horizon: Annotated[float, typer.Option(help="Days in which a conversion counts (store).")] = 90.0,
+    url: Annotated[str | None, typer.Option(help="Store URL (default $ACCORD_URL or accord.duckdb).")] = None,
+) -> None:
+    """Learn a readable points-based pact from history and show how it compares."""
+    spec = LearnSpec(capacity_per_month=capacity, target_precision=precision, seed=seed)
+    if leads is not None:
+        if outcome is None:
+            raise ConfigError("--leads needs --outcome COLUMN (and usually --id COLUMN)")
+        df = read_flat(leads, mapping)
+        canonical = set(LEADS.column_names)
+        learned = learn_from_frame(df, outcome, id_column, spec, canonical=canonical)
+        out.write_text(learned.yaml, encoding="utf-8")
+        _print_learned(learned, out)
+        return
+    if pact is None:
+        raise ConfigError(
+            "learning from the store needs the current pact: --pact FILE (or give --leads FILE)"
+        )
+    current = load_pact(pact)
+    bt = BacktestSpec(every_days=every, horizon_days=horizon, capacity_per_month=capacity)
+    store = connect(url)
+    try:
+        learned = learn_from_store(store, current, bt, spec)
+        out.write_text(learned.yaml, encoding="utf-8")
+        _print_learned(learned, out)
+        d = diff_pacts(current, learned.pact)
+        console.print(
+            f"diff against {current.pact} v{current.version}: {len(d.added)} rules added, "
+            f"{len(d.removed)} removed, {len(d.changed)} changed, {len(d.thresholds)} thresholds moved "
+            f"(accord pact diff {pact} {out})",
+            highlight=False,
+        )
+        print_comparison(compare_pacts(store, current, learned.pact, bt))
+    finally:
+        store.close()
+
+
+def _print_learned(learned: Learned, out: Path) -> None:
+    m = learned.model
+    console.print(
+        f"wrote {out}: {len(learned.pact.model('default').fit.rules)} fit rules, "
+        f"{len(learned.pact.model('default').engagement.rules)} engagement rules, integer points "
+        f"({m.scale * 0.6931:.0f} points double the odds)",
+        highlight=False,
+    )
+    console.print(f"split: {learned.split}", highlight=False)
+    console.print(
+        f"held-out AUC: learned points pact {learned.auc_points:.3f}, gradient boosting on the same features "
+        f"{learned.auc_reference:.3f} (difference {learned.auc_points - learned.auc_reference:+.3f})",
+        highlight=False,
+    )
+    console.print(f"MQL line: score >= {learned.threshold:g}: {learned.threshold_reason}", highlight=False)
