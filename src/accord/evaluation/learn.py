@@ -122,7 +122,8 @@ def design_from_frame(df: pd.DataFrame, columns: dict[str, str], spec: LearnSpec
         idx: list[int] = []
         if nums.notna().mean() >= 0.95 and nums.nunique() > spec.bins:
             numeric.add(attribute)
-            values = pd.to_numeric(text, errors="coerce")
+            numbers = pd.to_numeric(text, errors="coerce")
+            values = pd.Series(numbers.to_numpy(dtype=float, na_value=np.nan), index=text.index)
             raw[attribute] = values
             cuts = np.unique(np.quantile(values.dropna(), np.linspace(0, 1, spec.bins + 1)[1:-1]))
             integer = bool((values.dropna() % 1 == 0).all())
@@ -236,7 +237,7 @@ def reference_auc(design: Design, train: np.ndarray, test: np.ndarray, y: np.nda
     categorical = []
     for c in raw.columns:
         if c in design.numeric or raw[c].dtype.kind in "fi":
-            raw[c] = pd.to_numeric(raw[c], errors="coerce")
+            raw[c] = pd.to_numeric(raw[c], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
             categorical.append(False)
         else:
             codes = raw[c].astype("category").cat.codes.astype(float)
@@ -399,7 +400,20 @@ def dump_pact(doc: dict[str, Any]) -> str:
         "# A pact learned by `accord learn` from history. Review it before anyone signs it:\n"
         "# every rule's description says how the leads it fires for converted in training.\n"
     )
-    return header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
+    return header + yaml.safe_dump(_native(doc), sort_keys=False, allow_unicode=True, width=100)
+
+
+def _native(x: Any) -> Any:
+    """NumPy scalars as Python numbers, integral floats as ints (YAML reads better)."""
+    if isinstance(x, dict):
+        return {k: _native(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_native(v) for v in x]
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, float) and x.is_integer() and abs(x) < 1e15:
+        return int(x)
+    return x
 
 
 # --------------------------------------------------------------------- flat files
@@ -577,7 +591,10 @@ def learn_from_store(
     y = rows.converted.to_numpy(dtype=float)
     # By time: the earliest snapshots holding about 1 - test_share of the rows train.
     share = rows.groupby("snapshot").size().sort_index().cumsum() / len(rows)
-    cut = next((t for t, s in share.items() if s >= 1 - spec.test_share), instants[-1])
+    if len(instants) < 2:
+        raise EvaluationError("learning from the store needs at least two snapshots: lengthen the window")
+    cut = next((t for t, s in share.items() if s >= 1 - spec.test_share), instants[-2])
+    cut = min(cut, instants[-2])  # keep at least the last snapshot for testing
     test = (rows.snapshot > cut).to_numpy()
     train = ~test
     pm = fit_points(design, train, y, spec)
