@@ -593,8 +593,8 @@ def learn_from_store(
     share = rows.groupby("snapshot").size().sort_index().cumsum() / len(rows)
     if len(instants) < 2:
         raise EvaluationError("learning from the store needs at least two snapshots: lengthen the window")
-    cut = next((t for t, s in share.items() if s >= 1 - spec.test_share), instants[-2])
-    cut = min(cut, instants[-2])  # keep at least the last snapshot for testing
+    reached = [pd.Timestamp(t).to_pydatetime() for t, s in share.items() if s >= 1 - spec.test_share]
+    cut = min([*reached[:1], instants[-2]])  # keep at least the last snapshot for testing
     test = (rows.snapshot > cut).to_numpy()
     train = ~test
     pm = fit_points(design, train, y, spec)
