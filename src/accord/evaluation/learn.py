@@ -593,7 +593,7 @@ def learn_from_store(
     share = rows.groupby("snapshot").size().sort_index().cumsum() / len(rows)
     if len(instants) < 2:
         raise EvaluationError("learning from the store needs at least two snapshots: lengthen the window")
-    reached = [pd.Timestamp(t).to_pydatetime() for t, s in share.items() if s >= 1 - spec.test_share]
+    reached = [t for t in instants if share.get(t, 0.0) >= 1 - spec.test_share]
     cut = min([*reached[:1], instants[-2]])  # keep at least the last snapshot for testing
     test = (rows.snapshot > cut).to_numpy()
     train = ~test
