@@ -43,10 +43,13 @@ class LearnSpec:
     min_share: float = 0.01
     l2: float = 1.0
     points_per_doubling: float = 20.0
-    half_lives: tuple[float, ...] = (7.0, 60.0)
-    """Each touch type gets one engagement rule per half-life: a fast one says how active a lead
-    is now, a slow one how engaged it has been (a linear points scale cannot say both)."""
-    cap_per_30_days: int = 3
+    half_lives: tuple[float, ...] = (2.0, 10.0, 45.0, 180.0, 730.0)
+    """Each touch type gets one engagement rule per half-life, from "active this week" to
+    "engaged over the years": together they draw the shape of a lead's activity over time,
+    which one linear points scale cannot. On the generated history (20,000 leads) the
+    held-out AUC went 0.896 with (7, 60) to 0.923 with these, against 0.932-0.937 for
+    gradient boosting on the same features."""
+    cap_per_30_days: int = 5
     test_share: float = 0.3
     seed: int = 7
     capacity_per_month: float | None = None
