@@ -76,6 +76,20 @@ def test_demo_generates_and_loads_everything(tmp_path: Path) -> None:
     assert store.table("leads").count().execute() == 500
     assert store.table("touchpoints").count().execute() > 3000
     assert "0 rejected" in res.output and "ground truth" in res.output
+    for text in (
+        "Top 10 MQLs",
+        "revenue credited",
+        "markov",
+        "shapley",
+        "incr",
+        "teams: sourced",
+        "distance to the true incremental",
+        "example pact back-tested",
+        "learned pact",
+        "same history, same snapshots",
+    ):
+        assert text in res.output, text
+    assert (tmp_path / "d" / "pact.learned.yaml").exists()
 
 
 def test_demo_refuses_a_non_empty_folder(tmp_path: Path) -> None:
