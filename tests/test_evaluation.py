@@ -242,6 +242,9 @@ def test_feedback_report_flags_a_rule_that_outcomes_contradict(world_store: Stor
     student = rules.loc["student"]
     assert student.points == 30 and student.rate_hit < student.rate_not_hit and student.disagrees
     assert not rules.loc["event"].disagrees
+    assert 0 <= student.recycle_rate_when_hit <= 1 and student.top_reason_when_hit in set(
+        report.reasons.reason
+    )
     v = report.verdicts
     assert set(v.action) <= {"accept", "reject", "recycle"}
     assert report.reps.verdicts.sum() == len(v)

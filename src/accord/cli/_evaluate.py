@@ -204,6 +204,8 @@ def print_feedback(r: FeedbackReport) -> None:
             ("rate not", "rate_not_hit", 3),
             ("z", "z", 1),
             ("rejected", "reject_rate_when_hit", 3),
+            ("recycled", "recycle_rate_when_hit", 3),
+            ("top reason", "top_reason_when_hit", None),
             ("disagrees", "disagrees", None),
         ],
     )

@@ -11,12 +11,13 @@ import typer
 
 from accord.cli._console import console, friendly
 from accord.cli._evaluate import print_comparison
+from accord.cli._pact import print_diff
 from accord.errors import ConfigError
 from accord.evaluation import BacktestSpec
 from accord.evaluation.compare import compare_pacts
 from accord.evaluation.learn import Learned, LearnSpec, learn_from_frame, learn_from_store
 from accord.model.tables import LEADS
-from accord.pact import diff_pacts, load_pact
+from accord.pact import load_pact
 from accord.store import connect
 from accord.store.files import ROW, detect_format, read_source
 from accord.store.mapping import CsvOptions, load_mapping
@@ -89,13 +90,8 @@ def learn_command(
         learned = learn_from_store(store, current, bt, spec)
         out.write_text(learned.yaml, encoding="utf-8")
         _print_learned(learned, out)
-        d = diff_pacts(current, learned.pact)
-        console.print(
-            f"diff against {current.pact} v{current.version}: {len(d.added)} rules added, "
-            f"{len(d.removed)} removed, {len(d.changed)} changed, {len(d.thresholds)} thresholds moved "
-            f"(accord pact diff {pact} {out})",
-            highlight=False,
-        )
+        console.rule("[bold]What changes")
+        print_diff(current, learned.pact)
         print_comparison(compare_pacts(store, current, learned.pact, bt))
     finally:
         store.close()

@@ -10,6 +10,7 @@ import typer
 
 from accord.cli._console import console, friendly
 from accord.pact import diff_pacts, load_pact, max_score
+from accord.pact.schema import Pact
 
 pact_app = typer.Typer(help="Check and compare pacts.", no_args_is_help=True)
 
@@ -46,6 +47,11 @@ def diff_command(
 ) -> None:
     """Show rules added, removed and changed, and thresholds moved, from OLD to NEW."""
     a, b = load_pact(old), load_pact(new)
+    print_diff(a, b)
+
+
+def print_diff(a: Pact, b: Pact) -> None:
+    """Rules added, removed and changed, and thresholds moved, from `a` to `b`."""
     d = diff_pacts(a, b)
     console.print(f"{a.pact} v{a.version} -> {b.pact} v{b.version}", highlight=False)
     if d.is_empty:

@@ -33,7 +33,8 @@ class FeedbackReport:
     reasons: pd.DataFrame
     reps: pd.DataFrame
     rules: pd.DataFrame
-    """Per rule: points, leads hit, conversion with and without, lift, z, rejection rate, disagrees."""
+    """Per rule: points, leads hit, conversion with and without, lift, z, sales' rejection and
+    recycle rates and top reason for its leads, and whether it disagrees with the outcomes."""
 
 
 def verdicts_with_context(store: Store, b: Backtest) -> pd.DataFrame:
@@ -114,7 +115,9 @@ def rule_evidence(store: Store, pact: Pact, b: Backtest, verdicts: pd.DataFrame)
             hit_keys = set(mk.lead_id + "|" + mk.snapshot.astype(str))
             hits[rule.id] = key.isin(hit_keys)
     rejected = set(verdicts.lead_id[verdicts.action == FeedbackAction.REJECT.value])
+    recycled = set(verdicts.lead_id[verdicts.action == FeedbackAction.RECYCLE.value])
     judged = set(verdicts.lead_id)
+    turned_down = verdicts[verdicts.action != FeedbackAction.ACCEPT.value]
     points = {r.id: r.points for r in model.fit.rules}
     points.update({e.id: e.points for e in model.engagement.rules})
     y = rows.converted.to_numpy(dtype=float)
@@ -130,6 +133,8 @@ def rule_evidence(store: Store, pact: Pact, b: Backtest, verdicts: pd.DataFrame)
         hit_leads = set(rows.lead_id[h])
         judged_hit = hit_leads & judged
         reject_rate = len(hit_leads & rejected) / len(judged_hit) if judged_hit else float("nan")
+        recycle_rate = len(hit_leads & recycled) / len(judged_hit) if judged_hit else float("nan")
+        reasons = turned_down.reason[turned_down.lead_id.isin(hit_leads)].value_counts()
         pts = points[rule_id]
         disagrees = bool(np.isfinite(z) and ((pts > 0 and z <= -2) or (pts < 0 and z >= 2)))
         out.append(
@@ -142,6 +147,8 @@ def rule_evidence(store: Store, pact: Pact, b: Backtest, verdicts: pd.DataFrame)
                 "lift": p1 / p0 if p0 else float("nan"),
                 "z": z,
                 "reject_rate_when_hit": reject_rate,
+                "recycle_rate_when_hit": recycle_rate,
+                "top_reason_when_hit": str(reasons.index[0]) if len(reasons) else "",
                 "disagrees": disagrees,
             }
         )
