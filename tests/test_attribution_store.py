@@ -279,3 +279,12 @@ def run_models_on(url: str, models: list[str]) -> pd.DataFrame:
             return run_models(j, models).credit
     finally:
         store.close()
+
+
+def test_an_empty_store_says_so(duck: Store) -> None:
+    from accord.attribution import AttributionError
+
+    with pytest.raises(
+        AttributionError, match=r"no journeys in .*: no touchpoint matches .*load touchpoints first"
+    ):
+        journeys_from_store(duck, JourneySpec())

@@ -296,3 +296,27 @@ def test_cli_evaluate_and_compare(world_store: Store, tmp_path) -> None:
     assert "NEW adds no MQLs, and drops no MQLs" in r.output
     r = runner.invoke(app, ["evaluate", str(pact), "--url", url, "--from", "2030-01-01"])
     assert r.exit_code == 2 and "no snapshot fits" in r.output
+
+
+def test_capacity_from_reps_and_the_comparison_covers_every_metric(world_store: Store) -> None:
+    from accord.cli._evaluate import capacity_from
+    from accord.errors import ConfigError
+
+    assert capacity_from(None, 5, 30) == 150 and capacity_from(80, None, None) == 80
+    with pytest.raises(ConfigError, match="give both --reps and --leads-per-rep"):
+        capacity_from(None, 5, None)
+    c = compare_pacts(world_store, demo_pact(), _pact_with(45), SPEC)
+    table = c.table.set_index("metric")
+    for label in (
+        "AUC",
+        "lift in the top score decile",
+        "calibration error (mean |predicted - observed| by band)",
+        "conversion, band 1",
+        "conversion, grade A",
+        "MQL to won",
+        "median days MQL to won",
+    ):
+        assert label in table.index, label
+    # a lower MQL line changes nothing in the ranking: same AUC, same band and grade rates
+    assert table.loc["AUC", "old"] == table.loc["AUC", "new"]
+    assert table.loc["conversion, grade A", "old"] == table.loc["conversion, grade A", "new"]

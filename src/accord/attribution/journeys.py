@@ -332,6 +332,14 @@ def journeys_from_store(store: Store, spec: JourneySpec | None = None, *, name: 
     )
     all_conv = conv.aggregate(n=conv.count(), v=conv.conv_value.sum()).to_pyarrow()
     total = journeys.totals
+    if total["journeys"] == 0:
+        journeys.close()
+        raise AttributionError(
+            f"no journeys in {store.describe()}: no touchpoint matches"
+            + (f" up to {spec.as_of:%Y-%m-%d %H:%M}" if spec.as_of else "")
+            + (" the filters" if spec.touch_types or spec.channels or spec.teams else "")
+            + " (load touchpoints first: accord load touchpoints FILE)"
+        )
     journeys.untouched_conversions = float(all_conv["n"][0].as_py() or 0) - total["conversions"]
     journeys.untouched_value = float(all_conv["v"][0].as_py() or 0.0) - total["value"]
     return journeys

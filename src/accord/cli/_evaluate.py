@@ -12,6 +12,7 @@ import typer
 from accord.cli._attribute import _frame_table
 from accord.cli._console import console, friendly
 from accord.cli._score import parse_instant
+from accord.errors import ConfigError
 from accord.evaluation import Backtest, BacktestSpec, backtest
 from accord.evaluation.compare import PactComparison, compare_pacts
 from accord.evaluation.feedback_analysis import FeedbackReport, feedback_report
@@ -24,8 +25,25 @@ ToOpt = Annotated[str | None, typer.Option("--to", help="Last snapshot (ISO date
 EveryOpt = Annotated[float, typer.Option(help="Days between snapshots.")]
 HorizonOpt = Annotated[float, typer.Option(help="Days after a snapshot in which a conversion counts.")]
 CapacityOpt = Annotated[
-    float | None, typer.Option(help="MQLs sales can work per month (reps x leads per rep per month).")
+    float | None, typer.Option(help="MQLs sales can work per month (or give --reps and --leads-per-rep).")
 ]
+RepsOpt = Annotated[int | None, typer.Option(help="Sales reps working MQLs.")]
+PerRepOpt = Annotated[float | None, typer.Option(help="MQLs one rep can work in a month.")]
+
+
+def capacity_from(capacity: float | None, reps: int | None, per_rep: float | None) -> float | None:
+    """Sales capacity per month: given, or reps x leads per rep."""
+    if (reps is None) != (per_rep is None):
+        raise ConfigError("give both --reps and --leads-per-rep (or --capacity)")
+    if reps is not None and per_rep is not None:
+        if capacity is not None:
+            raise ConfigError("give --capacity or --reps with --leads-per-rep, not both")
+        if reps <= 0 or per_rep <= 0:
+            raise ConfigError("--reps and --leads-per-rep must be positive")
+        return reps * per_rep
+    return capacity
+
+
 ModelOpt = Annotated[str, typer.Option(help="Score model of the pact.")]
 UrlOpt = Annotated[str | None, typer.Option(help="Store URL (default $ACCORD_URL or accord.duckdb).")]
 
@@ -51,6 +69,8 @@ def evaluate_command(
     every: EveryOpt = 30.0,
     horizon: HorizonOpt = 90.0,
     capacity: CapacityOpt = None,
+    reps: RepsOpt = None,
+    leads_per_rep: PerRepOpt = None,
     precision: Annotated[
         float | None, typer.Option(help="Target MQL precision (0-1) for threshold advice.")
     ] = None,
@@ -61,6 +81,7 @@ def evaluate_command(
 ) -> None:
     """Back-test a pact on history: conversion by band and grade, AUC, lift, funnel, volume, calibration."""
     p = load_pact(pact)
+    capacity = capacity_from(capacity, reps, leads_per_rep)
     store = connect(url)
     try:
         b = backtest(store, p, _spec(start, end, every, horizon, capacity, model))

@@ -10,7 +10,7 @@ import pandas as pd
 import typer
 
 from accord.cli._console import console, friendly
-from accord.cli._evaluate import print_comparison
+from accord.cli._evaluate import PerRepOpt, RepsOpt, capacity_from, print_comparison
 from accord.cli._pact import print_diff
 from accord.errors import ConfigError
 from accord.evaluation import BacktestSpec
@@ -57,6 +57,11 @@ def learn_command(
         str | None, typer.Option("--id", help="Id column of --leads (not a feature).")
     ] = None,
     mapping: Annotated[str | None, typer.Option(help="Column mapping for --leads.")] = None,
+    source: Annotated[
+        str, typer.Option("--from", help="Learn from the store (default) or --leads FILE.")
+    ] = "store",
+    reps: RepsOpt = None,
+    leads_per_rep: PerRepOpt = None,
     capacity: Annotated[
         float | None, typer.Option(help="MQLs sales can work per month: sets the line.")
     ] = None,
@@ -69,6 +74,9 @@ def learn_command(
     url: Annotated[str | None, typer.Option(help="Store URL (default $ACCORD_URL or accord.duckdb).")] = None,
 ) -> None:
     """Learn a readable points-based pact from history and show how it compares."""
+    if source not in ("store", "leads", "file"):
+        raise ConfigError(f"--from must be store (or give --leads FILE), not {source!r}")
+    capacity = capacity_from(capacity, reps, leads_per_rep)
     spec = LearnSpec(capacity_per_month=capacity, target_precision=precision, seed=seed)
     if leads is not None:
         if outcome is None:

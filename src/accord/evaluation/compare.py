@@ -14,6 +14,9 @@ from accord.store.connection import Store
 
 HEADLINE = (
     ("auc", "AUC"),
+    ("conversion_rate", "base conversion rate"),
+    ("top_decile_lift", "lift in the top score decile"),
+    ("calibration_error", "calibration error (mean |predicted - observed| by band)"),
     ("precision_at_mql", "MQL precision (converted)"),
     ("recall_at_mql", "MQL recall"),
     ("funnel.mqls_per_month", "new MQLs per month"),
@@ -28,12 +31,25 @@ HEADLINE = (
 
 def headline(b: Backtest) -> dict[str, float]:
     """The metrics a review meeting reads first, by label."""
-    out = {}
+    out: dict[str, float] = {}
+    m = b.metrics
+    extra = {
+        "top_decile_lift": float(m["gains"].lift.iloc[0]) if len(m["gains"]) else float("nan"),
+        "calibration_error": float((m["calibration"].predicted - m["calibration"].observed).abs().mean())
+        if len(m["calibration"])
+        else float("nan"),
+    }
     for key, label in HEADLINE:
+        if key in extra:
+            out[label] = extra[key]
+            continue
         value: Any = b.metrics
         for part in key.split("."):
             value = value[part]
         out[label] = float(value) if value is not None else float("nan")
+    for frame, key in ((m["by_band"], "band"), (m["by_grade"], "grade")):
+        for r in frame.itertuples():
+            out[f"conversion, {key} {getattr(r, key)}"] = float(r.rate)
     return out
 
 
@@ -76,13 +92,16 @@ def compare_pacts(store: Store, old: Pact, new: Pact, spec: BacktestSpec | None 
     a = backtest(store, old, spec, history)
     b = backtest(store, new, spec, history)
     ha, hb = headline(a), headline(b)
-    table = pd.DataFrame({"metric": list(ha), "old": list(ha.values()), "new": [hb[k] for k in ha]})
+    labels = list(dict.fromkeys([*ha, *hb]))
+    table = pd.DataFrame(
+        {
+            "metric": labels,
+            "old": [ha.get(k, np.nan) for k in labels],
+            "new": [hb.get(k, np.nan) for k in labels],
+        }
+    )
     fa, fb = first_mql(a.rows), first_mql(b.rows)
     added = fb[~fb.lead_id.isin(fa.lead_id)].reset_index(drop=True)
     dropped = fa[~fa.lead_id.isin(fb.lead_id)].reset_index(drop=True)
     months = len(a.snapshots) * spec.every_days / DAYS_PER_MONTH
     return PactComparison(a, b, table, added, dropped, months)
-
-
-def _nan(x: float) -> float:
-    return x if np.isfinite(x) else float("nan")
