@@ -185,13 +185,18 @@ def test_cli_attribute_explains_mistakes(tmp_path) -> None:
     assert r.exit_code == 2 and "cannot tell the journey format" in r.output
 
 
-def test_cli_compare_on_the_store(tmp_path) -> None:
+def small_store_url(tmp_path) -> str:
     from accord.store import connect
 
     url = f"duckdb://{tmp_path / 'a.duckdb'}"
     store = connect(url)
     fill(store, small_world())
     store.close()
+    return url
+
+
+def test_cli_compare_on_the_store(tmp_path) -> None:
+    url = small_store_url(tmp_path)
     truth = tmp_path / "truth.json"
     truth.write_text(json.dumps(small_world().truth), encoding="utf-8")
     r = runner.invoke(
@@ -232,12 +237,7 @@ def test_tutorial_journeys_cut_at_first_conversion(tmp_path) -> None:
 
 
 def test_cli_breakdowns_and_details(tmp_path) -> None:
-    from accord.store import connect
-
-    url = f"duckdb://{tmp_path / 'a.duckdb'}"
-    store = connect(url)
-    fill(store, small_world())
-    store.close()
+    url = small_store_url(tmp_path)
     out = tmp_path / "by_campaign.csv"
     r = runner.invoke(
         app,

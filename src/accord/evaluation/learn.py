@@ -453,16 +453,31 @@ def learn_from_frame(
     train = ~test
     pm = fit_points(design, train, y, spec)
     scores = pm.score(design.X)
-    auc_points = auc(scores[test], y[test])
-    auc_ref = reference_auc(design, train, test, y, spec.seed)
     threshold, reason = _flat_threshold(scores[test], y[test], spec)
-    doc = pact_document(pm, y, train, spec, threshold, [], None)
-    text = dump_pact(doc)
-    pact = parse_pact(text, f"{spec.name}.yaml")
     split = (
         f"random hold-out of {spec.test_share:.0%} (seed {spec.seed}): "
         f"{int(train.sum()):,} train, {int(test.sum()):,} test"
     )
+    return _finish(pm, y, train, spec, (threshold, reason), [], None, split)
+
+
+def _finish(
+    pm: PointsModel,
+    y: np.ndarray,
+    train: np.ndarray,
+    spec: LearnSpec,
+    line: tuple[float, str],
+    touch_levels: list[int],
+    base: Pact | None,
+    split: str,
+) -> Learned:
+    """Measure both models on the held-out rows and write the pact."""
+    test = ~train
+    auc_points = auc(pm.score(pm.design.X)[test], y[test])
+    auc_ref = reference_auc(pm.design, train, test, y, spec.seed)
+    threshold, reason = line
+    text = dump_pact(pact_document(pm, y, train, spec, threshold, touch_levels, base))
+    pact = parse_pact(text, f"{spec.name}.yaml")
     return Learned(pact, text, pm, auc_points, auc_ref, split, threshold, reason)
 
 
@@ -603,18 +618,12 @@ def learn_from_store(
     pm = fit_points(design, train, y, spec)
     scores = pm.score(design.X)
     touch_levels = list(range(n_fit, design.X.shape[1]))
-    auc_points = auc(scores[test], y[test])
-    auc_ref = reference_auc(design, train, test, y, spec.seed)
     threshold, reason = _store_threshold(rows, scores, current, spec, bt)
-    threshold = float(round(threshold))
-    doc = pact_document(pm, y, train, spec, threshold, touch_levels, current)
-    text = dump_pact(doc)
-    pact = parse_pact(text, f"{spec.name}.yaml")
     split = (
         f"by time: snapshots up to {cut:%Y-%m-%d} train ({int(train.sum()):,} lead-snapshots), "
         f"from then on test ({int(test.sum()):,})"
     )
-    return Learned(pact, text, pm, auc_points, auc_ref, split, threshold, reason)
+    return _finish(pm, y, train, spec, (float(round(threshold)), reason), touch_levels, current, split)
 
 
 def _store_threshold(
