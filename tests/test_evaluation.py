@@ -320,3 +320,35 @@ def test_capacity_from_reps_and_the_comparison_covers_every_metric(world_store: 
     # a lower MQL line changes nothing in the ranking: same AUC, same band and grade rates
     assert table.loc["AUC", "old"] == table.loc["AUC", "new"]
     assert table.loc["conversion, grade A", "old"] == table.loc["conversion, grade A", "new"]
+
+
+@cache
+def _small_world():
+    return generate(leads=800, seed=9, touches_per_lead=6)
+
+
+ENGINE_SPEC = BacktestSpec(every_days=150, horizon_days=90)
+
+
+@cache
+def _duckdb_backtest() -> tuple[pd.DataFrame, pd.DataFrame]:
+    store = connect("duckdb://:memory:")
+    _fill(store, _small_world())
+    b = backtest(store, demo_pact(), ENGINE_SPEC)
+    report = feedback_report(store, demo_pact(), b)
+    return b.rows.sort_values(["snapshot", "lead_id"], ignore_index=True), report.rules
+
+
+@pytest.mark.slow
+def test_backtest_and_feedback_analysis_agree_on_every_engine(store: Store) -> None:
+    _fill(store, _small_world())
+    b = backtest(store, demo_pact(), ENGINE_SPEC)
+    assert len(b.snapshots) >= 2
+    rows = b.rows.sort_values(["snapshot", "lead_id"], ignore_index=True)
+    want_rows, want_rules = _duckdb_backtest()
+    assert rows.lead_id.tolist() == want_rows.lead_id.tolist()
+    np.testing.assert_allclose(rows.score.to_numpy(), want_rows.score.to_numpy(), atol=1e-6)
+    for col in ("is_mql", "new_mql", "converted", "won", "accepted", "sql"):
+        assert rows[col].tolist() == want_rows[col].tolist(), col
+    rules = feedback_report(store, demo_pact(), b).rules
+    pd.testing.assert_frame_equal(rules, want_rules, check_exact=False, atol=1e-9)

@@ -54,8 +54,9 @@ def verdicts_with_context(store: Store, b: Backtest) -> pd.DataFrame:
     df = last.left_join(leads, "lead_id").select(last, leads.source).to_pandas()
     bands = b.rows[["lead_id", "snapshot", "band"]].sort_values("snapshot")
     df = df.sort_values("given_at")
-    df["given_at"] = pd.to_datetime(df.given_at)
-    bands = bands.assign(snapshot=pd.to_datetime(bands.snapshot))
+    # One resolution on both sides: engines return microseconds or nanoseconds.
+    df["given_at"] = pd.to_datetime(df.given_at).astype("datetime64[ns]")
+    bands = bands.assign(snapshot=pd.to_datetime(bands.snapshot).astype("datetime64[ns]"))
     df = pd.merge_asof(df, bands, left_on="given_at", right_on="snapshot", by="lead_id", direction="backward")
     df["band"] = df.band.astype("Int64").astype(str).replace("<NA>", "(before the first snapshot)")
     for col in ("source", "campaign", "reason", "actor"):
