@@ -124,3 +124,39 @@ def test_quality_bar_on_real_leads(tmp_path) -> None:
     learned = learn_from_frame(mqls, "won", "mql_id")
     assert learned.auc_points >= learned.auc_reference - 0.01, (learned.auc_points, learned.auc_reference)
     assert f"learned points pact {learned.auc_points:.3f}" in r.output
+
+
+def test_learn_cli_explains_what_a_flat_file_cannot_do(tmp_path) -> None:
+    path = tmp_path / "leads.csv"
+    messy_leads(300).to_csv(path, index=False)
+    runner = CliRunner()
+    out = str(tmp_path / "p.yaml")
+    r = runner.invoke(
+        app, ["learn", "--leads", str(path), "--outcome", "won", "--capacity", "50", "--out", out]
+    )
+    assert r.exit_code == 2 and "a flat file has no dates to count MQLs per month" in r.output
+    r = runner.invoke(app, ["learn", "--leads", str(path), "--out", out])
+    assert r.exit_code == 2 and "--leads needs --outcome COLUMN" in r.output
+    r = runner.invoke(
+        app,
+        [
+            "learn",
+            "--leads",
+            str(path),
+            "--outcome",
+            "won",
+            "--id",
+            "lead_ref",
+            "--precision",
+            "0.2",
+            "--seed",
+            "3",
+            "--out",
+            out,
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert "seed 3" in r.output and "MQL line: score >=" in r.output
+    from accord.pact import load_pact
+
+    assert load_pact(out).definitions.mql.min_score is not None

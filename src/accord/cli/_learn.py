@@ -81,6 +81,11 @@ def learn_command(
     if leads is not None:
         if outcome is None:
             raise ConfigError("--leads needs --outcome COLUMN (and usually --id COLUMN)")
+        if capacity is not None:
+            raise ConfigError(
+                "a flat file has no dates to count MQLs per month: set the line with --precision "
+                "(learn from the store to size it by capacity)"
+            )
         df = read_flat(leads, mapping)
         canonical = set(LEADS.column_names)
         learned = learn_from_frame(df, outcome, id_column, spec, canonical=canonical)
