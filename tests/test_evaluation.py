@@ -164,7 +164,8 @@ def test_compare_a_pact_with_itself_and_with_a_lower_threshold(world_store: Stor
     assert "mql: {min_score: 60," in demo_pact_text()
     same = compare_pacts(world_store, demo_pact(), demo_pact(), SPEC)
     assert same.added.empty and same.dropped.empty
-    np.testing.assert_array_equal(same.table.old.to_numpy(), same.table.new.to_numpy())
+    # the same pact scored twice: equal up to the last bits of parallel float sums
+    np.testing.assert_allclose(same.table.old.to_numpy(), same.table.new.to_numpy(), rtol=1e-9, atol=1e-12)
     lower = compare_pacts(world_store, demo_pact(), _pact_with(45), SPEC)
     assert lower.dropped.empty and len(lower.added) > 0  # every old MQL stays one
     per_month = len(lower.added) / lower.months
@@ -318,8 +319,8 @@ def test_capacity_from_reps_and_the_comparison_covers_every_metric(world_store: 
     ):
         assert label in table.index, label
     # a lower MQL line changes nothing in the ranking: same AUC, same band and grade rates
-    assert table.loc["AUC", "old"] == table.loc["AUC", "new"]
-    assert table.loc["conversion, grade A", "old"] == table.loc["conversion, grade A", "new"]
+    assert table.loc["AUC", "old"] == pytest.approx(table.loc["AUC", "new"], abs=1e-6)
+    assert table.loc["conversion, grade A", "old"] == pytest.approx(table.loc["conversion, grade A", "new"])
 
 
 @cache
