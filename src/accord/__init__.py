@@ -6,6 +6,10 @@ The front door::
     store = accord.connect()                       # accord.duckdb in the working directory
     accord.load_file(store, "leads", "contacts.csv", "hubspot-contacts")
     funnel = accord.generate(leads=20_000, seed=7)  # synthetic data with ground truth
+
+Scoring lives in :mod:`accord.scoring` (with the pact in :mod:`accord.pact`), attribution in
+:mod:`accord.attribution` (``journeys_from_store``, ``run_models``), and the evidence for the
+review meeting in :mod:`accord.evaluation` (``backtest``, ``compare_pacts``, ``learn_from_store``).
 """
 
 from accord.errors import AccordError
