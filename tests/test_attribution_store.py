@@ -179,6 +179,8 @@ def test_cli_attribute_explains_mistakes(tmp_path) -> None:
     assert r.exit_code == 2 and "unknown attribution model 'lastclick'" in r.output
     r = runner.invoke(app, ["attribute", str(f), "--lookback", "ten days"])
     assert r.exit_code == 2 and "write days (365d) and/or touches (20touches)" in r.output
+    r = runner.invoke(app, ["attribute", str(f), "--conversion", "won"])
+    assert r.exit_code == 2 and "--conversion, --per and --url apply to the store" in r.output
     bad = tmp_path / "x.csv"
     bad.write_text("who,when\n1,2\n", encoding="utf-8")
     r = runner.invoke(app, ["attribute", str(bad)])

@@ -105,6 +105,11 @@ def attribute_command(
     store = None
     try:
         if source is not None:
+            if conversion is not Conversion.OPPORTUNITY or per != "lead" or url is not None:
+                raise AttributionError(
+                    "--conversion, --per and --url apply to the store; a journey file carries its own "
+                    "conversions (drop them, or omit the file to attribute the store)"
+                )
             journeys: Journeys = journeys_from_file(source, sep=sep, spec=spec)
             spend_series = spend_from_file(str(spend)) if spend else None
         else:
