@@ -13,8 +13,10 @@ The plan, per score model:
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import ibis
 import ibis.expr.types as ir
@@ -73,9 +75,27 @@ def _matches(rule: EngagementRule, tp: ir.Table) -> ir.BooleanValue:
             cond = cond & tp[col].isin(list(values))  # in a filter or CASE, NULL already counts as false
     for key, value in (rule.property or {}).items():
         exact = (property_expr(tp.properties, key) == value).fill_null(False)
-        if '"' not in value and "\\" not in value:
+        if '"' not in value and "\\" not in value and value != "null":
+            # For plain text, "the property equals v" is one regex: the key, a colon, then v
+            # quoted or bare and followed by the end of the value; the same test as
+            # `property_expr(...) == v`, without extracting anything.
+            pattern = (
+                r'"'
+                + re.escape(key)
+                + r'"\s*:\s*(?:"'
+                + re.escape(value)
+                + r'"|'
+                + re.escape(value)
+                + r"(?:[,}\s]|$))"
+            )
+            one = tp.properties.re_search(pattern).fill_null(False)
+            # A nested object could hold the key twice, where `property_expr` reads the first:
+            # those rows keep the extracting test.
+            flat = tp.properties.find("{", 1) == -1
             # A cheap substring test first: the regex only runs where the text can match.
-            exact = ibis.ifelse(tp.properties.contains(value).fill_null(False), exact, False)
+            exact = ibis.ifelse(
+                tp.properties.contains(value).fill_null(False), ibis.ifelse(flat, one, exact), False
+            )
         # CASE evaluates the expensive test only where the cheap ones hold.
         cond = ibis.ifelse(cond, exact, False)
     return cond
@@ -105,8 +125,13 @@ def engagement_matches(model: ScoreModel, pact: Pact, inputs: Inputs, as_of: dat
         return None
     tp = inputs.touchpoints
     now = epoch_value(as_of)
+    # Ages are whole seconds: 0 <= now - floor(t) <= lookback holds exactly when
+    # ceil(now - lookback) <= t < now + 1, a plain timestamp range the engine applies
+    # while scanning; ages are then computed only for the touches in it.
+    window_start = datetime.fromtimestamp(math.ceil(now - eng.lookback_days * DAY), UTC).replace(tzinfo=None)
+    window_end = datetime.fromtimestamp(now + 1, UTC).replace(tzinfo=None)
+    tp = tp.filter((tp.occurred_at >= window_start) & (tp.occurred_at < window_end))
     tp = tp.mutate(_age_s=ibis.literal(now) - epoch_expr(tp.occurred_at))
-    tp = tp.filter((tp._age_s >= 0) & (tp._age_s <= eng.lookback_days * DAY))
     if pact.recycle.reset_engagement:
         resets = reset_times(inputs.feedback, as_of)
         tp = tp.left_join(resets, tp.lead_id == resets.lead_id).select(tp, resets.reset_at)
@@ -145,8 +170,8 @@ def engagement_matches(model: ScoreModel, pact: Pact, inputs: Inputs, as_of: dat
     )
 
 
-def engagement_by_rule(model: ScoreModel, pact: Pact, inputs: Inputs, as_of: datetime) -> ir.Table | None:
-    """Per lead and rule (its index): points after decay and caps, as `lead_id, rule, points`.
+def _capped_points(model: ScoreModel, pact: Pact, inputs: Inputs, as_of: datetime) -> ir.Table | None:
+    """`lead_id, rule, points` for the matches that count after caps (several rows per rule).
 
     A (lead, rule, cap window) group with no more matches than its cap counts
     in full; only the rare groups over their cap are ranked (most recent first)
@@ -168,16 +193,23 @@ def engagement_by_rule(model: ScoreModel, pact: Pact, inputs: Inputs, as_of: dat
     kept = crowded.filter(crowded._rank < crowded.cap).select("lead_id", "rule", "points")
     # nullability differs by path
     common = ibis.schema({"lead_id": "string", "rule": "int64", "points": "float64"})
-    both = ibis.union(within.cast(common), kept.cast(common), distinct=False)
+    return ibis.union(within.cast(common), kept.cast(common), distinct=False)
+
+
+def engagement_by_rule(model: ScoreModel, pact: Pact, inputs: Inputs, as_of: datetime) -> ir.Table | None:
+    """Per lead and rule (its index): points after decay and caps, as `lead_id, rule, points`."""
+    both = _capped_points(model, pact, inputs, as_of)
+    if both is None:
+        return None
     return both.group_by(["lead_id", "rule"]).aggregate(points=both.points.sum())
 
 
 def engagement_by_lead(model: ScoreModel, pact: Pact, inputs: Inputs, as_of: datetime) -> ir.Table | None:
     """Per lead: engagement points after decay and caps (the sum over its rules)."""
-    by_rule = engagement_by_rule(model, pact, inputs, as_of)
-    if by_rule is None:
+    both = _capped_points(model, pact, inputs, as_of)
+    if both is None:
         return None
-    return by_rule.group_by("lead_id").aggregate(engagement=by_rule.points.sum())
+    return both.group_by("lead_id").aggregate(engagement=both.points.sum())
 
 
 def clamp_expr(x: ir.FloatingValue, model: ScoreModel) -> ir.FloatingValue:
