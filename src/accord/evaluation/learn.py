@@ -29,6 +29,7 @@ from accord.evaluation.metrics import auc
 from accord.pact.io import parse_pact
 from accord.pact.schema import Pact
 from accord.scoring.batch import engagement_by_rule
+from accord.stats import sigmoid
 from accord.store.connection import Store
 
 PLACEHOLDERS = ("", "select", "none", "null", "n/a", "na", "-", "--", "unknown", "(none)", "nan", "not set")
@@ -207,8 +208,7 @@ class PointsModel:
 
     def probability(self, score: np.ndarray) -> np.ndarray:
         """P(convert) for a score."""
-        out: np.ndarray = 1 / (1 + np.exp(-(self.intercept + score / self.scale)))
-        return out
+        return sigmoid(self.intercept + score / self.scale)
 
 
 def fit_points(design: Design, train: np.ndarray, y: np.ndarray, spec: LearnSpec) -> PointsModel:

@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
+from accord.stats import fit_logistic
+
 
 def auc(scores: np.ndarray, outcomes: np.ndarray) -> float:
     """Area under the ROC curve: P(a converter outscores a non-converter), ties counting half."""
@@ -74,21 +76,15 @@ def rate_by(keys: pd.Series | pd.DataFrame, outcomes: np.ndarray) -> pd.DataFram
 
 
 def logistic_calibration(train_scores: np.ndarray, train_outcomes: np.ndarray) -> tuple[float, float]:
-    """Intercept and slope of P(convert) = 1 / (1 + exp(-(a + b * score))), by Newton's method."""
+    """Intercept and slope of P(convert) = 1 / (1 + exp(-(a + b * score))).
+
+    Fitted on the standardised score (well conditioned whatever the score's scale),
+    then mapped back to the score's own units.
+    """
     x = np.asarray(train_scores, dtype=float)
     y = np.asarray(train_outcomes, dtype=float)
     scale = float(np.std(x)) or 1.0
     z = (x - x.mean()) / scale
-    X = np.column_stack([np.ones_like(z), z])
-    rate = min(max(y.mean(), 1e-6), 1 - 1e-6)
-    beta = np.array([np.log(rate / (1 - rate)), 0.0])
-    for _ in range(50):
-        p = 1 / (1 + np.exp(-(X @ beta)))
-        w = p * (1 - p)
-        hess = (X * w[:, None]).T @ X + 1e-9 * np.eye(2)
-        step = np.linalg.solve(hess, X.T @ (y - p))
-        beta += step
-        if np.abs(step).max() < 1e-10:
-            break
+    beta = fit_logistic(np.column_stack([np.ones_like(z), z]), y, np.ones_like(y), iterations=50)
     slope = beta[1] / scale
     return float(beta[0] - slope * x.mean()), float(slope)

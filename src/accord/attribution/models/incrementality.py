@@ -30,6 +30,7 @@ import pandas as pd
 
 from accord.attribution.journeys import AttributionError, Journeys
 from accord.attribution.models.base import AttributionModel, share_total
+from accord.stats import fit_logistic, sigmoid
 
 
 def exposures(journeys: Journeys, channels: list[str], recency: bool) -> pd.DataFrame:
@@ -58,42 +59,6 @@ def exposures(journeys: Journeys, channels: list[str], recency: bool) -> pd.Data
         t.group_by("journey_id").agg(**aggs).order_by("journey_id").drop("journey_id").to_pandas()
     )
     return df.astype(float)
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    out: np.ndarray = 0.5 * (1.0 + np.tanh(0.5 * x))
-    return out
-
-
-def fit_logistic(
-    X: np.ndarray,
-    successes: np.ndarray,
-    trials: np.ndarray,
-    l2: float,
-    beta: np.ndarray | None = None,
-    iterations: int = 25,
-    tol: float = 1e-10,
-) -> np.ndarray:
-    """Binomial logistic regression by Newton's method; column 0 is the (unpenalised) intercept."""
-    k = X.shape[1]
-    start = beta
-    beta = np.zeros(k) if start is None else start.copy()
-    if start is None:
-        rate = successes.sum() / max(trials.sum(), 1e-12)
-        rate = min(max(rate, 1e-6), 1 - 1e-6)
-        beta[0] = np.log(rate / (1 - rate))
-    penalty = np.full(k, l2)
-    penalty[0] = 0.0
-    for _ in range(iterations):
-        p = _sigmoid(X @ beta)
-        grad = X.T @ (successes - trials * p) - penalty * beta
-        w = trials * p * (1 - p)
-        hess = (X * w[:, None]).T @ X + np.diag(penalty) + 1e-9 * np.eye(k)
-        step = np.linalg.solve(hess, grad)
-        beta = beta + step
-        if np.max(np.abs(step)) < tol:
-            break
-    return beta
 
 
 class Incrementality(AttributionModel):
@@ -183,12 +148,12 @@ class Incrementality(AttributionModel):
         value: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray]:
         eta = X @ beta
-        p = _sigmoid(eta)
+        p = sigmoid(eta)
         inc = np.zeros(len(groups))
         inc_v = np.zeros(len(groups))
         converting = succ > 0
         for c, idx in enumerate(groups):
-            without = _sigmoid(eta - X[:, idx] @ beta[idx])
+            without = sigmoid(eta - X[:, idx] @ beta[idx])
             diff = p - without
             inc[c] = float((trials * diff).sum())
             inc_v[c] = float((value[converting] * diff[converting] / p[converting]).sum())
