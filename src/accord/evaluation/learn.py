@@ -13,6 +13,7 @@ P(convert) = 1 / (1 + exp(-(intercept + score / scale))).
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -24,8 +25,17 @@ import yaml
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 
-from accord.evaluation.backtest import BacktestSpec, EvaluationError, History, inputs_as_of, score_snapshots
+from accord.evaluation.backtest import (
+    Backtest,
+    BacktestSpec,
+    EvaluationError,
+    History,
+    inputs_as_of,
+    score_snapshots,
+)
 from accord.evaluation.metrics import auc
+from accord.evaluation.thresholds import advise
+from accord.model.fields import property_value
 from accord.pact.io import parse_pact
 from accord.pact.schema import Pact
 from accord.scoring.batch import engagement_by_rule
@@ -523,29 +533,18 @@ def _store_frame(store: Store) -> tuple[pd.DataFrame, dict[str, str]]:
     props = leads.properties.dropna().map(_json_keys)
     keys = pd.Series([k for ks in props for k in ks]).value_counts()
     for key in keys[keys >= 0.05 * len(leads)].index:
-        df[f"prop__{key}"] = leads.properties.map(lambda t, k=key: _json_value(t, k))
+        # Read as the scorer reads it, so a learned rule fires on exactly the leads it was fitted on.
+        df[f"prop__{key}"] = leads.properties.map(lambda t, k=key: property_value(t, k))
         columns[f"prop__{key}"] = f"lead.properties.{key}"
-    return df.set_index("id"), {c: f for c, f in columns.items() if c in df.columns or c.startswith("prop__")}
+    return df.set_index("id"), {c: f for c, f in columns.items() if c in df.columns}
 
 
 def _json_keys(text: str) -> list[str]:
-    import json
-
     try:
         data = json.loads(text)
     except (TypeError, ValueError):
         return []
     return [k for k, v in data.items() if isinstance(v, str | int | float)] if isinstance(data, dict) else []
-
-
-def _json_value(text: Any, key: str) -> Any:
-    import json
-
-    try:
-        data = json.loads(text) if isinstance(text, str) else None
-    except ValueError:
-        return None
-    return data.get(key) if isinstance(data, dict) else None
 
 
 def _touch_types(store: Store, min_share: float) -> list[str]:
@@ -629,9 +628,6 @@ def learn_from_store(
 def _store_threshold(
     rows: pd.DataFrame, scores: np.ndarray, current: Pact, spec: LearnSpec, bt: BacktestSpec
 ) -> tuple[float, str]:
-    from accord.evaluation.backtest import Backtest
-    from accord.evaluation.thresholds import advise
-
     learned_rows = rows.assign(score=scores)
     b = Backtest("learned", bt, learned_rows, sorted(set(rows.snapshot)))
     if spec.capacity_per_month is not None or spec.target_precision is not None:
