@@ -90,6 +90,10 @@ def test_learned_pact_beats_the_example_on_generated_history(world_store) -> Non
     assert eng and all(r.decay is not None and r.cap is not None for r in eng)
     c = compare_pacts(world_store, demo_pact(), learned.pact, SPEC)
     table = c.table.set_index("metric")
+    # the back-test learning started from is the example's back-test: reusing it changes nothing
+    reused = compare_pacts(world_store, demo_pact(), learned.pact, SPEC, old_result=learned.baseline)
+    np.testing.assert_allclose(reused.table.old, c.table.old, rtol=1e-9, atol=1e-12)
+    assert reused.sentence == c.sentence
     assert table.loc["AUC", "new"] > table.loc["AUC", "old"] + 0.02, table
     assert table.loc["MQL precision (converted)", "new"] > table.loc["MQL precision (converted)", "old"]
     # the back-test through the real scorer agrees with the model's own held-out ranking

@@ -103,7 +103,7 @@ def run_demo(
         learned = learn_from_store(store, pact, spec)
         (base / "pact.learned.yaml").write_text(learned.yaml, encoding="utf-8")
         tick("back-testing both pacts", 0.99)
-        comparison = compare_pacts(store, pact, learned.pact, spec)
+        comparison = compare_pacts(store, pact, learned.pact, spec, old_result=learned.baseline)
         tick("done", 1.0)
     finally:
         store.close()

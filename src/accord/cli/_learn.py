@@ -105,7 +105,7 @@ def learn_command(
         _print_learned(learned, out)
         console.rule("[bold]What changes")
         print_diff(current, learned.pact)
-        print_comparison(compare_pacts(store, current, learned.pact, bt))
+        print_comparison(compare_pacts(store, current, learned.pact, bt, old_result=learned.baseline))
     finally:
         store.close()
 

@@ -85,11 +85,22 @@ def first_mql(rows: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def compare_pacts(store: Store, old: Pact, new: Pact, spec: BacktestSpec | None = None) -> PactComparison:
-    """Back-test both pacts on the same snapshots and compare."""
+def compare_pacts(
+    store: Store,
+    old: Pact,
+    new: Pact,
+    spec: BacktestSpec | None = None,
+    old_result: Backtest | None = None,
+) -> PactComparison:
+    """Back-test both pacts on the same snapshots and compare.
+
+    `old_result`, OLD's back-test with the same spec on the same store, spares running it again.
+    """
     spec = spec or BacktestSpec()
+    if old_result is not None and old_result.spec != spec:
+        raise ValueError("old_result was back-tested with another spec than the comparison's")
     history = History.read(store)
-    a = backtest(store, old, spec, history)
+    a = old_result or backtest(store, old, spec, history)
     b = backtest(store, new, spec, history)
     ha, hb = headline(a), headline(b)
     labels = list(dict.fromkeys([*ha, *hb]))

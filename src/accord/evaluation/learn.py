@@ -31,6 +31,7 @@ from accord.evaluation.backtest import (
     EvaluationError,
     History,
     inputs_as_of,
+    measure,
     score_snapshots,
 )
 from accord.evaluation.metrics import auc
@@ -273,6 +274,9 @@ class Learned:
     split: str
     threshold: float
     threshold_reason: str
+    baseline: Backtest | None = None
+    """The current pact's back-test the store learning started from (None for a flat file);
+    pass it to `compare_pacts` as `old_result` rather than back-testing that pact again."""
 
 
 def _slug(text: str) -> str:
@@ -622,7 +626,11 @@ def learn_from_store(
         f"by time: snapshots up to {cut:%Y-%m-%d} train ({int(train.sum()):,} lead-snapshots), "
         f"from then on test ({int(test.sum()):,})"
     )
-    return _finish(pm, y, train, spec, (float(round(threshold)), reason), touch_levels, current, split)
+    learned = _finish(pm, y, train, spec, (float(round(threshold)), reason), touch_levels, current, split)
+    learned.baseline = Backtest(
+        f"{current.pact} v{current.version}", bt, rows, instants, measure(rows, instants, bt)
+    )
+    return learned
 
 
 def _store_threshold(
