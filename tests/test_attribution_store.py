@@ -11,7 +11,14 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from accord.attribution import Conversion, JourneySpec, journeys_from_store, run_models, team_report
+from accord.attribution import (
+    Conversion,
+    JourneySpec,
+    journeys_from_store,
+    run_models,
+    team_credit,
+    team_report,
+)
 from accord.attribution.compare import spend_by_channel
 from accord.attribution.inputs import journeys_from_file
 from accord.cli.main import app
@@ -112,8 +119,15 @@ def test_teams_sourced_and_influenced(duck: Store) -> None:
             .conversions.sum()
         )
         t = j.table.to_pandas()
+        split = team_credit(run_models(j, ["first_touch", "linear", "markov"]), j)
     # sourced = the first touch's team; influenced = any touch of the team on the journey
     assert teams.sourced_conversions.to_dict() == pytest.approx(first.to_dict())
+    by_model = split.groupby("model").conversions.sum()
+    assert by_model.to_dict() == pytest.approx(
+        dict.fromkeys(["first", "linear", "markov"], len(t[t.conv > 0].journey_id.unique()))
+    )
+    first_split = split[split.model == "first"].set_index("team").conversions
+    assert first_split.to_dict() == pytest.approx(first.to_dict())
     conv = t[t.conv > 0]
     for team in ("marketing", "sales"):
         assert teams.influenced_conversions[team] == conv[conv.team == team].journey_id.nunique()

@@ -236,16 +236,20 @@ def team_report(journeys: Journeys) -> pd.DataFrame:
 
 def team_credit(attribution: Attribution, journeys: Journeys) -> pd.DataFrame:
     """Each model's credit by team (marketing, sales): rule models from the touches, others split."""
-    rows = []
-    for label, m in attribution.models.items():
-        if isinstance(m, RuleModel):
-            part = rule_credit(journeys, [m], by="team")[label]
-        else:
-            part = m.breakdown(journeys, "team")
-        g = part.groupby("team")[["conversions", "value"]].sum()
-        for team, r in g.iterrows():
-            rows.append({"model": label, "team": team, "conversions": r.conversions, "value": r.value})
-    return pd.DataFrame(rows)
+    rules = [m for m in attribution.models.values() if isinstance(m, RuleModel)]
+    by_team = rule_credit(journeys, rules, by="team") if rules else {}  # one query for all of them
+    parts = [
+        (by_team[label] if label in by_team else m.breakdown(journeys, "team")).assign(model=label)
+        for label, m in attribution.models.items()
+    ]
+    if not parts:
+        return pd.DataFrame(columns=["model", "team", "conversions", "value"])
+    out: pd.DataFrame = (
+        pd.concat(parts, ignore_index=True)
+        .groupby(["model", "team"], as_index=False, sort=False)[["conversions", "value"]]
+        .sum()
+    )
+    return out
 
 
 def write_details(result: Attribution, folder: str | Path) -> list[Path]:
