@@ -379,14 +379,22 @@ def table_spec(name: str) -> TableSpec:
         raise UnknownTableError(f"unknown table {name!r}; canonical tables: {', '.join(TABLES)}") from None
 
 
+# Columns every score history table has: which model, which instant, which pact.
+_MODEL = Column("model", "string", "Score model of the pact.", "default", required=True)
+_AS_OF = Column("as_of", "timestamp", "The instant scored (UTC).", "2026-06-01 00:00:00", required=True)
+_PACT_STAMP = (
+    Column("pact", "string", "Pact name.", "demo-scoring"),
+    Column("pact_version", "int", "Pact version.", 3),
+)
+
 LEAD_SCORES = TableSpec(
     name="lead_scores",
     description="Score history: each lead's score per model and instant, with the pact version used.",
     key=("lead_id", "model", "as_of"),
     columns=(
         Column("lead_id", "string", "Lead scored.", "lead-0001234", required=True),
-        Column("model", "string", "Score model of the pact.", "default", required=True),
-        Column("as_of", "timestamp", "The instant scored (UTC).", "2026-06-01 00:00:00", required=True),
+        _MODEL,
+        _AS_OF,
         Column("account_id", "string", "The lead's account.", "acc-000042"),
         Column("fit", "float", "Points from fit rules.", 45.0),
         Column("engagement", "float", "Points from engagement rules after decay and caps.", 23.4),
@@ -397,8 +405,7 @@ LEAD_SCORES = TableSpec(
         Column("grade", "string", "Fit grade A to D.", "A"),
         Column("band", "int", "Engagement band 1 (hot) to 4.", 2),
         Column("is_mql", "bool", "Meets the pact's MQL definition.", True),
-        Column("pact", "string", "Pact name.", "demo-scoring"),
-        Column("pact_version", "int", "Pact version.", 3),
+        *_PACT_STAMP,
     ),
 )
 
@@ -408,14 +415,13 @@ ACCOUNT_SCORES = TableSpec(
     key=("account_id", "model", "as_of"),
     columns=(
         Column("account_id", "string", "Account scored.", "acc-000042", required=True),
-        Column("model", "string", "Score model of the pact.", "default", required=True),
-        Column("as_of", "timestamp", "The instant scored (UTC).", "2026-06-01 00:00:00", required=True),
+        _MODEL,
+        _AS_OF,
         Column("account_fit", "float", "Points from account fit rules.", 25.0),
         Column("account_engagement", "float", "Roll-up of its people's engagement.", 41.5),
         Column("account_score", "float", "Fit + engagement within floor and ceiling.", 66.5),
         Column("leads", "int", "People of the account.", 4),
-        Column("pact", "string", "Pact name.", "demo-scoring"),
-        Column("pact_version", "int", "Pact version.", 3),
+        *_PACT_STAMP,
     ),
 )
 
