@@ -54,9 +54,9 @@ def test_learned_points_are_integer_monotone_and_scored_alike(tmp_path) -> None:
         pts = pm.points[bins]
         assert (np.diff(pts) >= 0).all() or (np.diff(pts) <= 0).all(), pts  # monotone in the bin order
         assert pts[-1] > pts[0]  # and the right way: more is better here
-    by_id = {r.id: r for r in rules}
     assert any(r.op == "in" and "Select" in r.operand for r in rules)  # the placeholder is read as missing
-    assert "lead-properties-city-other" in by_id or not any(r.field.endswith("city") for r in rules)
+    # 400 cities, none with 1% of leads: all are "other", a single level that tells nothing
+    assert not any(r.field.endswith(".city") for r in rules)
     assert learned.auc_points > 0.6 and learned.auc_points >= learned.auc_reference - 0.02
     # the scorer reads the learned pact back into exactly the model's scores
     path = tmp_path / "leads.csv"

@@ -22,8 +22,8 @@ def auc(scores: np.ndarray, outcomes: np.ndarray) -> float:
 def gains(scores: np.ndarray, outcomes: np.ndarray, bins: int = 10) -> pd.DataFrame:
     """Leads ranked by score in `bins` equal groups: each group's rate, lift and cumulative gains.
 
-    Ties are kept together by ranking on score then a stable order, so groups are as
-    equal as the ranking allows.
+    Groups have equal sizes (to one lead); leads with equal scores keep their input
+    order, so a tie can straddle two groups.
     """
     s = np.asarray(scores, dtype=float)
     y = np.asarray(outcomes, dtype=float)
