@@ -6,11 +6,10 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import pandas as pd
 import typer
-from rich.table import Table
 
 from accord.attribution import (
     Attribution,
@@ -29,7 +28,7 @@ from accord.attribution.journeys import Journeys
 from accord.attribution.models import DEFAULT_COMPARISON, split_models
 from accord.attribution.models.incrementality import Incrementality
 from accord.attribution.models.markov import Markov
-from accord.cli._console import console, friendly
+from accord.cli._console import console, friendly, print_frame
 from accord.cli._score import parse_instant
 from accord.store import connect
 
@@ -146,23 +145,6 @@ def _write(credit: pd.DataFrame, fmt: Literal["json", "csv"] | str, to: Path | N
         console.print(f"wrote {len(credit):,} rows to {to}", highlight=False)
 
 
-def _num(x: Any, digits: int = 1) -> str:
-    return "" if x is None or pd.isna(x) else f"{float(x):,.{digits}f}"
-
-
-def _frame_table(title: str, df: pd.DataFrame, columns: list[tuple[str, str, int | None]]) -> None:
-    """Print `df` with (heading, column, digits) columns; digits None means text."""
-    table = Table(title=title, box=None, padding=(0, 1), title_justify="left")
-    for heading, _, digits in columns:
-        table.add_column(heading, justify="left" if digits is None else "right")
-    values = [df[col].tolist() for _, col, _ in columns]
-    for row in zip(*values, strict=True):
-        table.add_row(
-            *[str(v) if d is None else _num(v, d) for v, (_, _, d) in zip(row, columns, strict=True)]
-        )
-    console.print(table)
-
-
 def print_comparison(result: Attribution, measure: str = "conversions", title: str = "") -> None:
     """Channels down, models across, with a total row."""
     wide = result.wide(measure)
@@ -175,14 +157,14 @@ def print_comparison(result: Attribution, measure: str = "conversions", title: s
     flat = pd.concat([flat, pd.DataFrame([total])], ignore_index=True)
     spec: list[tuple[str, str, int | None]] = [(k, k, None) for k in keys]
     spec += [(str(m), str(m), digits) for m in wide.columns]
-    _frame_table(title, flat, spec)
+    print_frame(title, flat, spec)
 
 
 def print_teams(teams: pd.DataFrame) -> None:
     """Conversions and value each team sourced (first touch) and influenced (any touch)."""
     if teams.empty:
         return
-    _frame_table(
+    print_frame(
         "teams: sourced (first touch) and influenced (any touch)",
         teams,
         [
@@ -209,7 +191,7 @@ def _print(
         print_comparison(result, "value", "value credited")
     for label, m in result.models.items():
         if isinstance(m, Markov) and len(result.models) == 1:
-            _frame_table(
+            print_frame(
                 f"{label}: removal effects",
                 m.removal_effects_,
                 [
@@ -223,7 +205,7 @@ def _print(
                 [m.incremental_, pd.DataFrame([{"channel": "baseline", "incremental": m.baseline_}])],
                 ignore_index=True,
             )
-            _frame_table(
+            print_frame(
                 f"{label}: incremental conversions (95% bootstrap)",
                 inc,
                 [
@@ -237,7 +219,7 @@ def _print(
         ref = next(iter(result.models))
         ref = next((k for k, v in result.models.items() if isinstance(v, Incrementality)), ref)
         roi = result.roi(ref).reset_index(names="channel")
-        _frame_table(
+        print_frame(
             f"spend and return ({ref})",
             roi,
             [
@@ -258,7 +240,7 @@ def _print(
         w = team_split.pivot_table(index="team", columns="model", values="conversions", aggfunc="sum")
         cols = [m for m in result.models if m in w.columns]
         flat = w[cols].reset_index()
-        _frame_table(
+        print_frame(
             "conversions credited by team",
             flat,
             [("team", "team", None), *[(m, m, 1) for m in cols]],

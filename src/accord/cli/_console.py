@@ -8,9 +8,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+import pandas as pd
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from accord.errors import AccordError
 
@@ -51,3 +53,21 @@ def progress_bar(description: str) -> Iterator[Callable[[str, float], None]]:
             bar.update(task, completed=frac, description=f"{description}: {step}")
 
         yield tick
+
+
+def format_number(x: Any, digits: int = 1) -> str:
+    """A number with thousands separators, or blank when missing."""
+    return "" if x is None or pd.isna(x) else f"{float(x):,.{digits}f}"
+
+
+def print_frame(title: str, df: pd.DataFrame, columns: list[tuple[str, str, int | None]]) -> None:
+    """Print `df` with (heading, column, digits) columns; digits None means text."""
+    table = Table(title=title, box=None, padding=(0, 1), title_justify="left")
+    for heading, _, digits in columns:
+        table.add_column(heading, justify="left" if digits is None else "right")
+    values = [df[col].tolist() for _, col, _ in columns]
+    for row in zip(*values, strict=True):
+        table.add_row(
+            *[str(v) if d is None else format_number(v, d) for v, (_, _, d) in zip(row, columns, strict=True)]
+        )
+    console.print(table)

@@ -9,8 +9,7 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-from accord.cli._attribute import _frame_table
-from accord.cli._console import console, friendly
+from accord.cli._console import console, friendly, print_frame
 from accord.cli._score import parse_instant
 from accord.errors import ConfigError
 from accord.evaluation import Backtest, BacktestSpec, backtest
@@ -125,12 +124,12 @@ def print_backtest(b: Backtest) -> None:
     grid = m["grade_band"].pivot_table(index="grade", columns="band", values="rate")
     grid = grid.reset_index()
     grid.columns = [str(c) for c in grid.columns]
-    _frame_table(
+    print_frame(
         "conversion by grade (rows) and band (columns)",
         grid,
         [("grade", "grade", None), *[(f"band {c}", c, 3) for c in grid.columns if c != "grade"]],
     )
-    _frame_table(
+    print_frame(
         "lift and cumulative gains by score decile",
         m["gains"],
         [
@@ -156,8 +155,8 @@ def print_backtest(b: Backtest) -> None:
     ]
     if "over_capacity" in vol:
         cols.append(("over capacity", "over_capacity", None))
-    _frame_table("MQL volume", vol, cols)
-    _frame_table(
+    print_frame("MQL volume", vol, cols)
+    print_frame(
         "calibration (fitted on the earlier snapshots, measured on the later)",
         m["calibration"],
         [
@@ -171,7 +170,7 @@ def print_backtest(b: Backtest) -> None:
 
 def print_advice(a: ThresholdAdvice) -> None:
     """The threshold recommendation and its trade-off curve."""
-    _frame_table(
+    print_frame(
         "threshold trade-off",
         a.curve.iloc[:: max(1, len(a.curve) // 12)],
         [
@@ -187,7 +186,7 @@ def print_advice(a: ThresholdAdvice) -> None:
 def print_feedback(r: FeedbackReport) -> None:
     """What sales' verdicts say."""
     for dim, df in r.by.items():
-        _frame_table(
+        print_frame(
             f"sales verdicts by {dim}",
             df.head(10),
             [
@@ -199,12 +198,12 @@ def print_feedback(r: FeedbackReport) -> None:
                 ("top reject reason", "top_reject_reason", None),
             ],
         )
-    _frame_table(
+    print_frame(
         "reasons",
         r.reasons.head(10),
         [("action", "action", None), ("reason", "reason", None), ("verdicts", "verdicts", 0)],
     )
-    _frame_table(
+    print_frame(
         "reps",
         r.reps,
         [
@@ -214,7 +213,7 @@ def print_feedback(r: FeedbackReport) -> None:
             ("reject", "reject_rate", 3),
         ],
     )
-    _frame_table(
+    print_frame(
         "rules against outcomes (z: difference in conversion, in standard errors)",
         r.rules,
         [
@@ -264,7 +263,7 @@ def compare_command(
 def print_comparison(c: PactComparison) -> None:
     """The two pacts' headline metrics and the one-line verdict."""
     console.rule(f"[bold]{c.old.pact} (old) against {c.new.pact} (new)")
-    _frame_table(
+    print_frame(
         "same history, same snapshots",
         c.table,
         [("metric", "metric", None), ("old", "old", 3), ("new", "new", 3)],
