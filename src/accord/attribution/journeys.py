@@ -9,10 +9,11 @@ materialised once so that each model's query scans a small, ordered table.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import ibis
 import ibis.expr.types as ir
@@ -48,6 +49,7 @@ non-converting journey); the `is_*` flags mark the touches that created the lead
 opportunity and closed the deal (W-shaped and full-path models)."""
 
 DAY_SECONDS = 86_400.0
+T = TypeVar("T")
 
 
 class AttributionError(AccordError, ValueError):
@@ -116,6 +118,14 @@ class Journeys:
     """Whether `close` drops the table (False when the caller keeps it)."""
     _totals: dict[str, float] | None = field(default=None, repr=False)
     _channels: list[str] | None = field(default=None, repr=False)
+    _memo: dict[Any, Any] = field(default_factory=dict, repr=False)
+
+    def memo(self, key: Any, compute: Callable[[], T]) -> T:
+        """A result computed once per journey table (the table does not change once built)."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        result: T = self._memo[key]
+        return result
 
     @property
     def table(self) -> ir.Table:

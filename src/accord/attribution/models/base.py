@@ -77,8 +77,19 @@ def split_channel_credit(journeys: Journeys, credit: pd.DataFrame, by: str) -> p
     """Spread channel-level credit over `by` in proportion to linear credit within each channel."""
     if by not in DIMENSIONS or by == "channel":
         raise AttributionError(f"cannot break credit down by {by!r}; choose from {', '.join(DIMENSIONS[1:])}")
+    share = journeys.memo(("linear shares", by), lambda: _linear_shares(journeys, by))
+    out = share.merge(credit[["channel", "conversions", "value"]], on="channel", how="right")
+    out[by] = out[by].fillna("(none)")
+    out["conversions"] = out.conversions * out.sc.fillna(1.0)
+    out["value"] = out.value * out.sv.fillna(1.0)
+    result: pd.DataFrame = out[["channel", by, "conversions", "value"]].reset_index(drop=True)
+    return result
+
+
+def _linear_shares(journeys: Journeys, by: str) -> pd.DataFrame:
+    """Each (channel, `by`) pair's share of its channel's linear conversions (`sc`) and value (`sv`)."""
     t = credited(journeys.table)
-    share = (
+    share: pd.DataFrame = (
         t.group_by(["channel", t[by].fill_null("(none)").name(by)])
         .agg(c=(t.conv / t.n).sum(), v=(t.value / t.n).sum())
         .to_pandas()
@@ -86,12 +97,7 @@ def split_channel_credit(journeys: Journeys, credit: pd.DataFrame, by: str) -> p
     tot = share.groupby("channel")[["c", "v"]].transform("sum")
     share["sc"] = (share.c / tot.c).fillna(0.0)
     share["sv"] = (share.v / tot.v).where(tot.v != 0, share["sc"])
-    out = share.merge(credit[["channel", "conversions", "value"]], on="channel", how="right")
-    out[by] = out[by].fillna("(none)")
-    out["conversions"] = out.conversions * out.sc.fillna(1.0)
-    out["value"] = out.value * out.sv.fillna(1.0)
-    result: pd.DataFrame = out[["channel", by, "conversions", "value"]].reset_index(drop=True)
-    return result
+    return share
 
 
 def share_total(weights: np.ndarray, total: float) -> np.ndarray:
