@@ -114,10 +114,6 @@ class Journeys:
     rejected: int = 0
     """Input rows refused (their reasons are in the rejects file)."""
     rejects_path: str | None = None
-    owned: bool = True
-    """Whether `close` drops the table (False when the caller keeps it)."""
-    _totals: dict[str, float] | None = field(default=None, repr=False)
-    _channels: list[str] | None = field(default=None, repr=False)
     _memo: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     def memo(self, key: Any, compute: Callable[[], T]) -> T:
@@ -140,7 +136,8 @@ class Journeys:
     @property
     def totals(self) -> dict[str, float]:
         """Journeys (rows), conversions, value and non-conversions."""
-        if self._totals is None:
+
+        def count() -> dict[str, float]:
             j = self.journey_level()
             row = j.aggregate(
                 journeys=j.count(),
@@ -149,24 +146,24 @@ class Journeys:
                 nulls=j.nulls.sum(),
                 touches=j.n.sum(),
             ).to_pyarrow()
-            self._totals = {k: float(row[k][0].as_py() or 0.0) for k in row.column_names}
-        return self._totals
+            return {k: float(row[k][0].as_py() or 0.0) for k in row.column_names}
+
+        return self.memo("totals", count)
 
     @property
     def channels(self) -> list[str]:
         """Distinct channels, sorted."""
-        if self._channels is None:
-            t = self.table
-            self._channels = sorted(t.select("channel").distinct().to_pyarrow()["channel"].to_pylist())
-        return self._channels
+        t = self.table
+        return self.memo(
+            "channels", lambda: sorted(t.select("channel").distinct().to_pyarrow()["channel"].to_pylist())
+        )
 
     def close(self) -> None:
         """Drop the materialised table."""
-        if self.owned:
-            try:
-                self.con.drop_table(self.name, force=True)
-            except Exception:  # noqa: S110 - best effort: a temp table vanishes with its session anyway
-                pass
+        try:
+            self.con.drop_table(self.name, force=True)
+        except Exception:  # noqa: S110 - best effort: the connection may already be closed
+            pass
 
     def __enter__(self) -> Journeys:
         return self
@@ -176,11 +173,6 @@ class Journeys:
 
 
 SCRATCH = "_accord_journeys"
-
-
-def number_of_days(seconds: ir.NumericValue) -> ir.FloatingValue:
-    """Seconds as float days."""
-    return seconds.cast("float64") / DAY_SECONDS
 
 
 def finish_journeys(touches: ir.Table, *, touch_order: list[ir.Value]) -> ir.Table:
@@ -196,12 +188,6 @@ def finish_journeys(touches: ir.Table, *, touch_order: list[ir.Value]) -> ir.Tab
         n=touches.count().over(ibis.window(group_by=touches.journey_id)).cast("int64"),
     )
     return numbered.select(*[numbered[c].cast(t).name(c) for c, t in JOURNEY_COLUMNS.items()])
-
-
-def materialise(con: Any, expr: ir.Table, name: str = SCRATCH) -> str:
-    """Write a journey expression to a table on `con` and return its name."""
-    con.create_table(name, expr, overwrite=True)
-    return name
 
 
 # ------------------------------------------------------------------ the store
@@ -317,7 +303,7 @@ def journey_expr(store: Store, spec: JourneySpec) -> tuple[ir.Table, ir.Table]:
         campaign=t.campaign,
         touch_type=t.touch_type,
         team=t.team,
-        age_days=number_of_days(t._age_s),
+        age_days=t._age_s.cast("float64") / DAY_SECONDS,
         conv=ibis.ifelse(converted, one, zero),
         value=ibis.ifelse(converted, t.conv_value.coalesce(zero), zero),
         nulls=ibis.ifelse(converted, zero, one),
@@ -332,7 +318,7 @@ def journeys_from_store(store: Store, spec: JourneySpec | None = None, *, name: 
     """Build and materialise the journeys for `spec` on the store's engine."""
     spec = spec or JourneySpec()
     expr, conv = journey_expr(store, spec)
-    materialise(store.con, expr, name)
+    store.con.create_table(name, expr, overwrite=True)
     journeys = Journeys(
         con=store.con,
         name=name,
