@@ -178,6 +178,20 @@ def pacts(draw: st.DrawFn) -> str:
     return "\n".join(lines) + "\n"
 
 
+# Touch properties the batch and online property tests must read alike: plain, spaced,
+# a longer value with the same prefix, the key as a prefix of another, nested objects.
+TOUCH_PROPERTIES = [
+    None,
+    '{"page":"/pricing"}',
+    '{"page":"/"}',
+    '{"page": "/pricing" }',
+    '{"page":"/pricing-old"}',
+    '{"pages":"/pricing"}',
+    '{"x":{"page":"/pricing"},"page":"/"}',
+    '{"page":"/","x":{"page":"/pricing"}}',
+]
+
+
 def _account(draw: st.DrawFn) -> str:
     rollup = draw(st.sampled_from(["sum", "max", "top_k", "top_k_weighted"]))
     weight = draw(st.sampled_from([0, 0.3, 1]))
@@ -246,7 +260,7 @@ def worlds(draw: st.DrawFn) -> dict[str, list[dict[str, Any]]]:
                 "occurred_at": draw(secs),
                 "channel": "c",
                 "touch_type": draw(st.sampled_from(TOUCH_TYPES)),
-                "properties": draw(st.sampled_from([None, '{"page":"/pricing"}', '{"page":"/"}'])),
+                "properties": draw(st.sampled_from(TOUCH_PROPERTIES)),
             }
         )
     feedback = []

@@ -38,6 +38,25 @@ def property_expr(json_text: ir.StringValue, key: str) -> ir.StringValue:
     return ibis.ifelse(value == "null", ibis.null("string"), value)
 
 
+def property_equals_expr(json_text: ir.StringValue, key: str, value: str) -> ir.BooleanValue:
+    """Whether property `key` equals `value`: `property_expr(json_text, key) == value`, cheaper.
+
+    For plain text (no quote or backslash) the test is one regex, the key, a colon, then
+    the value quoted or bare and ending there, run only where a substring test finds the
+    value, and only on flat objects: a nested one could hold the key twice, where
+    `property_expr` reads the first, so those rows keep the extracting test.
+    """
+    exact = (property_expr(json_text, key) == value).fill_null(False)
+    if '"' in value or "\\" in value or value == "null":
+        return exact
+    v = re.escape(value)
+    one = json_text.re_search(r'"' + re.escape(key) + r'"\s*:\s*(?:"' + v + r'"|' + v + r"(?:[,}\s]|$))")
+    flat = json_text.find("{", 1) == -1
+    return ibis.ifelse(
+        json_text.contains(value).fill_null(False), ibis.ifelse(flat, one.fill_null(False), exact), False
+    )
+
+
 def property_value(json_text: str | None, key: str) -> str | None:
     """Python twin of :func:`property_expr`."""
     if not json_text:

@@ -14,14 +14,13 @@ The plan, per score model:
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import ibis
 import ibis.expr.types as ir
 
-from accord.model.fields import epoch_expr, epoch_value, float_literal, property_expr
+from accord.model.fields import epoch_expr, epoch_value, float_literal, property_equals_expr, property_expr
 from accord.pact.operators import OPERATORS
 from accord.pact.schema import Decay, EngagementRule, FitRule, Pact, ScoreModel
 
@@ -74,28 +73,7 @@ def _matches(rule: EngagementRule, tp: ir.Table) -> ir.BooleanValue:
         if values:
             cond = cond & tp[col].isin(list(values))  # in a filter or CASE, NULL already counts as false
     for key, value in (rule.property or {}).items():
-        exact = (property_expr(tp.properties, key) == value).fill_null(False)
-        if '"' not in value and "\\" not in value and value != "null":
-            # For plain text, "the property equals v" is one regex: the key, a colon, then v
-            # quoted or bare and followed by the end of the value; the same test as
-            # `property_expr(...) == v`, without extracting anything.
-            pattern = (
-                r'"'
-                + re.escape(key)
-                + r'"\s*:\s*(?:"'
-                + re.escape(value)
-                + r'"|'
-                + re.escape(value)
-                + r"(?:[,}\s]|$))"
-            )
-            one = tp.properties.re_search(pattern).fill_null(False)
-            # A nested object could hold the key twice, where `property_expr` reads the first:
-            # those rows keep the extracting test.
-            flat = tp.properties.find("{", 1) == -1
-            # A cheap substring test first: the regex only runs where the text can match.
-            exact = ibis.ifelse(
-                tp.properties.contains(value).fill_null(False), ibis.ifelse(flat, one, exact), False
-            )
+        exact = property_equals_expr(tp.properties, key, value)
         # CASE evaluates the expensive test only where the cheap ones hold.
         cond = ibis.ifelse(cond, exact, False)
     return cond
