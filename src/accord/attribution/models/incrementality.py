@@ -111,10 +111,15 @@ class Incrementality(AttributionModel):
         inc, inc_value = self._counterfactual(X, beta, groups, trials, succ, value)
         boot = []
         rng = np.random.default_rng(self.seed)
+        fails = trials - succ
+        mean_value = np.divide(value, succ, out=np.zeros_like(value), where=succ > 0)
         for _ in range(self.bootstrap):
-            w = rng.poisson(1.0, len(df)).astype(float)
-            b = fit_logistic(X, succ * w, trials * w, self.l2, beta=beta, iterations=8)
-            boot.append(self._counterfactual(X, b, groups, trials * w, succ * w, value * w)[0])
+            # Each journey drawn Poisson(1) times: a row standing for k conversions and m
+            # non-conversions (identical paths share a row) draws Poisson(k) and Poisson(m).
+            s_b = rng.poisson(succ).astype(float)
+            t_b = s_b + rng.poisson(fails).astype(float)
+            b = fit_logistic(X, s_b, t_b, self.l2, beta=beta, iterations=8)
+            boot.append(self._counterfactual(X, b, groups, t_b, s_b, mean_value * s_b)[0])
         totals = journeys.totals
         pos_inc = np.clip(inc, 0.0, None)
         pos_val = np.clip(inc_value, 0.0, None)
