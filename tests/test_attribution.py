@@ -197,6 +197,32 @@ def test_bad_path_rows_are_rejected_with_reasons(tmp_path) -> None:
     assert credit("linear", j) == {"a": (1.0, 10.0), "b": (1.5, 12.0), "c": (0.5, 2.0)}
 
 
+def test_identical_paths_share_a_row_and_every_journey_counts() -> None:
+    rows = [("a > b", 1, 10.0, 0), ("a > b", 0, 0.0, 1), ("a>b", 1, 30.0, 0), ("c", 0, 0.0, 1), (" >  > ", 1, 0.0, 0)]
+    j = journeys_from_frame(paths(rows))
+    assert len(j.table.to_pandas()) == 5  # "a > b" once (2 touches), "a>b" (2), "c" (1)
+    assert j.totals == {"journeys": 4, "touches": 7, "conversions": 2, "value": 40, "nulls": 2}
+    assert j.rejected == 1  # " >  > " has no channel
+    # The same journeys touch by touch, one per row: every path model credits them alike.
+    as_touches = touches(
+        [
+            ("1", 0, "a", 1, 10.0),
+            ("1", 1, "b", 1, 10.0),
+            ("2", 0, "a", 0, 0.0),
+            ("2", 1, "b", 0, 0.0),
+            ("3", 0, "a", 1, 30.0),
+            ("3", 1, "b", 1, 30.0),
+            ("4", 0, "c", 0, 0.0),
+        ]
+    )
+    one_per_journey = journeys_from_frame(as_touches)
+    for model in ("first_touch", "linear", "position", "markov", "shapley", "incrementality(bootstrap=0)"):
+        got, want = credit(model, j), credit(model, one_per_journey)
+        assert set(got) == set(want), model
+        for ch in want:
+            assert got[ch] == pytest.approx(want[ch], abs=1e-9), (model, ch)
+
+
 # ----------------------------------------------------------------- W and full path
 
 

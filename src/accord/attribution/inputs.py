@@ -103,8 +103,9 @@ def journeys_from_file(
         raw.close()
         return _tutorial(path, spec)
     con = ibis.duckdb.from_connection(raw)
+    counts: dict[str, float] = {}
     if kind == "paths":
-        rejected = _paths(raw, src, sep)
+        rejected, counts = _paths(raw, src, sep)
         has_times = False
     else:
         rejected = _touches(raw, src, spec or JourneySpec())
@@ -118,6 +119,7 @@ def journeys_from_file(
         source=f"{path} ({kind})",
         rejected=rejected + len(src.bad_lines),
         rejects_path=str(out) if out else None,
+        counts=counts,
     )
     if journeys.totals["journeys"] == 0:
         raise AttributionError(f"{path}: no usable journey (see {out})")
@@ -140,7 +142,8 @@ def _value(col: str | None, typ: str = "VARCHAR") -> str:
     return f"CASE WHEN {text} IS NULL OR {text} = '' THEN 0.0 ELSE TRY_CAST({text} AS DOUBLE) END"
 
 
-def _paths(raw: duckdb.DuckDBPyConnection, src: SourceFile, sep: str) -> int:
+def _paths(raw: duckdb.DuckDBPyConnection, src: SourceFile, sep: str) -> tuple[int, dict[str, float]]:
+    """Build the journey table from a path file; the rejected rows and the journeys and touches read."""
     if not sep:
         raise AttributionError("the path separator cannot be empty")
     cols = {
@@ -153,11 +156,15 @@ def _paths(raw: duckdb.DuckDBPyConnection, src: SourceFile, sep: str) -> int:
         _number(cols["total_null"], "0.0"),
     )
     p = ident(cols["path"] or "path")
+    # Views: the number checks run inside the one statement that groups the rows; the
+    # path check (the first reason) runs on distinct paths, or on every row only when
+    # there are rejects to write. A path has a channel when something other than
+    # separators and spaces is left, the same test as splitting, trimming and dropping
+    # empty tokens.
     raw.execute(
-        f"""CREATE OR REPLACE TEMP TABLE checked AS
-        SELECT {ROW}, toks, conv, value, nulls,
+        f"""CREATE OR REPLACE TEMP VIEW numbers AS
+        SELECT {ROW}, path, conv, value, nulls,
           CASE
-            WHEN len(toks) = 0 THEN 'path has no channel'
             WHEN conv IS NULL THEN 'total_conversions is not a number'
             WHEN conv < 0 THEN 'total_conversions is negative'
             WHEN value IS NULL THEN 'total_conversion_value is not a number'
@@ -166,15 +173,28 @@ def _paths(raw: duckdb.DuckDBPyConnection, src: SourceFile, sep: str) -> int:
             WHEN conv + nulls = 0 THEN 'path has no conversions and no nulls'
             WHEN conv = 0 AND value <> 0 THEN 'total_conversion_value without conversions'
           END AS reason
-        FROM (SELECT {ROW},
-                list_filter(list_transform(string_split(coalesce({p}, ''), {literal(sep)}),
-                                           x -> trim(x)), x -> x <> '') AS toks,
+        FROM (SELECT {ROW}, coalesce(CAST({p} AS VARCHAR), '') AS path,
                 {conv} AS conv, coalesce({value}, 0.0) AS value, coalesce({nulls}, 0.0) AS nulls
               FROM src)"""
     )
     raw.execute(
+        f"""CREATE OR REPLACE TEMP VIEW checked AS
+        SELECT {ROW}, CASE WHEN trim(replace(path, {literal(sep)}, '')) = '' THEN 'path has no channel'
+                          ELSE reason END AS reason
+        FROM numbers"""
+    )
+    # Rows with the same path text are one row of the journey table standing for all of
+    # them (every model reads a path row with its totals): the channels are split once
+    # per distinct path, and the models scan distinct paths instead of journeys.
+    raw.execute(
+        f"""CREATE OR REPLACE TEMP TABLE grouped AS
+        SELECT path, reason IS NULL AS ok, CAST(min({ROW}) AS VARCHAR) AS journey_id,
+               count(*) AS journeys, sum(conv) AS conv, sum(value) AS value, sum(nulls) AS nulls
+        FROM numbers GROUP BY path, ok"""
+    )
+    raw.execute(
         f"""CREATE OR REPLACE TABLE {SCRATCH} AS
-        SELECT CAST({ROW} AS VARCHAR) AS journey_id,
+        SELECT journey_id,
                CAST(generate_subscripts(toks, 1) AS BIGINT) AS pos,
                CAST(len(toks) AS BIGINT) AS n,
                unnest(toks) AS channel,
@@ -184,10 +204,21 @@ def _paths(raw: duckdb.DuckDBPyConnection, src: SourceFile, sep: str) -> int:
                CAST(conv AS DOUBLE) AS conv, CAST(value AS DOUBLE) AS value,
                CAST(nulls AS DOUBLE) AS nulls,
                false AS is_lead_created, false AS is_opp_created, false AS is_closed_won
-        FROM checked WHERE reason IS NULL"""
+        FROM (SELECT *, list_filter(list_transform(string_split(path, {literal(sep)}), x -> trim(x)),
+                                    x -> x <> '') AS toks
+              FROM grouped WHERE ok)
+        WHERE len(toks) > 0"""
     )
-    (bad,) = raw.execute("SELECT count(*) FROM checked WHERE reason IS NOT NULL").fetchone() or (0,)
-    return int(bad)
+    # Rejected: rows with a bad number, and rows whose path has no channel (not in the table).
+    counts = raw.execute(
+        f"""SELECT (SELECT sum(journeys) FROM grouped WHERE NOT ok),
+                   sum(g.journeys) FILTER (WHERE j.n IS NULL),
+                   sum(g.journeys) FILTER (WHERE j.n IS NOT NULL), sum(g.journeys * j.n)
+            FROM (SELECT journey_id, journeys FROM grouped WHERE ok) g
+            LEFT JOIN (SELECT journey_id, n FROM {SCRATCH} WHERE pos = 1) j USING (journey_id)"""
+    ).fetchone()
+    bad, no_channel, journeys, touches = (float(x or 0) for x in counts or (0, 0, 0, 0))
+    return int(bad + no_channel), {"journeys": journeys, "touches": touches}
 
 
 def _touches(raw: duckdb.DuckDBPyConnection, src: SourceFile, spec: JourneySpec) -> int:
@@ -370,7 +401,11 @@ def journeys_from_frame(
     types = {str(r[0]): str(r[1]) for r in raw.execute("DESCRIBE src").fetchall() if r[0] != ROW}
     src = SourceFile(Path("<table>"), "parquet", columns, types, table.num_rows)
     kind = kind or _frame_kind(columns)
-    rejected = _paths(raw, src, sep) if kind == "paths" else _touches(raw, src, spec or JourneySpec())
+    counts: dict[str, float] = {}
+    if kind == "paths":
+        rejected, counts = _paths(raw, src, sep)
+    else:
+        rejected = _touches(raw, src, spec or JourneySpec())
     return Journeys(
         con=ibis.duckdb.from_connection(raw),
         name=SCRATCH,
@@ -378,6 +413,7 @@ def journeys_from_frame(
         has_milestones=False,
         source=f"in-memory table ({kind})",
         rejected=rejected,
+        counts=counts,
     )
 
 

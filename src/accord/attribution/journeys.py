@@ -114,6 +114,9 @@ class Journeys:
     rejected: int = 0
     """Input rows refused (their reasons are in the rejects file)."""
     rejects_path: str | None = None
+    counts: dict[str, float] = field(default_factory=dict)
+    """`journeys` and `touches` read, where a row of the table stands for several journeys
+    (a path file's identical paths share one row); otherwise counted from the table."""
     _memo: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     def memo(self, key: Any, compute: Callable[[], T]) -> T:
@@ -135,7 +138,7 @@ class Journeys:
 
     @property
     def totals(self) -> dict[str, float]:
-        """Journeys (rows), conversions, value and non-conversions."""
+        """Journeys, touches, conversions, value and non-conversions."""
 
         def count() -> dict[str, float]:
             j = self.journey_level()
@@ -146,7 +149,8 @@ class Journeys:
                 nulls=j.nulls.sum(),
                 touches=j.n.sum(),
             ).to_pyarrow()
-            return {k: float(row[k][0].as_py() or 0.0) for k in row.column_names}
+            out = {k: float(row[k][0].as_py() or 0.0) for k in row.column_names}
+            return out | self.counts
 
         return self.memo("totals", count)
 
