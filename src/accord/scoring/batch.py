@@ -66,9 +66,12 @@ def decay_expr(decay: Decay, age_days: ir.FloatingValue) -> ir.FloatingValue:
     return _f(1.0)
 
 
-def _matches(rule: EngagementRule, tp: ir.Table) -> ir.BooleanValue:
+def _matches(rule: EngagementRule, tp: ir.Table, *, touch_type: bool = True) -> ir.BooleanValue:
+    """Whether a touch matches a rule (leaving out its touch types when `touch_type` is false)."""
     cond: ir.BooleanValue = ibis.literal(True)
-    for col in ("touch_type", "channel", "campaign", "team"):
+    for col in (
+        ("touch_type", "channel", "campaign", "team") if touch_type else ("channel", "campaign", "team")
+    ):
         values = getattr(rule, col)
         if values:
             cond = cond & tp[col].isin(list(values))  # in a filter or CASE, NULL already counts as false
@@ -77,6 +80,70 @@ def _matches(rule: EngagementRule, tp: ir.Table) -> ir.BooleanValue:
         # CASE evaluates the expensive test only where the cheap ones hold.
         cond = ibis.ifelse(cond, exact, False)
     return cond
+
+
+NO_CAP = 2**62
+
+
+def _constants(rule: EngagementRule, default: Decay) -> dict[str, float | int | None]:
+    """A rule's per-match constants: base points, half-life, cap window length and cap."""
+    decay = rule.decay if rule.decay is not None else default
+    return {
+        "base": float(rule.points),
+        "half_life": float(decay.half_life_days) if decay.half_life_days is not None else None,
+        "per_days": float(rule.cap.per_days) if rule.cap else None,
+        "cap": rule.cap.max if rule.cap else NO_CAP,
+    }
+
+
+_CONSTANT_TYPES = {"base": "float64", "half_life": "float64", "per_days": "float64", "cap": "int64"}
+
+
+def _tagged(rules: list[EngagementRule], default: Decay, tp: ir.Table) -> ir.Table:
+    """Every (touch, rule) match: `lead_id, touch_id, occurred_at, _age_s`, the rule's index and constants.
+
+    Rules that name touch types are one join of the touches with a small table of
+    (touch type, rule, constants) rows, so one scan tags every match whatever the
+    number of rules; their other conditions (channel, campaign, team, property)
+    then hold per rule. A rule without touch types is its own filtered scan.
+    """
+    keep = {"lead_id": "lead_id", "touch_id": "id", "occurred_at": "occurred_at", "_age_s": "_age_s"}
+    names = ["rule", *_CONSTANT_TYPES]
+    parts = []
+    typed = [(i, r) for i, r in enumerate(rules) if r.touch_type]
+    if typed:
+        rows = [
+            {"_rule_touch_type": t, "rule": i, **_constants(r, default)}
+            for i, r in typed
+            for t in r.touch_type or ()
+        ]
+        pairs = ibis.memtable(
+            {k: [row[k] for row in rows] for k in ["_rule_touch_type", *names]},
+            schema={"_rule_touch_type": "string", "rule": "int64", **_CONSTANT_TYPES},
+        )
+        j = tp.join(pairs, tp.touch_type == pairs._rule_touch_type)
+        extra = [
+            (i, _matches(r, j, touch_type=False))
+            for i, r in typed
+            if r.channel or r.campaign or r.team or r.property
+        ]
+        if extra:
+            j = j.filter(ibis.cases(*[(j.rule == i, cond) for i, cond in extra], else_=True))
+        parts.append(j.select(**{k: j[v] for k, v in keep.items()}, **{k: j[k] for k in names}))
+    for i, rule in enumerate(rules):
+        if not rule.touch_type:
+            hit = tp.filter(_matches(rule, tp))
+            values = {"rule": i, **_constants(rule, default)}
+            parts.append(
+                hit.select(
+                    **{k: hit[v] for k, v in keep.items()},
+                    **{
+                        k: ibis.literal(values[k], type="int64" if k == "rule" else _CONSTANT_TYPES[k])
+                        for k in names
+                    },
+                )
+            )
+    return ibis.union(*parts, distinct=False) if len(parts) > 1 else parts[0]
 
 
 def reset_times(feedback: ir.Table, as_of: datetime) -> ir.Table:
@@ -95,8 +162,8 @@ def engagement_matches(model: ScoreModel, pact: Pact, inputs: Inputs, as_of: dat
     """Every (touch, rule) match in the window: its rule, age, decay factor, base points and cap window.
 
     One pass selects the touches in the lookback window (after the lead's last
-    recycle when the pact resets engagement); each rule contributes its matches
-    tagged with the rule's index; per-rule constants come from CASE expressions.
+    recycle when the pact resets engagement) and tags each match with its rule's
+    index and constants (see `_tagged`).
     """
     eng = model.engagement
     if not eng.rules:
@@ -114,37 +181,26 @@ def engagement_matches(model: ScoreModel, pact: Pact, inputs: Inputs, as_of: dat
         resets = reset_times(inputs.feedback, as_of)
         tp = tp.left_join(resets, tp.lead_id == resets.lead_id).select(tp, resets.reset_at)
         tp = tp.filter(tp.reset_at.isnull() | (tp.occurred_at > tp.reset_at))
-    parts = [
-        tp.filter(_matches(rule, tp)).select(
-            lead_id=tp.lead_id,
-            touch_id=tp.id,
-            occurred_at=tp.occurred_at,
-            rule=ibis.literal(i),
-            _age_s=tp._age_s,
-        )
-        for i, rule in enumerate(eng.rules)
+    m = _tagged(list(eng.rules), eng.decay, tp)
+    m = m.mutate(age_days=m._age_s.cast("float64") / _f(DAY))
+    steps = [
+        (i, decay_expr(r.decay if r.decay is not None else eng.decay, m.age_days))
+        for i, r in enumerate(eng.rules)
+        if (r.decay if r.decay is not None else eng.decay).steps is not None
     ]
-    m = ibis.union(*parts, distinct=False) if len(parts) > 1 else parts[0]
-    m = m.select("lead_id", "touch_id", "occurred_at", "rule", age_days=m._age_s.cast("float64") / _f(DAY))
-
-    def per_rule(values: list[ir.Value], default: ir.Value) -> ir.Value:
-        return ibis.cases(*[(m.rule == i, v) for i, v in enumerate(values)], else_=default)
-
-    rules = eng.rules
-    no_cap = 2**62
-    return m.mutate(
-        factor=per_rule(
-            [decay_expr(r.decay if r.decay is not None else eng.decay, m.age_days) for r in rules], _f(0.0)
-        ),
-        base=per_rule([_f(r.points) for r in rules], _f(0.0)),
-        window=per_rule(
-            [
-                (m.age_days / _f(r.cap.per_days)).floor().cast("int64") if r.cap else ibis.literal(0)
-                for r in rules
-            ],
-            ibis.literal(0),
-        ),
-        cap=per_rule([ibis.literal(r.cap.max if r.cap else no_cap) for r in rules], ibis.literal(no_cap)),
+    other: ir.FloatingValue = (
+        ibis.cases(*[(m.rule == i, f) for i, f in steps], else_=_f(1.0)) if steps else _f(1.0)
+    )
+    return m.select(
+        "lead_id",
+        "touch_id",
+        "occurred_at",
+        "rule",
+        "age_days",
+        factor=ibis.ifelse(m.half_life.notnull(), _f(0.5) ** (m.age_days / m.half_life), other),
+        base=m.base,
+        window=ibis.ifelse(m.per_days.notnull(), (m.age_days / m.per_days).floor().cast("int64"), 0),
+        cap=m.cap,
     )
 
 
