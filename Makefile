@@ -16,13 +16,13 @@ $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11+): set PYTHON=..."; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check uv
-	$(UV) pip install --quiet --python $(PY) -e '.[dev,spark]'
+	$(UV) pip install --quiet --compile-bytecode --python $(PY) -e '.[dev,spark]'
 	touch $(STAMP)
 
 # Tests and benchmarks also compare with ChannelAttribution (compiled from source: ~20 s once).
 $(XSTAMP): $(STAMP)
 	command -v c++ >/dev/null || { apt-get update -qq && apt-get install -y -qq g++; }
-	$(UV) pip install --quiet --python $(PY) -e '.[dev,spark,crosscheck]'
+	$(UV) pip install --quiet --compile-bytecode --python $(PY) -e '.[dev,spark,crosscheck]'
 	touch $(XSTAMP)
 
 install: $(XSTAMP) ## Create the virtual environment with every extra

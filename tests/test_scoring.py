@@ -157,8 +157,15 @@ def pacts(draw: st.DrawFn) -> str:
         "      rules:",
     ]
     for j in range(draw(st.integers(1, 4))):
-        tt = draw(st.lists(st.sampled_from(TOUCH_TYPES), min_size=1, max_size=2, unique=True))
-        rule = f"        - {{id: e{j}, touch_type: {_yaml(tt)}, points: {draw(st.integers(-10, 20))}"
+        # Rules with touch types are matched by one join, the others by their own scans;
+        # a channel condition on a typed rule holds after the join.
+        tt = draw(st.lists(st.sampled_from(TOUCH_TYPES), max_size=2, unique=True))
+        channel = draw(st.sampled_from([None, ["c"], ["x"]])) if tt else draw(st.sampled_from([["c"], ["x"]]))
+        rule = f"        - {{id: e{j}, points: {draw(st.integers(-10, 20))}"
+        if tt:
+            rule += f", touch_type: {_yaml(tt)}"
+        if channel:
+            rule += f", channel: {_yaml(channel)}"
         if draw(st.booleans()):
             rule += f", decay: {_decay(draw)}"
         if draw(st.booleans()):

@@ -143,7 +143,11 @@ def _tagged(rules: list[EngagementRule], default: Decay, tp: ir.Table) -> ir.Tab
                     },
                 )
             )
-    return ibis.union(*parts, distinct=False) if len(parts) > 1 else parts[0]
+    if len(parts) == 1:
+        return parts[0]
+    # nullability differs between the join and the scans
+    common = ibis.schema({k: t.copy(nullable=True) for k, t in parts[0].schema().items()})
+    return ibis.union(*[p.cast(common) for p in parts], distinct=False)
 
 
 def reset_times(feedback: ir.Table, as_of: datetime) -> ir.Table:
