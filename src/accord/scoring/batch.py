@@ -326,10 +326,16 @@ def score_people(pact: Pact, inputs: Inputs, as_of: datetime, model_name: str = 
     return people.mutate(person_score=clamp_expr(people.fit + people.engagement + people.adjustment, model))
 
 
-def finish_scores(people: ir.Table, pact: Pact, model_name: str = "default") -> tuple[ir.Table, ir.Table]:
-    """From `score_people` rows: account scores, the blended lead score, grade, band and MQL flag."""
+def finish_scores(
+    people: ir.Table, pact: Pact, model_name: str = "default", accounts_scored: ir.Table | None = None
+) -> tuple[ir.Table, ir.Table]:
+    """From `score_people` rows: account scores, the blended lead score, grade, band and MQL flag.
+
+    `accounts_scored` is `score_accounts(people, ...)` when the caller has it materialised.
+    """
     model = pact.model(model_name)
-    accounts_scored = score_accounts(people, model)
+    if accounts_scored is None:
+        accounts_scored = score_accounts(people, model)
     w = model.account.weight
     if w > 0:
         people = people.left_join(accounts_scored, people.account_id == accounts_scored.account_id).select(

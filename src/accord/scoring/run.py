@@ -14,7 +14,7 @@ import ibis.expr.types as ir
 
 from accord.model.tables import ACCOUNT_SCORES, LEAD_SCORES, STAGE_CHANGES, TableSpec
 from accord.pact.schema import Pact
-from accord.scoring.batch import Inputs, finish_scores, score_people
+from accord.scoring.batch import Inputs, finish_scores, score_accounts, score_people
 from accord.store.connection import Store
 from accord.store.writer import WriteResult, upsert_expr
 
@@ -55,16 +55,22 @@ def _stamp(t: ir.Table, pact: Pact, as_of: datetime, model: str) -> ir.Table:
 def run_scoring(store: Store, pact: Pact, as_of: datetime, model: str = "default") -> RunResult:
     """Score, write `lead_scores` and `account_scores`, and record new MQLs in `stage_changes`."""
     # Fit and engagement are the expensive part: compute them once for leads and accounts.
-    scratch = "_accord_people"
+    # Account scores feed both histories and every lead's blend: materialise them once too.
+    scratch, scratch_accounts = "_accord_people", "_accord_accounts"
     store.con.create_table(scratch, score_people(pact, inputs_from(store), as_of, model), overwrite=True)
     try:
-        return _write_run(store, pact, as_of, model, store.con.table(scratch))
+        people = store.con.table(scratch)
+        store.con.create_table(scratch_accounts, score_accounts(people, pact.model(model)), overwrite=True)
+        return _write_run(store, pact, as_of, model, people, store.con.table(scratch_accounts))
     finally:
         store.drop_table(scratch)
+        store.drop_table(scratch_accounts)
 
 
-def _write_run(store: Store, pact: Pact, as_of: datetime, model: str, people: ir.Table) -> RunResult:
-    lead_scores, account_scores = finish_scores(people, pact, model)
+def _write_run(
+    store: Store, pact: Pact, as_of: datetime, model: str, people: ir.Table, accounts: ir.Table
+) -> RunResult:
+    lead_scores, account_scores = finish_scores(people, pact, model, accounts)
     lead_scores = _stamp(lead_scores, pact, as_of, model).mutate(band=lead_scores.band.cast("int64"))
     leads = _write_history(store, LEAD_SCORES, lead_scores, model, as_of)
     accounts = _write_history(
@@ -93,7 +99,9 @@ def _write_history(store: Store, spec: TableSpec, rows: ir.Table, model: str, as
 def _record_mqls(store: Store, pact: Pact, scores: ir.Table, as_of: datetime) -> int:
     """Add an `mql` stage change for each lead that meets the definition and may (re)qualify."""
     sc = store.table("stage_changes")
-    past = sc.filter(sc.changed_at <= as_of)
+    cand = scores.filter(scores.is_mql)
+    # Only the MQL candidates' stage histories are ranked, not every lead's.
+    past = sc.filter(sc.changed_at <= as_of).semi_join(cand.select("lead_id"), "lead_id")
     latest = past.mutate(
         _n=ibis.row_number().over(
             group_by=past.lead_id, order_by=[past.changed_at.desc(), past.to_stage.desc()]
@@ -103,7 +111,6 @@ def _record_mqls(store: Store, pact: Pact, scores: ir.Table, as_of: datetime) ->
         "lead_id", last_stage=latest.to_stage, last_at=latest.changed_at
     )
     wait = timedelta(days=pact.recycle.min_days_before_mql)
-    cand = scores.filter(scores.is_mql)
     cand = cand.left_join(latest, cand.lead_id == latest.lead_id).select(
         cand.lead_id, latest.last_stage, latest.last_at
     )
