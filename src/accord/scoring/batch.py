@@ -100,14 +100,14 @@ _CONSTANT_TYPES = {"base": "float64", "half_life": "float64", "per_days": "float
 
 
 def _tagged(rules: list[EngagementRule], default: Decay, tp: ir.Table) -> ir.Table:
-    """Every (touch, rule) match: `lead_id, touch_id, occurred_at, _age_s`, the rule's index and constants.
+    """Every (touch, rule) match: `lead_id, touch_id, occurred_at`, the rule's index and constants.
 
     Rules that name touch types are one join of the touches with a small table of
     (touch type, rule, constants) rows, so one scan tags every match whatever the
     number of rules; their other conditions (channel, campaign, team, property)
     then hold per rule. A rule without touch types is its own filtered scan.
     """
-    keep = {"lead_id": "lead_id", "touch_id": "id", "occurred_at": "occurred_at", "_age_s": "_age_s"}
+    keep = {"lead_id": "lead_id", "touch_id": "id", "occurred_at": "occurred_at"}
     names = ["rule", *_CONSTANT_TYPES]
     parts = []
     typed = [(i, r) for i, r in enumerate(rules) if r.touch_type]
@@ -180,13 +180,13 @@ def engagement_matches(model: ScoreModel, pact: Pact, inputs: Inputs, as_of: dat
     window_start = datetime.fromtimestamp(math.ceil(now - eng.lookback_days * DAY), UTC).replace(tzinfo=None)
     window_end = datetime.fromtimestamp(now + 1, UTC).replace(tzinfo=None)
     tp = tp.filter((tp.occurred_at >= window_start) & (tp.occurred_at < window_end))
-    tp = tp.mutate(_age_s=ibis.literal(now) - epoch_expr(tp.occurred_at))
-    if pact.recycle.reset_engagement:
-        resets = reset_times(inputs.feedback, as_of)
-        tp = tp.left_join(resets, tp.lead_id == resets.lead_id).select(tp, resets.reset_at)
-        tp = tp.filter(tp.reset_at.isnull() | (tp.occurred_at > tp.reset_at))
     m = _tagged(list(eng.rules), eng.decay, tp)
-    m = m.mutate(age_days=m._age_s.cast("float64") / _f(DAY))
+    if pact.recycle.reset_engagement:
+        # After tagging: the join probes the matches, fewer than the touches in the window.
+        resets = reset_times(inputs.feedback, as_of).rename(_reset_lead="lead_id")
+        m = m.left_join(resets, m.lead_id == resets._reset_lead).select(m, resets.reset_at)
+        m = m.filter(m.reset_at.isnull() | (m.occurred_at > m.reset_at)).drop("reset_at")
+    m = m.mutate(age_days=(ibis.literal(now) - epoch_expr(m.occurred_at)).cast("float64") / _f(DAY))
     steps = [
         (i, decay_expr(r.decay if r.decay is not None else eng.decay, m.age_days))
         for i, r in enumerate(eng.rules)
