@@ -209,6 +209,7 @@ def test_identical_paths_share_a_row_and_every_journey_counts() -> None:
     assert len(j.table.to_pandas()) == 5  # "a > b" once (2 touches), "a>b" (2), "c" (1)
     assert j.totals == {"journeys": 4, "touches": 7, "conversions": 2, "value": 40, "nulls": 2}
     assert j.rejected == 1  # " >  > " has no channel
+    assert make_model("shapley").fit(j).coalitions_.journeys.sum() == 4  # journeys, not shared rows
     # The same journeys touch by touch, one per row: every path model credits them alike.
     as_touches = touches(
         [

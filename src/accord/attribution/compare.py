@@ -17,6 +17,7 @@ import pandas as pd
 
 from accord.attribution.journeys import AttributionError, Journeys
 from accord.attribution.models import DEFAULT_COMPARISON, AttributionModel, make_model
+from accord.attribution.models.base import credited
 from accord.attribution.models.incrementality import Incrementality
 from accord.attribution.models.rules import RuleModel, rule_credit
 from accord.store.connection import Store
@@ -218,8 +219,8 @@ def spend_from_file(path: str) -> pd.Series:
 
 def team_report(journeys: Journeys) -> pd.DataFrame:
     """Per team: conversions and value it sourced (first touch) and influenced (any touch)."""
-    t = journeys.table
-    t = t.filter((t.conv > 0) | (t.value != 0)).mutate(team=t.team.fill_null("(unknown)"))
+    t = credited(journeys.table)
+    t = t.mutate(team=t.team.fill_null("(unknown)"))
     first = t.filter(t.pos == 1)
     sourced = first.group_by("team").agg(
         sourced_conversions=first.conv.sum(), sourced_value=first.value.sum()

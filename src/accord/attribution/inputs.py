@@ -103,19 +103,12 @@ def journeys_from_file(
     if kind == "tutorial":
         raw.close()
         return _tutorial(path, spec)
-    con = ibis.duckdb.from_connection(raw)
-    counts: dict[str, float] = {}
-    if kind == "paths":
-        rejected, counts = _paths(raw, src, sep)
-        has_times = False
-    else:
-        rejected = _touches(raw, src, spec or JourneySpec())
-        has_times = True
+    rejected, counts = _build(raw, src, kind, sep, spec)
     out = _write_rejects(raw, src, path, rejects_path, rejected)
     journeys = Journeys(
-        con=con,
+        con=ibis.duckdb.from_connection(raw),
         name=SCRATCH,
-        has_times=has_times,
+        has_times=kind == "touches",
         has_milestones=False,
         source=f"{path} ({kind})",
         rejected=rejected + len(src.bad_lines),
@@ -124,8 +117,18 @@ def journeys_from_file(
         private=True,
     )
     if journeys.totals["journeys"] == 0:
+        journeys.close()
         raise AttributionError(f"{path}: no usable journey (see {out})")
     return journeys
+
+
+def _build(
+    raw: duckdb.DuckDBPyConnection, src: SourceFile, kind: FileKind, sep: str, spec: JourneySpec | None
+) -> tuple[int, dict[str, float]]:
+    """Build the journey table of a path or touch source: the rows rejected and `Journeys.counts`."""
+    if kind == "paths":
+        return _paths(raw, src, sep)
+    return _touches(raw, src, spec or JourneySpec()), {}
 
 
 def _number(col: str | None, default: str) -> str:
@@ -413,7 +416,7 @@ def journeys_from_frame(
 ) -> Journeys:
     """Journeys from an in-memory table in the path or touch format (the Python API's way in).
 
-    Unusable rows are counted in `rejected`; `rejects_` on the result lists them.
+    Unusable rows are counted in `rejected` (a file's are also written to a rejects file).
     """
     table = frame if isinstance(frame, pa.Table) else _arrow(frame)
     raw = duckdb.connect()
@@ -425,11 +428,7 @@ def journeys_from_frame(
     types = {str(r[0]): str(r[1]) for r in raw.execute("DESCRIBE src").fetchall() if r[0] != ROW}
     src = SourceFile(Path("<table>"), "parquet", columns, types, table.num_rows)
     kind = kind or _frame_kind(columns)
-    counts: dict[str, float] = {}
-    if kind == "paths":
-        rejected, counts = _paths(raw, src, sep)
-    else:
-        rejected = _touches(raw, src, spec or JourneySpec())
+    rejected, counts = _build(raw, src, kind, sep, spec)
     return Journeys(
         con=ibis.duckdb.from_connection(raw),
         name=SCRATCH,

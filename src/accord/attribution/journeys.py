@@ -185,21 +185,6 @@ class Journeys:
 SCRATCH = "_accord_journeys"
 
 
-def finish_journeys(touches: ir.Table, *, touch_order: list[ir.Value]) -> ir.Table:
-    """Number touches within each journey and keep the canonical columns.
-
-    `touches` carries the canonical columns except `pos` and `n`; `touch_order`
-    orders touches within a journey (time, then a tie-breaker).
-    """
-    w = ibis.window(group_by=touches.journey_id, order_by=touch_order)
-    numbered = touches.mutate(
-        pos=(ibis.row_number().over(w) + 1).cast("int64"),
-        next_channel=touches.channel.lead().over(w),
-        n=touches.count().over(ibis.window(group_by=touches.journey_id)).cast("int64"),
-    )
-    return numbered.select(*[numbered[c].cast(t).name(c) for c, t in JOURNEY_COLUMNS.items()])
-
-
 # ------------------------------------------------------------------ the store
 
 
@@ -307,9 +292,10 @@ def journey_expr(store: Store, spec: JourneySpec) -> tuple[ir.Table, ir.Table]:
     one, zero = float_literal(1.0), float_literal(0.0)
     touches = t.select(
         journey_id=t.jid,
-        occurred_at=t.occurred_at,
-        tid=t.id,
+        pos=t._pos + 1,
+        n=t.count().over(jw),
         channel=t.channel,
+        next_channel=t.channel.lead().over(ordered),
         campaign=t.campaign,
         touch_type=t.touch_type,
         team=t.team,
@@ -321,7 +307,7 @@ def journey_expr(store: Store, spec: JourneySpec) -> tuple[ir.Table, ir.Table]:
         is_opp_created=last_before(t.oc_at),
         is_closed_won=last_before(t.cw_at),
     )
-    return finish_journeys(touches, touch_order=[touches.occurred_at, touches.tid]), conv
+    return touches.select(*[touches[c].cast(typ).name(c) for c, typ in JOURNEY_COLUMNS.items()]), conv
 
 
 def journeys_from_store(store: Store, spec: JourneySpec | None = None, *, name: str = SCRATCH) -> Journeys:

@@ -101,6 +101,7 @@ def attribute_command(
         as_of=parse_instant(as_of) if as_of else None,
     )
     models = list(DEFAULT_COMPARISON) if compare else split_models(model)
+    spend_series = spend_from_file(str(spend)) if spend else None
     store = None
     try:
         if source is not None:
@@ -110,11 +111,11 @@ def attribute_command(
                     "conversions (drop them, or omit the file to attribute the store)"
                 )
             journeys: Journeys = journeys_from_file(source, sep=sep, spec=spec)
-            spend_series = spend_from_file(str(spend)) if spend else None
         else:
             store = connect(url)
             journeys = journeys_from_store(store, spec)
-            spend_series = spend_from_file(str(spend)) if spend else spend_by_channel(store, end=spec.as_of)
+            if spend_series is None:
+                spend_series = spend_by_channel(store, end=spec.as_of)
         with journeys:
             result = run_models(journeys, models, by=by, spend=spend_series, strict=not compare)
             teams = (

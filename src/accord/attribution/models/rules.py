@@ -194,8 +194,12 @@ class _Milestones(RuleModel):
 
     needs_milestones: ClassVar[bool] = True
     roles: ClassVar[tuple[str, ...]]
+    """The roles in order; each is also the name of the parameter holding its share."""
 
-    shares: tuple[float, ...]
+    @property
+    def shares(self) -> tuple[float, ...]:
+        """Each role's share."""
+        return tuple(float(getattr(self, r)) for r in self.roles)
 
     def _role_flags(self, t: ir.Table) -> list[ir.BooleanValue]:
         flags = {
@@ -239,7 +243,6 @@ class WShaped(_Milestones):
     def __init__(self, first: float = 0.3, lead: float = 0.3, opportunity: float = 0.3) -> None:
         _check_shares("w_shaped", first, lead, opportunity)
         self.first, self.lead, self.opportunity = float(first), float(lead), float(opportunity)
-        self.shares = (self.first, self.lead, self.opportunity)
 
 
 class FullPath(_Milestones):
@@ -260,7 +263,6 @@ class FullPath(_Milestones):
             float(opportunity),
             float(won),
         )
-        self.shares = (self.first, self.lead, self.opportunity, self.won)
 
 
 def _check_shares(name: str, *shares: float) -> None:

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from accord.attribution.journeys import AttributionError, Journeys
-from accord.attribution.models.base import AttributionModel
+from accord.attribution.models.base import AttributionModel, credited
 
 Shares = dict[int, dict[int, tuple[float, float]]]
 """Per coalition bitmask: channel code -> (share of the coalition's conversions, its standard error)."""
@@ -54,6 +54,9 @@ def journey_masks(t: ir.Table, channels: list[str]) -> tuple[ir.Table, list[str]
 def coalition_counts(journeys: Journeys, channels: list[str]) -> pd.DataFrame:
     """`key` (the channel set as a bitmask int), `conv, value, nulls, journeys`, counted on the engine.
 
+    `journeys` is conversions plus non-conversions: a path row shared by identical
+    paths stands for all of them.
+
     Per journey, word w of the mask is the sum over its channels c of
     max(2^(c mod 62) where the touch is c): a set, built without a DISTINCT pass.
     """
@@ -64,7 +67,7 @@ def coalition_counts(journeys: Journeys, channels: list[str]) -> pd.DataFrame:
             conv=per_journey.conv.sum(),
             value=per_journey.value.sum(),
             nulls=per_journey.nulls.sum(),
-            journeys=per_journey.count(),
+            journeys=(per_journey.conv + per_journey.nulls).sum(),
         )
         .to_pandas()
     )
@@ -115,6 +118,17 @@ def popcount(n: int) -> np.ndarray:
     for i in range(n):
         sizes.reshape(-1, 2, 1 << i)[:, 1, :] += 1
     return sizes
+
+
+def potential(v: np.ndarray, n: int) -> np.ndarray:
+    """H(T) = sum of d(S) / |S| over the subsets S of T, for a game `v` over 2^n sets.
+
+    A member i's Shapley value in coalition T is H(T) - H(T without i): each
+    Harsanyi dividend is split evenly among the members of its set.
+    """
+    sizes = popcount(n)
+    d = moebius(v)
+    return zeta(np.divide(d, sizes, out=np.zeros_like(d), where=sizes > 0))
 
 
 class Shapley(AttributionModel):
@@ -182,10 +196,7 @@ class Shapley(AttributionModel):
         v = np.zeros(1 << n)
         v[keys.to_numpy(dtype=np.int64)] = rates
         v[0] = 0.0
-        sizes = popcount(n)
-        d = moebius(v)
-        h = np.divide(d, sizes, out=np.zeros_like(d), where=sizes > 0)
-        H = zeta(h)
+        H = potential(v, n)
         out: Shares = {}
         for key, rate in zip(keys, rates, strict=True):
             k = int(key)
@@ -226,8 +237,7 @@ class Shapley(AttributionModel):
     # ---------------------------------------------------------------- ordered
     @staticmethod
     def _by_position(journeys: Journeys, channels: list[str], shares: Shares) -> pd.DataFrame:
-        t = journeys.table
-        t = t.filter((t.conv > 0) | (t.value != 0))
+        t = credited(journeys.table)
         per_journey, masks = journey_masks(t, channels)
         firsts = t.group_by(["journey_id", "channel"]).agg(first=t.pos.min())
         ranked = firsts.mutate(
@@ -259,8 +269,6 @@ def _local_exact(members: list[int], worth: dict[int, float], rate: float) -> di
             if local >> i & 1:
                 key |= 1 << members[i]
         v[local] = worth.get(key, 0.0)
-    sizes = popcount(t)
-    d = moebius(v)
-    H = zeta(np.divide(d, sizes, out=np.zeros_like(d), where=sizes > 0))
+    H = potential(v, t)
     full = (1 << t) - 1
     return {c: (float(H[full] - H[full ^ (1 << i)]) / rate, 0.0) for i, c in enumerate(members)}
