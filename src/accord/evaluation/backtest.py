@@ -23,6 +23,7 @@ from accord.evaluation.metrics import auc, gains, logistic_calibration, precisio
 from accord.model.tables import FeedbackAction, Stage
 from accord.pact.schema import Pact
 from accord.scoring.batch import Inputs, score_leads
+from accord.stats import sigmoid
 from accord.store.connection import Store
 
 DAYS_PER_MONTH = 30.44
@@ -278,7 +279,7 @@ def calibration(rows: pd.DataFrame, instants: list[datetime]) -> pd.DataFrame:
     if train.converted.nunique() < 2 or test.empty:
         return pd.DataFrame(columns=["band", "leads", "predicted", "observed"])
     a, b = logistic_calibration(train.score.to_numpy(), train.converted.to_numpy())
-    p = 1 / (1 + np.exp(-(a + b * test.score.to_numpy())))
+    p = sigmoid(a + b * test.score.to_numpy())
     df = pd.DataFrame({"band": test.band.astype(str), "p": p, "y": test.converted.astype(float)})
     out = df.groupby("band").agg(leads=("y", "size"), predicted=("p", "mean"), observed=("y", "mean"))
     return out.reset_index()

@@ -16,7 +16,7 @@ import pandas as pd
 from accord.evaluation.backtest import Backtest, inputs_as_of
 from accord.model.tables import FeedbackAction
 from accord.pact.schema import Pact
-from accord.scoring.batch import engagement_matches, fit_points
+from accord.scoring.batch import engagement_matches, fit_points, leads_with_accounts
 from accord.store.connection import Store
 
 VERDICTS = (FeedbackAction.ACCEPT.value, FeedbackAction.REJECT.value, FeedbackAction.RECYCLE.value)
@@ -91,9 +91,7 @@ def rule_evidence(store: Store, pact: Pact, b: Backtest, verdicts: pd.DataFrame)
     model = pact.model(b.spec.model)
     rows = b.rows[["lead_id", "snapshot", "converted"]].copy()
     hits: dict[str, pd.Series] = {}
-    leads, accounts = store.table("leads"), store.table("accounts")
-    acc = accounts.rename({f"account__{c}": c for c in accounts.columns})
-    t = leads.left_join(acc, leads.account_id == acc.account__id)
+    t = leads_with_accounts(store.table("leads"), store.table("accounts"))
     if model.fit.rules:
         fit = t.select(lead_id=t.id, **{r.id: fit_points(r, t) != 0 for r in model.fit.rules}).to_pandas()
         fit = rows[["lead_id"]].merge(fit, on="lead_id", how="left")

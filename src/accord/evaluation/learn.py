@@ -26,6 +26,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 
 from accord.evaluation.backtest import (
+    DAYS_PER_MONTH,
     Backtest,
     BacktestSpec,
     EvaluationError,
@@ -39,7 +40,7 @@ from accord.evaluation.thresholds import advise
 from accord.model.fields import property_value
 from accord.pact.io import parse_pact
 from accord.pact.schema import Pact
-from accord.scoring.batch import engagement_by_rule
+from accord.scoring.batch import ACCOUNT_PREFIX, engagement_by_rule
 from accord.stats import sigmoid
 from accord.store.connection import Store
 
@@ -528,11 +529,14 @@ def _flat_threshold(scores: np.ndarray, y: np.ndarray, spec: LearnSpec) -> tuple
 
 def _store_frame(store: Store) -> tuple[pd.DataFrame, dict[str, str]]:
     leads = store.table("leads").to_pandas()
-    accounts = store.table("accounts").to_pandas().add_prefix("account__")
-    df = leads.merge(accounts, left_on="account_id", right_on="account__id", how="left")
+    accounts = store.table("accounts").to_pandas().add_prefix(ACCOUNT_PREFIX)
+    df = leads.merge(accounts, left_on="account_id", right_on=f"{ACCOUNT_PREFIX}id", how="left")
     columns = {c: f"lead.{c}" for c in ("seniority", "department", "country", "job_title", "source")}
     columns.update(
-        {f"account__{c}": f"account.{c}" for c in ("industry", "employees", "annual_revenue", "country")}
+        {
+            f"{ACCOUNT_PREFIX}{c}": f"account.{c}"
+            for c in ("industry", "employees", "annual_revenue", "country")
+        }
     )
     props = leads.properties.dropna().map(_json_keys)
     keys = pd.Series([k for ks in props for k in ks]).value_counts()
@@ -585,6 +589,8 @@ def learn_from_store(
     bt = backtest_spec or BacktestSpec()
     history = History.read(store)
     rows, instants = score_snapshots(store, current, bt, history)
+    if len(instants) < 2:
+        raise EvaluationError("learning from the store needs at least two snapshots: lengthen the window")
     leads, columns = _store_frame(store)
     frame = leads.reindex(rows.lead_id).reset_index(drop=True)
     types = _touch_types(store, spec.min_share)
@@ -612,8 +618,6 @@ def learn_from_store(
     y = rows.converted.to_numpy(dtype=float)
     # By time: the earliest snapshots holding about 1 - test_share of the rows train.
     share = rows.groupby("snapshot").size().sort_index().cumsum() / len(rows)
-    if len(instants) < 2:
-        raise EvaluationError("learning from the store needs at least two snapshots: lengthen the window")
     reached = [t for t in instants if share.get(t, 0.0) >= 1 - spec.test_share]
     cut = min([*reached[:1], instants[-2]])  # keep at least the last snapshot for testing
     test = (rows.snapshot > cut).to_numpy()
@@ -642,7 +646,7 @@ def _store_threshold(
         a = advise(b, capacity_per_month=spec.capacity_per_month, target_precision=spec.target_precision)
         if a.threshold is not None:
             return a.threshold, a.reason
-    months = len(b.snapshots) * bt.every_days / 30.44
+    months = len(b.snapshots) * bt.every_days / DAYS_PER_MONTH
     current_volume = rows.new_mql.sum() / months if months else 0.0
     a = advise(b, capacity_per_month=max(float(current_volume), 1.0))
     if a.threshold is None:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from accord.evaluation.backtest import DAYS_PER_MONTH, Backtest, EvaluationError
+from accord.evaluation.metrics import precision_recall
 
 
 @dataclass
@@ -49,13 +50,13 @@ def threshold_curve(
     for th in candidates:
         at = scores >= th
         new = at & (prev < th) & counted
-        tp = float((at & y).sum())
+        precision, recall = precision_recall(at, y)
         out.append(
             {
                 "threshold": float(th),
                 "mqls_per_month": float(new.sum()) / months if months > 0 else float("nan"),
-                "precision": tp / at.sum() if at.sum() else float("nan"),
-                "recall": tp / y.sum() if y.sum() else float("nan"),
+                "precision": precision,
+                "recall": recall,
             }
         )
     return pd.DataFrame(out)

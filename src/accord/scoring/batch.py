@@ -48,7 +48,16 @@ def _field(rule: FitRule, lead: ir.Table, prefix: str) -> ir.Value:
     return col
 
 
-def fit_points(rule: FitRule, t: ir.Table, prefix: str = "account__") -> ir.NumericValue:
+ACCOUNT_PREFIX = "account__"
+
+
+def leads_with_accounts(leads: ir.Table, accounts: ir.Table) -> ir.Table:
+    """Each lead with its account's columns beside it, named `account__<column>` (what fit rules read)."""
+    acc = accounts.rename({f"{ACCOUNT_PREFIX}{c}": c for c in accounts.columns})
+    return leads.left_join(acc, leads.account_id == acc[f"{ACCOUNT_PREFIX}id"])
+
+
+def fit_points(rule: FitRule, t: ir.Table, prefix: str = ACCOUNT_PREFIX) -> ir.NumericValue:
     """Points a fit rule gives each row of `t` (leads with account columns under `prefix`)."""
     hit = OPERATORS[rule.op](rule.operand).expr(_field(rule, t, prefix))
     return ibis.ifelse(hit, _f(rule.points), _f(0.0))
@@ -303,9 +312,7 @@ def score_people(pact: Pact, inputs: Inputs, as_of: datetime, model_name: str = 
     Materialise it once when both lead and account scores are needed (see `scoring.run`).
     """
     model = pact.model(model_name)
-    leads, accounts = inputs.leads, inputs.accounts
-    acc = accounts.rename({f"account__{c}": c for c in accounts.columns})
-    t = leads.left_join(acc, leads.account_id == acc.account__id)
+    t = leads_with_accounts(inputs.leads, inputs.accounts)
     fit_cols = {f"fit__{r.id}": fit_points(r, t) for r in model.fit.rules}
     t = t.select("id", "account_id", **fit_cols)
     fit = sum((t[c] for c in fit_cols), _f(0.0)) if fit_cols else _f(0.0)
