@@ -94,18 +94,17 @@ def _matches(rule: EngagementRule, tp: ir.Table, *, touch_type: bool = True) -> 
 NO_CAP = 2**62
 
 
-def _constants(rule: EngagementRule, default: Decay) -> dict[str, float | int | None]:
-    """A rule's per-match constants: base points, half-life, cap window length and cap."""
+def _constants(rule: EngagementRule, default: Decay) -> dict[str, float | None]:
+    """A rule's per-match constants: base points, half-life and cap window length."""
     decay = rule.decay if rule.decay is not None else default
     return {
         "base": float(rule.points),
         "half_life": float(decay.half_life_days) if decay.half_life_days is not None else None,
         "per_days": float(rule.cap.per_days) if rule.cap else None,
-        "cap": rule.cap.max if rule.cap else NO_CAP,
     }
 
 
-_CONSTANT_TYPES = {"base": "float64", "half_life": "float64", "per_days": "float64", "cap": "int64"}
+_CONSTANT_TYPES = {"base": "float64", "half_life": "float64", "per_days": "float64"}
 
 
 def _tagged(rules: list[EngagementRule], default: Decay, tp: ir.Table) -> ir.Table:
@@ -213,34 +212,46 @@ def engagement_matches(model: ScoreModel, pact: Pact, inputs: Inputs, as_of: dat
         factor=ibis.ifelse(m.half_life.notnull(), _f(0.5) ** (m.age_days / m.half_life), other),
         base=m.base,
         window=ibis.ifelse(m.per_days.notnull(), (m.age_days / m.per_days).floor().cast("int64"), 0),
-        cap=m.cap,
     )
 
 
 def _capped_points(model: ScoreModel, pact: Pact, inputs: Inputs, as_of: datetime) -> ir.Table | None:
-    """`lead_id, rule, points` for the matches that count after caps (several rows per rule).
+    """`lead_id, rule, points` rows whose sum per lead and rule is its engagement after caps.
 
-    A (lead, rule, cap window) group with no more matches than its cap counts
-    in full; only the rare groups over their cap are ranked (most recent first)
-    to keep `cap` of them, so the engine sorts a sliver instead of every match.
+    Every match adds its points, and each match a cap leaves out adds them back
+    negated. Counting matches per (lead, rule, cap window) finds the rare cells
+    over their cap; only their matches are ranked (most recent first), so the
+    engine sorts a sliver instead of every match, and the other cells are never
+    summed apart from their leads.
     """
     m = engagement_matches(model, pact, inputs, as_of)
     if m is None:
         return None
-    m = m.mutate(points=m.base * m.factor)
-    keys = ["lead_id", "rule", "window"]
-    groups = m.group_by(keys).aggregate(n=m.count(), points=m.points.sum(), cap=m.cap.max())
-    within = groups.filter(groups.n <= groups.cap).select("lead_id", "rule", "points")
-    over = groups.filter(groups.n > groups.cap).select(*keys)
-    crowded = m.semi_join(over, keys)
-    rank = ibis.row_number().over(
-        group_by=keys, order_by=[crowded.occurred_at.desc(), crowded.touch_id.desc()]
-    )
-    crowded = crowded.mutate(_rank=rank)
-    kept = crowded.filter(crowded._rank < crowded.cap).select("lead_id", "rule", "points")
+    # Only what the caps need: within a (lead, rule, window) cell every match has the rule's base
+    # and decay, so matches of equal age have equal points and ranking by age alone (youngest
+    # first) leaves out the same points as ranking by time and touch id.
+    m = m.select("lead_id", "rule", "window", "age_days", points=m.base * m.factor)
+    caps = {i: r.cap.max for i, r in enumerate(model.engagement.rules) if r.cap is not None}
     # nullability differs by path
     common = ibis.schema({"lead_id": "string", "rule": "int64", "points": "float64"})
-    return ibis.union(within.cast(common), kept.cast(common), distinct=False)
+    if not caps:
+        return m.select("lead_id", "rule", "points").cast(common)
+
+    def cap(rule: ir.IntegerValue) -> ir.IntegerValue:
+        return ibis.cases(*[(rule == i, c) for i, c in caps.items()], else_=NO_CAP)
+
+    keys = ["lead_id", "rule", "window"]
+    capped = m.filter(m.rule.isin(list(caps)))
+    cells = capped.group_by(keys).aggregate(n=capped.count())
+    over = cells.filter(cells.n > cap(cells.rule)).select(*keys)
+    crowded = capped.semi_join(over, keys)
+    crowded = crowded.mutate(_rank=ibis.row_number().over(group_by=keys, order_by=crowded.age_days))
+    left_out = crowded.filter(crowded._rank >= cap(crowded.rule))
+    return ibis.union(
+        m.select("lead_id", "rule", "points").cast(common),
+        left_out.select("lead_id", "rule", points=-left_out.points).cast(common),
+        distinct=False,
+    )
 
 
 def engagement_by_rule(model: ScoreModel, pact: Pact, inputs: Inputs, as_of: datetime) -> ir.Table | None:
