@@ -3,8 +3,9 @@
 Batch: `run_scoring` end to end on the embedded DuckDB (read, match, decay, cap,
 aggregate, write lead and account score history and MQL stage changes) at 1M,
 5M and 20M touchpoints (50k, 250k and 1M leads with ~20 touches each), each
-scoring step in its own process for its own peak memory; prints touchpoints/s,
-the ratio to the 5M/s target and how time grows with size.
+scoring step in its own process for its own peak memory and timed as the median
+of 3 first runs on fresh copies of the store; prints touchpoints/s, the ratio
+to the 5M/s target and how time grows with size.
 Online: rescoring one lead with 200 touchpoints after one new touchpoint,
 median over 500 runs, against the 2 ms target.
 
@@ -26,6 +27,8 @@ from pathlib import Path
 OUT = Path("bench-out/scoring")
 PACT = Path(__file__).resolve().parents[1] / "examples" / "pact.yaml"
 TARGET = 5_000_000
+REPEAT = 3
+"""Timed runs per size (this machine's timings vary by about 20% from run to run)."""
 
 
 def prepare(leads: int) -> dict[str, float]:
@@ -46,18 +49,25 @@ def prepare(leads: int) -> dict[str, float]:
 
 
 def score(leads: int) -> dict[str, float]:
+    """The median of REPEAT first runs for an instant, each on a fresh copy of the prepared store."""
     from accord.pact import load_pact
     from accord.scoring import run_scoring
     from accord.store import connect
 
-    store = connect(f"duckdb://{OUT / f'{leads}' / 'accord.duckdb'}")
-    n = int(store.table("touchpoints").count().execute())
+    prepared = OUT / f"{leads}" / "accord.duckdb"
+    copy = prepared.with_name("run.duckdb")
     pact = load_pact(PACT)
-    t = time.perf_counter()
-    r = run_scoring(store, pact, datetime(2026, 10, 1))
-    seconds = time.perf_counter() - t
-    store.close()
-    return {"touchpoints": n, "seconds": seconds, "leads": r.leads.total}
+    runs = []
+    for _ in range(REPEAT):
+        shutil.copyfile(prepared, copy)
+        store = connect(f"duckdb://{copy}")
+        n = int(store.table("touchpoints").count().execute())
+        t = time.perf_counter()
+        r = run_scoring(store, pact, datetime(2026, 10, 1))
+        runs.append(time.perf_counter() - t)
+        store.close()
+    copy.unlink()
+    return {"touchpoints": n, "seconds": statistics.median(runs), "leads": r.leads.total}
 
 
 def online() -> dict[str, float]:
