@@ -63,6 +63,58 @@ def test_golden_scores_online_and_breakdown() -> None:
     assert visits["v3"].points == 0.0 and visits["v4"].factor == pytest.approx(0.5)
 
 
+CAP_PACT = """
+pact: caps
+version: 1
+models:
+  default:
+    fit: {rules: [], grades: {A: 30, B: 20, C: 10}}
+    engagement:
+      decay: {half_life_days: 10}
+      rules:
+        - {id: visit, touch_type: web_visit, points: 4, cap: {max: 2, per_days: 7}}
+        - {id: bounce, touch_type: email_bounce, points: -6, cap: {max: 1, per_days: 30}}
+      bands: {1: 20, 2: 10, 3: 1}
+    total: {floor: null, ceiling: null}
+    account: {rollup: sum, weight: 0}
+definitions:
+  mql: {min_score: 5}
+"""
+
+
+def test_caps_with_ties_and_negative_points(store: Store) -> None:
+    # As of the 31st: cap windows are [0, 7) and [7, 14) days old. Four visits at the same
+    # instant (1 day old) fill the first window's cap of 2 between them; the 8-day-old visit
+    # is alone in the second window. Of three bounces in one 30-day window only the most recent
+    # counts, so the cap keeps the largest negative points, not the smallest.
+    from scoring_cases import table
+
+    at = datetime(2026, 3, 31)
+    tp = [
+        {"id": f"v{i}", "lead_id": "L", "occurred_at": at - timedelta(days=1), "touch_type": "web_visit"}
+        for i in range(4)
+    ]
+    tp.append({"id": "old", "lead_id": "L", "occurred_at": at - timedelta(days=8), "touch_type": "web_visit"})
+    tp += [
+        {"id": f"b{i}", "lead_id": "L", "occurred_at": at - timedelta(days=d), "touch_type": "email_bounce"}
+        for i, d in enumerate((2, 5, 20))
+    ]
+    tables = {
+        "accounts": table("accounts", []),
+        "leads": table("leads", [{"id": "L", "created_at": datetime(2026, 1, 1)}]),
+        "touchpoints": table("touchpoints", [{**t, "channel": "web"} for t in tp]),
+        "feedback": table("feedback", []),
+    }
+    load_tables(store, tables)
+    pact = parse_pact(CAP_PACT)
+    want = 2 * 4 * 0.5**0.1 + 4 * 0.5**0.8 - 6 * 0.5**0.2
+    (row,) = score_leads(pact, inputs_from(store), at).to_pyarrow().to_pylist()
+    assert row["engagement"] == pytest.approx(want, abs=1e-9)
+    lead = {"id": "L", "created_at": datetime(2026, 1, 1)}
+    online = OnlineScorer(pact).score(lead, None, [Touch.from_row({**t, "channel": "web"}) for t in tp], at)
+    assert online.engagement == pytest.approx(want, abs=1e-12)
+
+
 def test_apply_one_touch_rescoring() -> None:
     pact = parse_pact(GOLDEN_PACT)
     rows = golden_tables_as_rows()
