@@ -384,6 +384,108 @@ def test_batch_equals_online_duckdb(pact_text: str, world: dict[str, Any], as_of
         store.close()
 
 
+@st.composite
+def crowded_cases(draw: st.DrawFn) -> tuple[str, dict[str, list[dict[str, Any]]]]:
+    """Many capped rules (past the 12 whose counts are packed per lead, past the 63 with a mask
+    bit) and leads with more matches than a packed count holds (32 or more)."""
+    n_rules = draw(st.sampled_from([3, 14, 66]))
+    channels = [f"c{i}" for i in range(draw(st.integers(2, 6)))]
+    lines = [
+        "pact: crowded",
+        "version: 1",
+        "models:",
+        "  default:",
+        "    fit: {rules: []}",
+        "    engagement:",
+        f"      decay: {_decay(draw)}",
+        "      lookback_days: 60",
+        "      rules:",
+    ]
+    for i in range(n_rules):
+        rule = f"        - {{id: r{i}, touch_type: web_visit, channel: [{channels[i % len(channels)]}]"
+        rule += f", points: {draw(st.integers(-5, 9))}"
+        if draw(st.integers(0, 5)) > 0:
+            rule += (
+                f", cap: {{max: {draw(st.integers(1, 4))}, per_days: {draw(st.sampled_from([3, 7, 30]))}}}"
+            )
+        lines.append(rule + "}")
+    lines += [
+        "    account: {rollup: sum, weight: 0}",
+        "definitions:",
+        "  mql: {min_score: 0}",
+        "recycle: {reset_engagement: false}",
+    ]
+    base = datetime(2026, 3, 1)
+    leads = [{"id": f"l{i}", "created_at": base} for i in range(3)]
+    touches = []
+    # The first lead's touches mostly share one channel (32 or more matches of one rule); the
+    # second's favour the last channel, whose rules include some past the 12 packed ones.
+    heavy = draw(st.integers(30, 45)), [channels[0]] * 5 + channels
+    light = draw(st.integers(3, 14)), [channels[-1]] * 5 + channels
+    plan = (heavy, light, (0, channels))
+    for lead, (count, pool) in zip(leads, plan, strict=True):
+        for _ in range(count):
+            touches.append(
+                {
+                    "id": f"t{len(touches):03d}",
+                    "lead_id": lead["id"],
+                    "occurred_at": base + timedelta(hours=draw(st.integers(0, 40 * 24))),
+                    "channel": draw(st.sampled_from(pool)),
+                    "touch_type": "web_visit",
+                }
+            )
+    world = {"accounts": [], "leads": leads, "touchpoints": touches, "feedback": []}
+    return "\n".join(lines) + "\n", world
+
+
+@settings(max_examples=15, deadline=None)
+@given(case=crowded_cases())
+def test_batch_equals_online_with_many_capped_rules_and_crowded_leads(
+    case: tuple[str, dict[str, list[dict[str, Any]]]],
+) -> None:
+    pact_text, world = case
+    store = connect("duckdb://")
+    try:
+        _check_batch_equals_online(store, pact_text, world, datetime(2026, 4, 12))
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("engine", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_caps_of_rules_past_the_packed_and_masked_ones(engine: str, request: pytest.FixtureRequest) -> None:
+    # 66 capped rules, one channel each. Lead l0 touches rule 20's channel (past the 12 rules
+    # whose counts are packed) and l1 rule 65's (past the 63 with a mask bit): three touches
+    # in one 7-day window each, of which a cap of 1 keeps the youngest.
+    rules = "\n".join(
+        f"        - {{id: r{i}, channel: [c{i}], points: 2, cap: {{max: 1, per_days: 7}}}}" for i in range(66)
+    )
+    pact_text = (
+        "pact: many\nversion: 1\nmodels:\n  default:\n    fit: {rules: []}\n    engagement:\n"
+        f"      decay: {{}}\n      rules:\n{rules}\n    account: {{rollup: sum, weight: 0}}\n"
+        "definitions:\n  mql: {min_score: 0}\n"
+    )
+    at = datetime(2026, 4, 12)
+    touches = [
+        {"id": f"{lead}-{d}", "lead_id": lead, "occurred_at": at - timedelta(days=d), "channel": channel}
+        for lead, channel in (("l0", "c20"), ("l1", "c65"))
+        for d in (1, 2, 3)
+    ]
+    world = {
+        "accounts": [],
+        "leads": [{"id": lead, "created_at": datetime(2026, 1, 1)} for lead in ("l0", "l1")],
+        "touchpoints": [{**t, "touch_type": "web_visit"} for t in touches],
+        "feedback": [],
+    }
+    store = connect("duckdb://") if engine == "duckdb" else request.getfixturevalue("pg_store")
+    try:
+        _check_batch_equals_online(store, pact_text, world, at)
+        rows = score_leads(parse_pact(pact_text), inputs_from(store), at).to_pyarrow().to_pylist()
+        assert {r["lead_id"]: r["engagement"] for r in rows} == {"l0": 2.0, "l1": 2.0}
+    finally:
+        if engine == "duckdb":
+            store.close()
+
+
 @pytest.fixture(scope="module")
 def pg_store() -> Any:
     import uuid

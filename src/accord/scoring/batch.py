@@ -215,59 +215,118 @@ def engagement_matches(model: ScoreModel, pact: Pact, inputs: Inputs, as_of: dat
     )
 
 
-def _capped_points(model: ScoreModel, pact: Pact, inputs: Inputs, as_of: datetime) -> ir.Table | None:
-    """`lead_id, rule, points` rows whose sum per lead and rule is its engagement after caps.
+@dataclass(frozen=True)
+class _Engagement:
+    """A model's matches (`lead_id, rule, window, age_days, points`), per-lead sums, what caps leave out."""
 
-    Every match adds its points, and each match a cap leaves out adds them back
-    negated. Counting matches per (lead, rule, cap window) finds the rare cells
-    over their cap; only their matches are ranked (most recent first), so the
-    engine sorts a sliver instead of every match, and the other cells are never
-    summed apart from their leads.
+    matches: ir.Table
+    per_lead: ir.Table
+    """`lead_id, points` (every match) and, when a rule has a cap, `_n, _packed` (see `_engagement`)."""
+    left_out: ir.Table | None
+    """The matches caps leave out (as `matches`), or None when no rule has a cap."""
+
+
+PACK_BITS = 5
+"""Bits per rule when a lead's match counts per capped rule are packed into one integer."""
+PACKED_RULES = 12
+"""Capped rules whose counts are packed (12 fields of 5 bits fit in a signed 64-bit integer)."""
+MASK_RULES = 63
+"""Rules with a lower index have a bit in a lead's mask of rules that may be over their cap."""
+
+
+def _engagement(model: ScoreModel, pact: Pact, inputs: Inputs, as_of: datetime) -> _Engagement | None:
+    """Engagement before and after caps, with the caps' work confined to the matches they may affect.
+
+    A lead's engagement is the sum of its matches' points less those of the matches its
+    caps leave out. A (lead, rule, cap window) cell can be over its cap only if the lead
+    has more matches of the rule than the cap, so the pass that sums each lead's points
+    also counts its matches per capped rule, `PACK_BITS` bits per rule in one integer (a
+    lead with fewer than 2**PACK_BITS matches cannot carry into the next field). Only the
+    matches of rules a lead may have over their cap are counted per cell, the count whose
+    millions of groups would otherwise cost most; only cells over their cap are ranked.
     """
     m = engagement_matches(model, pact, inputs, as_of)
     if m is None:
         return None
-    # Only what the caps need: within a (lead, rule, window) cell every match has the rule's base
-    # and decay, so matches of equal age have equal points and ranking by age alone (youngest
-    # first) leaves out the same points as ranking by time and touch id.
+    # Within a (lead, rule, window) cell every match has the rule's base and decay, so matches
+    # of equal age have equal points and ranking by age alone (youngest first) leaves out the
+    # same points as ranking by time and touch id.
     m = m.select("lead_id", "rule", "window", "age_days", points=m.base * m.factor)
     caps = {i: r.cap.max for i, r in enumerate(model.engagement.rules) if r.cap is not None}
-    # nullability differs by path
-    common = ibis.schema({"lead_id": "string", "rule": "int64", "points": "float64"})
     if not caps:
-        return m.select("lead_id", "rule", "points").cast(common)
+        return _Engagement(m, m.group_by("lead_id").aggregate(points=m.points.sum()), None)
+    shift = {r: PACK_BITS * k for k, r in enumerate(list(caps)[:PACKED_RULES])}
+    unit = ibis.cases(*[(m.rule == r, 1 << s) for r, s in shift.items()], else_=0)
+    # Engines widen an integer sum (DuckDB to a 128-bit integer, PostgreSQL to numeric) where
+    # Ibis sees int64; the cast through decimal makes the bigint the bit operations need.
+    packed_sum = unit.sum().cast("decimal(38, 0)").cast("int64")
+    per_lead = m.group_by("lead_id").aggregate(points=m.points.sum(), _n=m.count(), _packed=packed_sum)
 
     def cap(rule: ir.IntegerValue) -> ir.IntegerValue:
         return ibis.cases(*[(rule == i, c) for i, c in caps.items()], else_=NO_CAP)
 
-    keys = ["lead_id", "rule", "window"]
-    capped = m.filter(m.rule.isin(list(caps)))
-    cells = capped.group_by(keys).aggregate(n=capped.count())
-    over = cells.filter(cells.n > cap(cells.rule)).select(*keys)
-    crowded = capped.semi_join(over, keys)
-    crowded = crowded.mutate(_rank=ibis.row_number().over(group_by=keys, order_by=crowded.age_days))
-    left_out = crowded.filter(crowded._rank >= cap(crowded.rule))
-    return ibis.union(
-        m.select("lead_id", "rule", "points").cast(common),
-        left_out.select("lead_id", "rule", points=-left_out.points).cast(common),
-        distinct=False,
+    # A lead's mask: a bit per rule that may be over its cap (all of them for a lead with too
+    # many matches to pack, or for rules past PACKED_RULES).
+    field = 2**PACK_BITS - 1
+    every = sum(1 << r for r in caps if r < MASK_RULES)
+    packed = sum(
+        (
+            ibis.ifelse(((per_lead._packed >> ibis.literal(shift[r], "int32")) & field) > c, 1 << r, 0)
+            if r in shift
+            else ibis.literal(1 << r, "int64")
+            for r, c in caps.items()
+            if r < MASK_RULES
+        ),
+        ibis.literal(0, "int64"),
     )
+    mask = per_lead.select(
+        _lead=per_lead.lead_id, _mask=ibis.ifelse(per_lead._n > field, every, packed).cast("int64")
+    )
+    big = [r for r in caps if r >= MASK_RULES]
+    j = m.join(mask if big else mask.filter(mask._mask != 0), m.lead_id == mask._lead)
+    in_mask = j.rule < MASK_RULES
+    # (PostgreSQL shifts a bigint by an integer, not by a bigint.)
+    flagged = ((j._mask >> ibis.ifelse(in_mask, j.rule, 0).cast("int32")) & 1) == 1
+    maybe = ibis.ifelse(in_mask, flagged, j.rule.isin(big) if big else False)
+    candidates = j.filter(maybe).select(*m.columns)
+    keys = ["lead_id", "rule", "window"]
+    cells = candidates.group_by(keys).aggregate(n=candidates.count())
+    over = cells.filter(cells.n > cap(cells.rule)).select(*keys)
+    crowded = candidates.semi_join(over, keys)
+    crowded = crowded.mutate(_rank=ibis.row_number().over(group_by=keys, order_by=crowded.age_days))
+    return _Engagement(m, per_lead, crowded.filter(crowded._rank >= cap(crowded.rule)).select(*m.columns))
 
 
 def engagement_by_rule(model: ScoreModel, pact: Pact, inputs: Inputs, as_of: datetime) -> ir.Table | None:
     """Per lead and rule (its index): points after decay and caps, as `lead_id, rule, points`."""
-    both = _capped_points(model, pact, inputs, as_of)
-    if both is None:
+    e = _engagement(model, pact, inputs, as_of)
+    if e is None:
         return None
+    m = e.matches
+    both = m.select("lead_id", "rule", "points")
+    if e.left_out is not None:
+        # nullability differs by path
+        common = ibis.schema({"lead_id": "string", "rule": "int64", "points": "float64"})
+        lo = e.left_out
+        both = ibis.union(
+            both.cast(common), lo.select("lead_id", "rule", points=-lo.points).cast(common), distinct=False
+        )
     return both.group_by(["lead_id", "rule"]).aggregate(points=both.points.sum())
 
 
 def engagement_by_lead(model: ScoreModel, pact: Pact, inputs: Inputs, as_of: datetime) -> ir.Table | None:
     """Per lead: engagement points after decay and caps (the sum over its rules)."""
-    both = _capped_points(model, pact, inputs, as_of)
-    if both is None:
+    e = _engagement(model, pact, inputs, as_of)
+    if e is None:
         return None
-    return both.group_by("lead_id").aggregate(engagement=both.points.sum())
+    per_lead = e.per_lead
+    if e.left_out is None:
+        return per_lead.select("lead_id", engagement=per_lead.points)
+    lo = (
+        e.left_out.group_by("lead_id").aggregate(_left_out=e.left_out.points.sum()).rename(_lo_lead="lead_id")
+    )
+    j = per_lead.left_join(lo, per_lead.lead_id == lo._lo_lead)
+    return j.select("lead_id", engagement=j.points - j._left_out.fill_null(_f(0.0)))
 
 
 def clamp_expr(x: ir.FloatingValue, model: ScoreModel) -> ir.FloatingValue:
