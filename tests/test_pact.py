@@ -78,3 +78,26 @@ def test_unapproved_pact_is_not_active() -> None:
     text = (HERE / "wrong_operator.yaml").read_text().replace("inn:", "in:")
     pact = parse_pact(text + "approvals:\n  - {team: marketing, by: m, at: 2026-01-01}\n")
     assert not pact.is_approved
+
+
+EMAILS = [
+    ("x@gmail.com", True),
+    ("X@GMAIL.COM", True),  # domains compare without case
+    ("a@b@gmail.com", True),  # the domain follows the last "@"
+    ("x@mail.gmail.com", False),  # a subdomain is another domain
+    ("x@gmail.com.evil.io", False),
+    ("gmail.com", False),  # no "@"
+    ("x@", False),  # nothing after the "@"
+    ("x@corp.io", False),
+    (None, False),
+]
+
+
+def test_email_domain_in_reads_alike_in_sql_and_python() -> None:
+    import ibis
+
+    op = OPERATORS["email_domain_in"](["gmail.com", "Yahoo.com"])
+    t = ibis.memtable({"email": [e for e, _ in EMAILS]}, schema={"email": "string"})
+    got = ibis.duckdb.connect().execute(t.select(hit=op.expr(t.email)))["hit"].tolist()
+    assert got == [want for _, want in EMAILS]
+    assert [op.test(e) for e, _ in EMAILS] == [want for _, want in EMAILS]
