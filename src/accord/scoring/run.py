@@ -57,11 +57,10 @@ def run_scoring(store: Store, pact: Pact, as_of: datetime, model: str = "default
     # Fit and engagement are the expensive part: compute them once for leads and accounts.
     # Account scores feed both histories and every lead's blend: materialise them once too.
     scratch, scratch_accounts = "_accord_people", "_accord_accounts"
-    store.con.create_table(scratch, score_people(pact, inputs_from(store), as_of, model), overwrite=True)
+    people = store.scratch(scratch, score_people(pact, inputs_from(store), as_of, model))
     try:
-        people = store.con.table(scratch)
-        store.con.create_table(scratch_accounts, score_accounts(people, pact.model(model)), overwrite=True)
-        return _write_run(store, pact, as_of, model, people, store.con.table(scratch_accounts))
+        accounts = store.scratch(scratch_accounts, score_accounts(people, pact.model(model)))
+        return _write_run(store, pact, as_of, model, people, accounts)
     finally:
         store.drop_table(scratch)
         store.drop_table(scratch_accounts)

@@ -150,6 +150,15 @@ class Store:
         if self.has_table(name):
             self.con.drop_table(name)
 
+    def scratch(self, name: str, expr: ibis.Table) -> ibis.Table:
+        """Materialise `expr` as `name`, an intermediate result the caller drops when done.
+
+        On DuckDB it is a temporary table: it stays in memory (spilling if it must) and is
+        never compressed into the database file. Elsewhere it is a plain table (Spark has no
+        temporary tables; a PostgreSQL one would live outside the store's schema).
+        """
+        return self.con.create_table(name, expr, overwrite=True, temp=self.engine == "duckdb")
+
     # ----------------------------------------------------------- bulk paths
     def write_arrow(
         self,

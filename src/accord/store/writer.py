@@ -64,7 +64,7 @@ def upsert_sql(store: Store, spec: TableSpec, select: str, rows: int) -> WriteRe
         con.execute(f"INSERT INTO {ident(spec.name)} {select}")
         return WriteResult(rows, 0, 0)
     stage = _stage_name(spec)
-    con.execute(f"CREATE OR REPLACE TABLE {ident(stage)} AS {select}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {ident(stage)} AS {select}")  # see Store.scratch
     return merge_stage(store, spec, stage, rows)
 
 
@@ -77,8 +77,7 @@ def upsert_expr(
     computed scores, whose parallel sums may differ in the last bits from run to run).
     """
     stage = _stage_name(spec)
-    store.con.create_table(stage, expr.select(*spec.column_names), overwrite=True)
-    n = int(store.con.table(stage).count().execute())
+    n = int(store.scratch(stage, expr.select(*spec.column_names)).count().execute())
     if n == 0:
         store.drop_table(stage)
         return WriteResult(0, 0, 0)
@@ -127,10 +126,10 @@ def merge_stage(
             rows = ibis.union(
                 joined.filter(~same_row).select(*spec.column_names), s.anti_join(t, on), distinct=False
             )
-            store.con.create_table(changed, rows, overwrite=True)
+            changed_rows = store.scratch(changed, rows)
             try:
                 store.delete_keys(spec.name, changed, spec.key)
-                store.con.insert(spec.name, store.con.table(changed))
+                store.con.insert(spec.name, changed_rows)
             finally:
                 store.drop_table(changed)
         elif matched < n:
