@@ -4,7 +4,8 @@ The plan, per score model:
 1. fit: one column of points per fit rule on leads joined to their account;
 2. engagement: each rule's matching touches in the lookback window (after the
    lead's last recycle when the pact resets engagement), with their decay
-   factor and, for capped rules, their rank in each `per_days` window;
+   factor, summed per lead, less the matches frequency caps leave out (only
+   the cells a lead may have over their cap are counted and ranked);
 3. person score = fit + engagement + sales adjustments, within floor/ceiling;
 4. account score = account fit + the roll-up of its people's engagement, and
    a lead's score blends person and account as the pact weighs them;
