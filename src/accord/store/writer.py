@@ -64,7 +64,7 @@ def upsert_sql(store: Store, spec: TableSpec, select: str, rows: int) -> WriteRe
         con.execute(f"INSERT INTO {ident(spec.name)} {select}")
         return WriteResult(rows, 0, 0)
     stage = _stage_name(spec)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {ident(stage)} AS {select}")  # see Store.scratch
+    store.scratch(stage, store.con.sql(select))
     return merge_stage(store, spec, stage, rows)
 
 
