@@ -6,6 +6,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
@@ -386,7 +387,7 @@ def test_batch_equals_online_duckdb(pact_text: str, world: dict[str, Any], as_of
 
 @st.composite
 def crowded_cases(draw: st.DrawFn) -> tuple[str, dict[str, list[dict[str, Any]]]]:
-    """Many capped rules (past the 12 whose counts are packed per lead, past the 63 with a mask
+    """Many capped rules (past the 10 whose counts are packed per lead, past the 63 with a mask
     bit) and leads with more matches than a packed count holds (32 or more)."""
     n_rules = draw(st.sampled_from([3, 14, 66]))
     channels = [f"c{i}" for i in range(draw(st.integers(2, 6)))]
@@ -419,7 +420,7 @@ def crowded_cases(draw: st.DrawFn) -> tuple[str, dict[str, list[dict[str, Any]]]
     leads = [{"id": f"l{i}", "created_at": base} for i in range(3)]
     touches = []
     # The first lead's touches mostly share one channel (32 or more matches of one rule); the
-    # second's favour the last channel, whose rules include some past the 12 packed ones.
+    # second's favour the last channel, whose rules include some past the 10 packed ones.
     heavy = draw(st.integers(30, 45)), [channels[0]] * 5 + channels
     light = draw(st.integers(3, 14)), [channels[-1]] * 5 + channels
     plan = (heavy, light, (0, channels))
@@ -453,7 +454,7 @@ def test_batch_equals_online_with_many_capped_rules_and_crowded_leads(
 
 @pytest.mark.parametrize("engine", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_caps_of_rules_past_the_packed_and_masked_ones(engine: str, request: pytest.FixtureRequest) -> None:
-    # 66 capped rules, one channel each. Lead l0 touches rule 20's channel (past the 12 rules
+    # 66 capped rules, one channel each. Lead l0 touches rule 20's channel (past the 10 rules
     # whose counts are packed) and l1 rule 65's (past the 63 with a mask bit): three touches
     # in one 7-day window each, of which a cap of 1 keeps the youngest.
     rules = "\n".join(
@@ -484,6 +485,56 @@ def test_caps_of_rules_past_the_packed_and_masked_ones(engine: str, request: pyt
     finally:
         if engine == "duckdb":
             store.close()
+
+
+def test_caps_of_a_lead_with_too_many_matches_to_pack() -> None:
+    # 300,000 matches of the last packed rule: their packed sum (300,000 * 2**45) would not
+    # fit a 64-bit integer, so such a lead is not packed at all. Every match lies in one 7-day
+    # window, of which the cap keeps one; l1 has three matches in it, also one kept.
+    from scoring_cases import table
+
+    n = 300_000
+    rules = "\n".join(
+        f"        - {{id: r{i}, channel: [c{i}], points: 2, cap: {{max: 1, per_days: 7}}}}" for i in range(10)
+    )
+    pact = parse_pact(
+        "pact: busy\nversion: 1\nmodels:\n  default:\n    fit: {rules: []}\n    engagement:\n"
+        f"      decay: {{}}\n      rules:\n{rules}\n    account: {{rollup: sum, weight: 0}}\n"
+        "definitions:\n  mql: {min_score: 0}\n"
+    )
+    at = datetime(2026, 4, 12)
+    ids = [f"b{i}" for i in range(n)] + ["q0", "q1", "q2"]
+    touches = pa.table(
+        {
+            "id": ids,
+            "lead_id": ["l0"] * n + ["l1"] * 3,
+            "occurred_at": pa.array(
+                [at - timedelta(seconds=1 + i) for i in range(n)]
+                + [at - timedelta(days=d) for d in (1, 2, 3)],
+                pa.timestamp("us"),
+            ),
+            "channel": ["c9"] * n + ["c3"] * 3,
+            "touch_type": ["web_visit"] * (n + 3),
+        }
+    )
+    full = table("touchpoints", [{}] * len(ids)).to_pydict() | touches.to_pydict()
+    store = connect("duckdb://")
+    try:
+        load_tables(
+            store,
+            {
+                "accounts": table("accounts", []),
+                "leads": table(
+                    "leads", [{"id": x, "created_at": datetime(2026, 1, 1)} for x in ("l0", "l1")]
+                ),
+                "touchpoints": pa.table(full).cast(table("touchpoints", []).schema),
+                "feedback": table("feedback", []),
+            },
+        )
+        rows = score_leads(pact, inputs_from(store), at).to_pyarrow().to_pylist()
+        assert {r["lead_id"]: r["engagement"] for r in rows} == {"l0": 2.0, "l1": 2.0}
+    finally:
+        store.close()
 
 
 @pytest.fixture(scope="module")

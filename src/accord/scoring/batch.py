@@ -229,8 +229,9 @@ class _Engagement:
 
 PACK_BITS = 5
 """Bits per rule when a lead's match counts per capped rule are packed into one integer."""
-PACKED_RULES = 12
-"""Capped rules whose counts are packed (12 fields of 5 bits fit in a signed 64-bit integer)."""
+PACKED_RULES = 10
+"""Capped rules whose counts are packed: 10 fields of 5 bits, 50 bits, which a float64 sum
+adds exactly (see `_engagement`)."""
 MASK_RULES = 63
 """Rules with a lower index have a bit in a lead's mask of rules that may be over their cap."""
 
@@ -257,10 +258,13 @@ def _engagement(model: ScoreModel, pact: Pact, inputs: Inputs, as_of: datetime) 
     if not caps:
         return _Engagement(m, m.group_by("lead_id").aggregate(points=m.points.sum()), None)
     shift = {r: PACK_BITS * k for k, r in enumerate(list(caps)[:PACKED_RULES])}
-    unit = ibis.cases(*[(m.rule == r, 1 << s) for r, s in shift.items()], else_=0)
-    # Engines widen an integer sum (DuckDB to a 128-bit integer, PostgreSQL to numeric) where
-    # Ibis sees int64; the cast through decimal makes the bigint the bit operations need.
-    packed_sum = unit.sum().cast("decimal(38, 0)").cast("int64")
+    field = 2**PACK_BITS - 1
+    # The counts are summed as float64: engines widen an integer sum (DuckDB to a 128-bit
+    # integer, PostgreSQL to numeric) and narrowing that back costs a tenth of the step, while
+    # a float sum of integers below 2**53 is exact in any order. A lead with more matches than
+    # a field holds is not packed (its mask is every rule), so the sum never gets near that.
+    unit = ibis.cases(*[(m.rule == r, _f(float(1 << s))) for r, s in shift.items()], else_=_f(0.0))
+    packed_sum = ibis.ifelse(m.count() > field, _f(0.0), unit.sum()).cast("int64")
     per_lead = m.group_by("lead_id").aggregate(points=m.points.sum(), _n=m.count(), _packed=packed_sum)
 
     def cap(rule: ir.IntegerValue) -> ir.IntegerValue:
@@ -268,7 +272,6 @@ def _engagement(model: ScoreModel, pact: Pact, inputs: Inputs, as_of: datetime) 
 
     # A lead's mask: a bit per rule that may be over its cap (all of them for a lead with too
     # many matches to pack, or for rules past PACKED_RULES).
-    field = 2**PACK_BITS - 1
     every = sum(1 << r for r in caps if r < MASK_RULES)
     packed = sum(
         (
