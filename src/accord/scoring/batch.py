@@ -64,10 +64,19 @@ def fit_points(rule: FitRule, t: ir.Table, prefix: str = ACCOUNT_PREFIX) -> ir.N
     return ibis.ifelse(hit, _f(rule.points), _f(0.0))
 
 
+def decay_rate(half_life_days: float) -> float:
+    """The exponent per day of a half-life decay: a touch keeps ``exp(rate * age_days)`` of its points.
+
+    The same as ``0.5 ** (age_days / half_life_days)`` to a few units in the last place, and an
+    engine computes an exponential in about half the time of a power.
+    """
+    return -math.log(2.0) / half_life_days
+
+
 def decay_expr(decay: Decay, age_days: ir.FloatingValue) -> ir.FloatingValue:
     """The share of its points a touch `age_days` old keeps."""
     if decay.half_life_days is not None:
-        return _f(0.5) ** (age_days / _f(decay.half_life_days))
+        return (age_days * _f(decay_rate(decay.half_life_days))).exp()
     if decay.steps is not None:
         out: ir.FloatingValue = _f(0.0)
         for days, factor in reversed(decay.steps):
@@ -96,16 +105,16 @@ NO_CAP = 2**62
 
 
 def _constants(rule: EngagementRule, default: Decay) -> dict[str, float | None]:
-    """A rule's per-match constants: base points, half-life and cap window length."""
+    """A rule's per-match constants: base points, half-life decay rate and cap window length."""
     decay = rule.decay if rule.decay is not None else default
     return {
         "base": float(rule.points),
-        "half_life": float(decay.half_life_days) if decay.half_life_days is not None else None,
+        "rate": decay_rate(decay.half_life_days) if decay.half_life_days is not None else None,
         "per_days": float(rule.cap.per_days) if rule.cap else None,
     }
 
 
-_CONSTANT_TYPES = {"base": "float64", "half_life": "float64", "per_days": "float64"}
+_CONSTANT_TYPES = {"base": "float64", "rate": "float64", "per_days": "float64"}
 
 
 def _tagged(rules: list[EngagementRule], default: Decay, tp: ir.Table) -> ir.Table:
@@ -210,7 +219,7 @@ def engagement_matches(model: ScoreModel, pact: Pact, inputs: Inputs, as_of: dat
         "occurred_at",
         "rule",
         "age_days",
-        factor=ibis.ifelse(m.half_life.notnull(), _f(0.5) ** (m.age_days / m.half_life), other),
+        factor=ibis.ifelse(m.rate.notnull(), (m.age_days * m.rate).exp(), other),
         base=m.base,
         window=ibis.ifelse(m.per_days.notnull(), (m.age_days / m.per_days).floor().cast("int64"), 0),
     )

@@ -18,7 +18,7 @@ from typing import Any
 from accord.model.fields import epoch_value, property_value
 from accord.pact.operators import OPERATORS
 from accord.pact.schema import Decay, EngagementRule, FitRule, Pact, ScoreModel
-from accord.scoring.batch import DAY, RESET_ACTIONS
+from accord.scoring.batch import DAY, RESET_ACTIONS, decay_rate
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ class LeadScore:
 
 def _decay(decay: Decay, age_days: float) -> float:
     if decay.half_life_days is not None:
-        return float(0.5 ** (age_days / decay.half_life_days))
+        return math.exp(age_days * decay_rate(decay.half_life_days))
     if decay.steps is not None:
         for days, factor in decay.steps:
             if age_days <= days:
