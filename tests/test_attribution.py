@@ -169,6 +169,48 @@ def test_a_varying_flag_ends_the_journey_at_the_converting_touch() -> None:
     )
 
 
+@pytest.mark.parametrize("varying", [False, True])
+def test_bad_touch_rows_are_rejected_with_reasons(tmp_path, varying: bool) -> None:
+    # The same bad rows whether every journey's flag is constant (the one-pass build) or
+    # one journey's flag varies (the general build); "k"'s second touch converts when it varies.
+    f = tmp_path / "touches.csv"
+    f.write_text(
+        "journey_id,occurred_at,channel,converted,value\n"
+        "j1,2026-01-01,a,1,50\n"
+        "j1,2026-01-03,b,1,50\n"
+        "   ,2026-01-02,a,0,0\n"
+        ",2026-01-02,a,0,0\n"
+        " j2,2026-01-02,c,0,0\n"
+        "j3,not a date,a,0,0\n"
+        "j3,2026-01-02,  ,0,0\n"
+        "j3,2026-01-02,a,maybe,0\n"
+        "j3,2026-01-02,a,1,lots\n"
+        "k,2026-01-01,a,0,0\n"
+        f"k,2026-01-02,b,{int(varying)},{20 * int(varying)}\n"
+        "k,2026-01-03,c,0,0\n",
+        encoding="utf-8",
+    )
+    from accord.attribution.inputs import journeys_from_file
+
+    j = journeys_from_file(f)
+    assert j.rejected == 6
+    rejects = pd.read_csv(j.rejects_path)
+    assert rejects.reason.tolist() == [
+        "journey id is missing",
+        "journey id is missing",
+        "occurred_at is missing or not a timestamp",
+        "channel is missing",
+        "converted is not a yes/no flag",
+        "value is not a number",
+    ]
+    assert rejects.location.tolist() == [f"line {n}" for n in (4, 5, 7, 8, 9, 10)]
+    t = j.table.to_pandas().sort_values(["journey_id", "pos"])
+    # " j2" is an id (only an id of nothing but spaces is missing); k ends at its conversion
+    assert t.journey_id.tolist() == [" j2", "j1", "j1", "k", "k"] + ([] if varying else ["k"])
+    assert j.totals["conversions"] == 1 + varying and j.totals["value"] == 50 + 20 * varying
+    assert t[t.journey_id == "j1"].age_days.tolist() == [2.0, 0.0]
+
+
 def test_bad_path_rows_are_rejected_with_reasons(tmp_path) -> None:
     f = tmp_path / "paths.csv"
     f.write_text(

@@ -277,7 +277,8 @@ def _touches(raw: duckdb.DuckDBPyConnection, src: SourceFile, spec: JourneySpec)
     raw.execute(
         f"""CREATE OR REPLACE TEMP VIEW checked AS
         SELECT *, CASE
-            WHEN jid IS NULL OR trim(jid) = '' THEN 'journey id is missing'
+            WHEN jid IS NULL OR jid = '' OR (starts_with(jid, ' ') AND trim(jid) = '')
+              THEN 'journey id is missing'
             WHEN ts IS NULL THEN 'occurred_at is missing or not a timestamp'
             WHEN channel IS NULL OR channel = '' THEN 'channel is missing'
             WHEN flag IS NULL THEN 'converted is not a yes/no flag'
@@ -304,25 +305,29 @@ def _touches(raw: duckdb.DuckDBPyConnection, src: SourceFile, spec: JourneySpec)
                CAST(CASE WHEN conv = 1 THEN jvalue ELSE 0 END AS DOUBLE) AS value,
                CAST(1 - conv AS DOUBLE) AS nulls"""
     if spec.lookback_days is None and spec.lookback_touches is None:
-        # One window pass when every journey's flag is constant (its outcome), the usual case.
+        # One window pass when every journey's flag is constant (its outcome), the usual case:
+        # the last touch's flag is then the outcome and its time the journey's end (the last
+        # value of an ordered window costs less than a maximum over the partition). A flag
+        # that differs from the last one anywhere sends the file to the general pass below.
         raw.execute(
             f"""CREATE OR REPLACE TABLE {ROWS} AS
-            SELECT journey_id, pos, n, next_channel, {tail.replace("end_ts", "last_ts")},
-                   lo <> hi AS mixed
-            FROM (SELECT *, hi AS conv FROM (
-                  SELECT jid AS journey_id, row_number() OVER w AS pos, count(*) OVER wf AS n,
+            SELECT journey_id, pos, n, next_channel, {tail.replace("end_ts", "last_ts")}, flag
+            FROM (SELECT *, last_flag AS conv FROM (
+                  SELECT jid AS journey_id, row_number() OVER w AS pos, count(*) OVER j AS n,
                     lead(channel) OVER w AS next_channel,
-                    channel, campaign, touch_type, team, ts, max(ts) OVER wf AS last_ts,
-                    max(flag) OVER wf AS hi, min(flag) OVER wf AS lo,
-                    max(flag * val) OVER wf AS jvalue
+                    channel, campaign, touch_type, team, ts, flag,
+                    last_value(ts) OVER wf AS last_ts, last_value(flag) OVER wf AS last_flag,
+                    max(flag * val) OVER j AS jvalue
                   FROM checked WHERE {where}
-                  WINDOW w AS (PARTITION BY jid ORDER BY ts, {ROW}),
+                  WINDOW w AS (PARTITION BY jid ORDER BY ts, {ROW}), j AS (PARTITION BY jid),
                          wf AS (PARTITION BY jid ORDER BY ts, {ROW}
                                 ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)))"""
         )
-        (mixed,) = raw.execute(f"SELECT coalesce(bool_or(mixed), false) FROM {ROWS}").fetchone() or (False,)
+        (mixed,) = raw.execute(f"SELECT coalesce(bool_or(flag <> conv), false) FROM {ROWS}").fetchone() or (
+            False,
+        )
         if not mixed:
-            raw.execute(f"ALTER TABLE {ROWS} DROP COLUMN mixed")
+            raw.execute(f"ALTER TABLE {ROWS} DROP COLUMN flag")
             _journey_view(raw, absent)
             if len(keep) == 1:  # no filter: every row not in the table was rejected
                 (kept,) = raw.execute(f"SELECT count(*) FROM {ROWS}").fetchone() or (0,)
