@@ -101,3 +101,34 @@ def test_email_domain_in_reads_alike_in_sql_and_python() -> None:
     got = ibis.duckdb.connect().execute(t.select(hit=op.expr(t.email)))["hit"].tolist()
     assert got == [want for _, want in EMAILS]
     assert [op.test(e) for e, _ in EMAILS] == [want for _, want in EMAILS]
+
+
+# (properties, key, value, whether the property equals the value)
+PROPERTIES = [
+    ('{"page":"/pricing"}', "page", "/pricing", True),  # the whole text, tested without a regex
+    ('{"page": "/pricing"}', "page", "/pricing", True),
+    ('{"page":"/pricing","utm":"x"}', "page", "/pricing", True),
+    ('{"page":"/pricing-old"}', "page", "/pricing", False),
+    ('{"pages":"/pricing"}', "page", "/pricing", False),
+    ('{"x":{"page":"/pricing"},"page":"/"}', "page", "/pricing", True),  # the first "page" is read
+    ('{"page":"/","x":{"page":"/pricing"}}', "page", "/pricing", False),
+    ('{"size":5000}', "size", "5000", True),
+    ('{"size":"5000"}', "size", "5000", True),
+    ('{"città":"Zürich"}', "città", "Zürich", True),
+    ('{"a\\"b":"v"}', 'a"b', "v", False),  # a quote in the key: read as text, never equal
+    ("", "page", "/pricing", False),
+    (None, "page", "/pricing", False),
+]
+
+
+def test_property_equals_reads_alike_in_sql_and_python() -> None:
+    import ibis
+
+    from accord.model.fields import property_equals_expr, property_value
+
+    t = ibis.memtable({"p": [p for p, *_ in PROPERTIES]}, schema={"p": "string"})
+    con = ibis.duckdb.connect()
+    for i, (_, key, value, want) in enumerate(PROPERTIES):
+        got = con.execute(t.select(hit=property_equals_expr(t.p, key, value)))["hit"].tolist()[i]
+        assert bool(got) == want, PROPERTIES[i]
+        assert (property_value(PROPERTIES[i][0], key) == value) == want, PROPERTIES[i]

@@ -10,6 +10,7 @@ Times are compared in whole epoch seconds, which every engine computes alike.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from datetime import UTC, datetime
@@ -44,7 +45,8 @@ def property_equals_expr(json_text: ir.StringValue, key: str, value: str) -> ir.
     For plain text (no quote or backslash) the test is one regex, the key, a colon, then
     the value quoted or bare and ending there, run only where a substring test finds the
     value, and only on flat objects: a nested one could hold the key twice, where
-    `property_expr` reads the first, so those rows keep the extracting test.
+    `property_expr` reads the first, so those rows keep the extracting test. A text that is
+    exactly the one property (`{"page":"/pricing"}`) is equal without either.
     """
     exact = (property_expr(json_text, key) == value).fill_null(False)
     if '"' in value or "\\" in value or value == "null":
@@ -52,9 +54,14 @@ def property_equals_expr(json_text: ir.StringValue, key: str, value: str) -> ir.
     v = re.escape(value)
     one = json_text.re_search(r'"' + re.escape(key) + r'"\s*:\s*(?:"' + v + r'"|' + v + r"(?:[,}\s]|$))")
     flat = json_text.find("{", 1) == -1
-    return ibis.ifelse(
+    found = ibis.ifelse(
         json_text.contains(value).fill_null(False), ibis.ifelse(flat, one.fill_null(False), exact), False
     )
+    if '"' in key or "\\" in key:
+        return found
+    # The commonest text, an object of this one property as a JSON writer prints it, needs no regex.
+    alone = json.dumps({key: value}, separators=(",", ":"), ensure_ascii=False)
+    return ibis.ifelse(json_text == alone, True, found)
 
 
 def property_value(json_text: str | None, key: str) -> str | None:
