@@ -107,3 +107,36 @@ def _is_int(text: str) -> bool:
         return float(text) == int(float(text))
     except ValueError:
         return False
+
+
+def test_score_histories_on_duckdb_keep_the_compression_their_columns_name(tmp_path) -> None:
+    # Ids are declared fsst and labels dictionary. With two alternating lead ids DuckDB would
+    # pick dictionary for lead_id itself: fsst shows the declaration holds.
+    import pyarrow as pa
+
+    from accord.model.tables import LEAD_SCORES
+
+    store = connect(f"duckdb://{tmp_path / 's.duckdb'}")
+    try:
+        store.ensure_table(LEAD_SCORES)
+        n = 200_000
+        rows = {c: [None] * n for c in LEAD_SCORES.column_names}
+        rows |= {
+            "lead_id": ["l0", "l1"] * (n // 2),
+            "model": ["default"] * n,
+            "as_of": pa.array([0] * n, pa.timestamp("us")),
+            "grade": ["A", "B", "C", "D"] * (n // 4),
+        }
+        store.write_arrow("lead_scores", pa.table(rows).cast(LEAD_SCORES.schema.to_pyarrow()), append=True)
+        raw = store.con.con
+        raw.execute("CHECKPOINT")
+        kinds = dict(
+            raw.execute(
+                "SELECT column_name, min(compression) FROM pragma_storage_info('lead_scores') "
+                "WHERE segment_type = 'VARCHAR' AND column_name IN ('lead_id', 'grade') GROUP BY 1"
+            ).fetchall()
+        )
+        assert kinds == {"lead_id": "FSST", "grade": "Dictionary"}
+        assert store.table("lead_scores").count().execute() == n
+    finally:
+        store.close()

@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 import ibis
 import pyarrow as pa
+from ibis.backends.sql.datatypes import DuckDBType
 
 from accord.errors import ConfigError, EngineError, MissingExtraError
 from accord.model.tables import DERIVED_TABLES, TABLES, TableSpec
@@ -142,8 +143,19 @@ class Store:
 
     def ensure_table(self, spec: TableSpec) -> None:
         """Create a canonical table, empty, if it does not exist yet."""
-        if not self.has_table(spec.name):
-            self.con.create_table(spec.name, schema=spec.schema)
+        if self.has_table(spec.name):
+            return
+        if self.engine == "duckdb" and any(c.compression for c in spec.columns):
+            # Ibis has no clause for a column's compression: the table is declared in SQL.
+            cols = ", ".join(
+                f"{ident(c.name)} {DuckDBType.from_ibis(c.ibis_type).sql('duckdb')}"
+                + (f" USING COMPRESSION {c.compression}" if c.compression else "")
+                + (" NOT NULL" if c.required else "")
+                for c in spec.columns
+            )
+            self.con.raw_sql(f"CREATE TABLE {ident(spec.name)} ({cols})")
+            return
+        self.con.create_table(spec.name, schema=spec.schema)
 
     def drop_table(self, name: str) -> None:
         """Drop a table if it exists."""
