@@ -9,6 +9,9 @@ to the 5M/s target and how time grows with size.
 Online: rescoring one lead with 200 touchpoints after one new touchpoint,
 median over 500 runs, against the 2 ms target.
 
+Also prints a machine check, a fixed DuckDB query timed against its usual time here, so a
+slow spell of the machine shows as such.
+
 Usage: python benchmarks/bench_scoring.py [--max-leads N]
 """
 
@@ -109,6 +112,28 @@ def online() -> dict[str, float]:
     }
 
 
+def machine_check() -> dict[str, float]:
+    """A fixed DuckDB query (a power over 11M doubles), median of 5: how fast the machine is now.
+
+    This machine's speed drifts by up to half over tens of minutes; printed beside the
+    results, this tells a slow run of the code from a slow spell of the machine.
+    """
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t AS SELECT random() * 365 AS x FROM range(11000000)")
+    times = []
+    for _ in range(5):
+        t = time.perf_counter()
+        con.execute("SELECT sum(power(0.5, x / 30.0)) FROM t").fetchone()
+        times.append(time.perf_counter() - t)
+    return {"seconds": statistics.median(times)}
+
+
+CHECK_USUAL = 0.065
+"""`machine_check` seconds when this machine ran at its usual speed (README figures)."""
+
+
 def run(step: str, arg: int) -> dict[str, float]:
     out = subprocess.run(  # noqa: S603 - our own script
         [sys.executable, __file__, "--step", step, str(arg)], capture_output=True, text=True, check=False
@@ -128,6 +153,7 @@ def main() -> None:
         r = run("score", leads)
         rows.append((leads, r))
     o = run("online", 0)
+    check = run("check", 0)["seconds"]
     print(
         f"\n{'batch run_scoring on DuckDB (own process)':<44}{'touchpoints':>13}{'seconds':>9}"
         f"{'touches/s':>13}{'vs 5M/s':>9}{'peak GB':>9}"
@@ -149,12 +175,17 @@ def main() -> None:
         f"online: rescoring a 200-touch lead after one new touch: median {o['median_ms']:.3f} ms, "
         f"p95 {o['p95_ms']:.3f} ms (target 2 ms: {o['median_ms'] / 2:.2f}x of it)"
     )
+    print(
+        f"machine check (a fixed DuckDB query): {check:.3f} s, {check / CHECK_USUAL:.2f}x its usual "
+        f"{CHECK_USUAL} s on this machine (above 1 the machine is slower than usual, and so is every figure)"
+    )
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--step":
         step, arg = sys.argv[2], int(sys.argv[3])
-        result = {"prepare": prepare, "score": score}.get(step, lambda _a: online())(arg)
+        steps = {"prepare": prepare, "score": score, "check": lambda _a: machine_check()}
+        result = steps.get(step, lambda _a: online())(arg)
         result["peak_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
         print(json.dumps(result))
     else:
