@@ -176,6 +176,13 @@ def main() -> None:
             ref = ref.set_index("channel_name")
             err = float(np.abs(linear.conversions - ref.loc[linear.index, "linear_touch_conversions"]).max())
             print(f"largest difference from ChannelAttribution's linear model: {err:.2e} conversions")
+        from bench_scoring import CHECK_USUAL, machine_check  # the same machine check, beside these
+
+        check = machine_check()["seconds"]
+        print(
+            f"machine check (a fixed DuckDB query): {check:.3f} s, {check / CHECK_USUAL:.2f}x its usual "
+            f"{CHECK_USUAL} s on this machine (above 1 the machine is slower than usual)"
+        )
 
 
 if __name__ == "__main__":
