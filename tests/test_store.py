@@ -55,6 +55,17 @@ def test_unreachable_postgres_is_a_clear_error() -> None:
         connect("postgresql://postgres@127.0.0.1:1/test?connect_timeout=2")
 
 
+def test_a_duckdb_store_that_cannot_open_is_a_clear_error(tmp_path) -> None:
+    from accord.errors import EngineError
+
+    with pytest.raises(
+        EngineError, match=r"cannot open the DuckDB store '.*x\.duckdb' with options schema=a: "
+    ):
+        connect(f"duckdb://{tmp_path / 'x.duckdb'}?schema=a")
+    with pytest.raises(EngineError, match=r"cannot open the DuckDB store '.*no-such-folder/x\.duckdb': "):
+        connect(f"duckdb://{tmp_path / 'no-such-folder' / 'x.duckdb'}")
+
+
 def test_missing_spark_extra_names_the_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "pyspark", None)
     monkeypatch.setitem(sys.modules, "pyspark.sql", None)

@@ -271,7 +271,15 @@ def connect(url: str | os.PathLike[str] | None = None, *, spark_session: Any = N
     """
     parsed = parse_url(url)
     if parsed.engine == "duckdb":
-        con = ibis.duckdb.connect(parsed.target, **parsed.options)
+        try:
+            con = ibis.duckdb.connect(parsed.target, **parsed.options)
+        except Exception as exc:  # a bad option, a missing folder, a file another process holds
+            options = "".join(f" {k}={v}" for k, v in parsed.options.items())
+            raise EngineError(
+                f"cannot open the DuckDB store {parsed.target!r}"
+                + (f" with options{options}" if options else "")
+                + f": {exc}"
+            ) from exc
         con.raw_sql("SET TimeZone = 'UTC'")
         return Store(con, parsed)
     if parsed.engine == "postgres":
