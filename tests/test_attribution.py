@@ -665,3 +665,37 @@ def test_budget_suggestion_needs_separated_intervals() -> None:
     assert "about 4.8 more conversions" in tip  # 1,000 / 1,000 x (5.0 - 0.25)
     m.incremental_.loc[0, "incremental_low"] = 3.0  # a's interval now reaches b's: no shift
     assert result.budget_suggestion().startswith("no budget shift suggested")
+
+
+def test_a_channel_only_on_journeys_that_did_not_convert_gets_a_zero_row() -> None:
+    frame = touches([("j", 0, "a", 1, 10.0), ("k", 0, "b", 0, 0.0), ("k", 1, "a", 0, 0.0)])
+    j = journeys_from_frame(frame)
+    result = run_models(j, ["first_touch", "linear", "markov"])
+    rows = {(r.model, r.channel): (r.conversions, r.value) for r in result.credit.itertuples()}
+    # Markov: P(conversion) = 1/2 * 1/2 (via a) + 1/2 * 1/2 (via b, then a) = 1/2; without b it
+    # is 1/4 (removal effect 1/2), without a 0 (removal effect 1): shares 2/3 and 1/3.
+    assert rows == {
+        ("first", "a"): (1.0, 10.0),
+        ("first", "b"): (0.0, 0.0),
+        ("linear", "a"): (1.0, 10.0),
+        ("linear", "b"): (0.0, 0.0),
+        ("markov", "a"): pytest.approx((2 / 3, 20 / 3)),
+        ("markov", "b"): pytest.approx((1 / 3, 10 / 3)),
+    }
+
+
+def test_a_file_with_no_usable_journey_says_why(tmp_path) -> None:
+    from accord.attribution.inputs import journeys_from_file
+
+    header = tmp_path / "header.csv"
+    header.write_text("journey_id,occurred_at,channel\n", encoding="utf-8")
+    with pytest.raises(
+        AttributionError, match=r"header\.csv: no usable journey: the file has a header but no rows"
+    ):
+        journeys_from_file(header)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("journey_id,occurred_at,channel\n,2026-01-01,a\n", encoding="utf-8")
+    with pytest.raises(
+        AttributionError, match=r"every row was rejected; the reasons are in .*bad\.rejects\.csv"
+    ):
+        journeys_from_file(bad)

@@ -118,7 +118,13 @@ def journeys_from_file(
     )
     if journeys.totals["journeys"] == 0:
         journeys.close()
-        raise AttributionError(f"{path}: no usable journey (see {out})")
+        if out is not None:
+            why = f"every row was rejected; the reasons are in {out}"
+        elif src.rows == 0:
+            why = "the file has a header but no rows"
+        else:
+            why = "no row is left after the filters (touch types, channels, teams, as of)"
+        raise AttributionError(f"{path}: no usable journey: {why}")
     return journeys
 
 

@@ -64,6 +64,9 @@ def rule_credit(journeys: Journeys, models: list[RuleModel], by: str = "channel"
         aggs[f"v{i}"] = (weighted[f"w{i}"] * weighted.value).sum()
     df = weighted.group_by(keys).agg(**aggs).to_pandas()
     names = ["channel"] if by == "channel" else ["channel", by]
+    if by == "channel":
+        # Only converting journeys are scanned: a channel seen only on the others gets its 0 here.
+        df = df.set_index("channel").reindex(journeys.channels).rename_axis("channel").reset_index()
     out = {}
     for i, m in enumerate(models):
         part = df[names].copy()
