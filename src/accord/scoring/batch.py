@@ -73,16 +73,20 @@ def decay_rate(half_life_days: float) -> float:
     return -math.log(2.0) / half_life_days
 
 
-def decay_expr(decay: Decay, age_days: ir.FloatingValue) -> ir.FloatingValue:
-    """The share of its points a touch `age_days` old keeps."""
-    if decay.half_life_days is not None:
-        return (age_days * _f(decay_rate(decay.half_life_days))).exp()
-    if decay.steps is not None:
-        out: ir.FloatingValue = _f(0.0)
-        for days, factor in reversed(decay.steps):
-            out = ibis.ifelse(age_days <= days, _f(factor), out)
-        return out
-    return _f(1.0)
+def _rule_decay(rule: EngagementRule, default: Decay) -> Decay:
+    """The decay a rule applies: its own, or the model's."""
+    return rule.decay if rule.decay is not None else default
+
+
+def _steps_expr(steps: list[tuple[float, float]], age_days: ir.FloatingValue) -> ir.FloatingValue:
+    """The share of its points a touch `age_days` old keeps under step windows (0 past the last).
+
+    Half-life decay needs no expression per rule: its rate rides in the rule table (`_constants`).
+    """
+    out: ir.FloatingValue = _f(0.0)
+    for days, factor in reversed(steps):
+        out = ibis.ifelse(age_days <= days, _f(factor), out)
+    return out
 
 
 def _matches(rule: EngagementRule, tp: ir.Table, *, touch_type: bool = True) -> ir.BooleanValue:
@@ -106,7 +110,7 @@ NO_CAP = 2**62
 
 def _constants(rule: EngagementRule, default: Decay) -> dict[str, float | None]:
     """A rule's per-match constants: base points, half-life decay rate and cap window length."""
-    decay = rule.decay if rule.decay is not None else default
+    decay = _rule_decay(rule, default)
     return {
         "base": float(rule.points),
         "rate": decay_rate(decay.half_life_days) if decay.half_life_days is not None else None,
@@ -205,11 +209,8 @@ def engagement_matches(model: ScoreModel, pact: Pact, inputs: Inputs, as_of: dat
         m = m.left_join(resets, m.lead_id == resets._reset_lead).select(m, resets.reset_at)
         m = m.filter(m.reset_at.isnull() | (m.occurred_at > m.reset_at)).drop("reset_at")
     m = m.mutate(age_days=(ibis.literal(now) - epoch_expr(m.occurred_at)).cast("float64") / _f(DAY))
-    steps = [
-        (i, decay_expr(r.decay if r.decay is not None else eng.decay, m.age_days))
-        for i, r in enumerate(eng.rules)
-        if (r.decay if r.decay is not None else eng.decay).steps is not None
-    ]
+    decays = [_rule_decay(r, eng.decay) for r in eng.rules]
+    steps = [(i, _steps_expr(d.steps, m.age_days)) for i, d in enumerate(decays) if d.steps is not None]
     other: ir.FloatingValue = (
         ibis.cases(*[(m.rule == i, f) for i, f in steps], else_=_f(1.0)) if steps else _f(1.0)
     )
