@@ -116,6 +116,32 @@ def test_golden_rule_models(golden: Journeys) -> None:
     )
 
 
+def test_time_decay_counts_from_the_latest_touch_when_the_journey_ends_later(golden: Journeys) -> None:
+    """Journeys from the store end at the conversion, maybe years after their last touch.
+
+    Ages of 20,000+ days underflow 2^(-age/5) to 0 for every touch; counted from each
+    journey's latest touch they give the golden shares again. Journeys marked as ending
+    at their last touch skip that shift, so on these ages their credit is lost.
+    """
+    con = golden.con
+    con.raw_sql(f"CREATE TABLE later AS SELECT * REPLACE (age_days + 20000 AS age_days) FROM {golden.name}")
+    want = credit("time_decay(half_life_days=5)", golden)
+    for ends_at_last_touch in (False, True):
+        later = Journeys(
+            con=con,
+            name="later",
+            has_times=True,
+            has_milestones=False,
+            source="test",
+            ends_at_last_touch=ends_at_last_touch,
+        )
+        got = credit("time_decay(half_life_days=5)", later)
+        if ends_at_last_touch:
+            assert sum(c for c, _ in got.values()) != pytest.approx(3)
+        else:
+            assert_credit(got, want)
+
+
 def test_custom_weights_by_touch_type() -> None:
     frame = touches([("j", 0, "a", 1, 8.0), ("j", 1, "b", 1, 8.0), ("j", 2, "a", 1, 8.0)])
     frame["touch_type"] = ["web_visit", "demo", "email_open"]

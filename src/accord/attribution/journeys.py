@@ -117,6 +117,9 @@ class Journeys:
     counts: dict[str, float] = field(default_factory=dict)
     """`journeys` and `touches` read, where a row of the table stands for several journeys
     (a path file's identical paths share one row); otherwise counted from the table."""
+    ends_at_last_touch: bool = False
+    """Every journey's latest touch has age 0: its ages count from its last touch (files),
+    not from a conversion after it (the store)."""
     private: bool = False
     """The backend is this object's own in-process database (journeys from a file or a
     frame): closing closes it, and with it every table and view built there."""

@@ -1,12 +1,17 @@
 """Rule-based models: each is a weight per touch, summing to 1 over a journey, computed on the engine.
 
 All rule models of a comparison run as one query: one scan of the converting
-journeys, one weight column per model, one aggregate.
+journeys, one weight column per model, one aggregate. What a weight needs to know
+about its whole journey (its last non-direct touch, the sum it is normalised by)
+is a per-journey aggregate joined back to the journey's touches, not a window:
+engines group and join far faster than they partition many small windows (DuckDB:
+0.07 s against 0.11 s for the 458,000 converting touches of the benchmark).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import ClassVar, Self
 
 import ibis
@@ -17,17 +22,20 @@ from accord.attribution.journeys import AttributionError, Journeys
 from accord.attribution.models.base import DIMENSIONS, AttributionModel, credited
 from accord.model.fields import float_literal as _f
 
-
-def _journey(t: ir.Table) -> ibis.Window:
-    return ibis.window(group_by=t.journey_id)
+Round = Callable[[ir.Table], dict[str, ir.Scalar]]
+"""Per-journey aggregates from the touch table (with the earlier rounds' columns)."""
 
 
 class RuleModel(AttributionModel):
     """A model whose credit is a weight per touch."""
 
-    def helpers(self, t: ir.Table, prefix: str) -> dict[str, ir.Value]:
-        """Columns (names starting with `prefix`) computed before `weight`, e.g. per-journey windows."""
-        return {}
+    def per_journey(self, journeys: Journeys, prefix: str) -> list[Round]:
+        """Per-journey aggregates that `weight` reads, in rounds.
+
+        Each round's columns (named `prefix...`) are joined to every touch of the
+        journey, where the next round and `weight` can read them.
+        """
+        return []
 
     def weight(self, t: ir.Table, prefix: str) -> ir.FloatingValue:
         """Each touch's share of its journey's conversion (sums to 1 per journey)."""
@@ -51,11 +59,17 @@ def rule_credit(journeys: Journeys, models: list[RuleModel], by: str = "channel"
     for m in models:
         m.check(journeys)
     t = credited(journeys.table)
-    helpers: dict[str, ir.Value] = {}
+    rounds: list[list[Round]] = []
     for i, m in enumerate(models):
-        helpers.update(m.helpers(t, f"h{i}_"))
-    if helpers:
-        t = t.mutate(**helpers)
+        for r, fn in enumerate(m.per_journey(journeys, f"h{i}_")):
+            if r == len(rounds):
+                rounds.append([])
+            rounds[r].append(fn)
+    for fns in rounds:
+        aggs: dict[str, ir.Scalar] = {}
+        for fn in fns:
+            aggs.update(fn(t))
+        t = t.join(t.group_by("journey_id").agg(**aggs), "journey_id")
     weighted = t.mutate(**{f"w{i}": m.weight(t, f"h{i}_") for i, m in enumerate(models)})
     keys = ["channel"] if by == "channel" else ["channel", weighted[by].fill_null("(none)").name(by)]
     aggs = {}
@@ -110,11 +124,18 @@ class LastNonDirect(RuleModel):
     def __init__(self, direct: tuple[str, ...] = ("direct", "(direct)", "direct traffic", "(none)")) -> None:
         self.direct = tuple(direct)
 
+    def per_journey(self, journeys: Journeys, prefix: str) -> list[Round]:
+        """The position of the journey's last non-direct touch (null if every touch is direct)."""
+
+        def last(t: ir.Table) -> dict[str, ir.Scalar]:
+            is_direct = t.channel.lower().strip().isin([d.lower() for d in self.direct])
+            return {prefix + "last": ibis.ifelse(is_direct, ibis.null("int64"), t.pos).max()}
+
+        return [last]
+
     def weight(self, t: ir.Table, prefix: str) -> ir.FloatingValue:
         """1 for the last non-direct touch."""
-        is_direct = t.channel.lower().strip().isin([d.lower() for d in self.direct])
-        last = ibis.ifelse(is_direct, ibis.null("int64"), t.pos).max().over(_journey(t))
-        return ibis.ifelse(t.pos == last.coalesce(t.n), _f(1.0), _f(0.0))
+        return ibis.ifelse(t.pos == t[prefix + "last"].coalesce(t.n), _f(1.0), _f(0.0))
 
 
 class Linear(RuleModel):
@@ -141,18 +162,29 @@ class TimeDecay(RuleModel):
             raise AttributionError(f"time_decay half_life_days must be positive, got {half_life_days}")
         self.half_life_days = float(half_life_days)
 
-    def helpers(self, t: ir.Table, prefix: str) -> dict[str, ir.Value]:
-        """Age relative to the journey's latest touch.
+    def _raw(self, t: ir.Table, prefix: str, shifted: bool) -> ir.FloatingValue:
+        age = t.age_days - t[prefix + "min"] if shifted else t.age_days
+        return (age * _f(-math.log(2.0) / self.half_life_days)).exp()
+
+    def per_journey(self, journeys: Journeys, prefix: str) -> list[Round]:
+        """The sum of the journey's raw weights, counted from its latest touch.
 
         The largest raw weight is then 1, so very old touches underflow to 0 instead
-        of every weight doing so.
+        of every weight doing so. Journeys from files end at their latest touch (its
+        age is 0) and need no shift; journeys from the store end at the conversion.
         """
-        return {prefix + "rel": t.age_days - t.age_days.min().over(_journey(t))}
+        shifted = not journeys.ends_at_last_touch
+
+        def norm(t: ir.Table) -> dict[str, ir.Scalar]:
+            return {prefix + "norm": self._raw(t, prefix, shifted).sum()}
+
+        if not shifted:
+            return [norm]
+        return [lambda t: {prefix + "min": t.age_days.min()}, norm]
 
     def weight(self, t: ir.Table, prefix: str) -> ir.FloatingValue:
         """2^(-age / half-life), normalised over the journey."""
-        raw = (t[prefix + "rel"] * _f(-math.log(2.0) / self.half_life_days)).exp()
-        return raw / raw.sum().over(_journey(t))
+        return self._raw(t, prefix, prefix + "min" in t.columns) / t[prefix + "norm"]
 
 
 class PositionBased(RuleModel):
@@ -213,21 +245,41 @@ class _Milestones(RuleModel):
         }
         return [flags[r] for r in self.roles]
 
+    def _is_role(self, t: ir.Table) -> ir.BooleanValue:
+        flags = self._role_flags(t)
+        is_role = flags[0]
+        for flag in flags[1:]:
+            is_role = is_role | flag
+        return is_role
+
+    def per_journey(self, journeys: Journeys, prefix: str) -> list[Round]:
+        """The share of the roles some touch of the journey plays, and its other touches."""
+
+        def played(t: ir.Table) -> dict[str, ir.Scalar]:
+            # Each role's share if some touch of the journey plays it, else 0.
+            shares = zip(self._role_flags(t), self.shares, strict=True)
+            return {
+                **{
+                    f"{prefix}r{k}": ibis.ifelse(flag, _f(share), _f(0.0)).max()
+                    for k, (flag, share) in enumerate(shares)
+                },
+                prefix + "others": ibis.ifelse(self._is_role(t), 0, 1).sum().cast("float64"),
+            }
+
+        return [played]
+
     def weight(self, t: ir.Table, prefix: str) -> ir.FloatingValue:
         """Role shares, rescaled over the roles present, plus the rest over the other touches."""
-        jw = _journey(t)
         flags = self._role_flags(t)
         total = sum(self.shares)
         rest = 1.0 - total
         role_w: ir.FloatingValue = _f(0.0)
         present: ir.FloatingValue = _f(0.0)
-        for flag, share in zip(flags, self.shares, strict=True):
+        for k, (flag, share) in enumerate(zip(flags, self.shares, strict=True)):
             role_w = role_w + ibis.ifelse(flag, _f(share), _f(0.0))
-            present = present + ibis.ifelse(flag.any().over(jw), _f(share), _f(0.0))
-        is_role = flags[0]
-        for flag in flags[1:]:
-            is_role = is_role | flag
-        others = ibis.ifelse(is_role, 0, 1).sum().over(jw).cast("float64")
+            present = present + t[f"{prefix}r{k}"]
+        is_role = self._is_role(t)
+        others = t[prefix + "others"]
         return ibis.cases(
             (others == 0, role_w / present),
             (is_role, role_w * _f(total) / present),
@@ -299,8 +351,7 @@ class CustomWeights(RuleModel):
         self.touch_types = dict(touch_types)
         self.default = float(default)
 
-    def weight(self, t: ir.Table, prefix: str) -> ir.FloatingValue:
-        """Position weight x touch-type weight, normalised; equal shares if all are zero."""
+    def _raw(self, t: ir.Table) -> ir.FloatingValue:
         pos_w = ibis.cases((t.pos == t.n, _f(self.last)), (t.pos == 1, _f(self.first)), else_=_f(self.middle))
         if self.touch_types:
             type_w = t.touch_type.cases(
@@ -308,9 +359,16 @@ class CustomWeights(RuleModel):
             )
         else:
             type_w = _f(self.default)
-        raw = (pos_w * type_w).cast("float64")
-        total = raw.sum().over(_journey(t))
-        return ibis.ifelse(total > 0, raw / total, _f(1.0) / t.n.cast("float64"))
+        return (pos_w * type_w).cast("float64")
+
+    def per_journey(self, journeys: Journeys, prefix: str) -> list[Round]:
+        """The sum of the journey's raw weights."""
+        return [lambda t: {prefix + "total": self._raw(t).sum()}]
+
+    def weight(self, t: ir.Table, prefix: str) -> ir.FloatingValue:
+        """Position weight x touch-type weight, normalised; equal shares if all are zero."""
+        total = t[prefix + "total"]
+        return ibis.ifelse(total > 0, self._raw(t) / total, _f(1.0) / t.n.cast("float64"))
 
 
 RULE_MODELS: tuple[type[RuleModel], ...] = (
