@@ -57,28 +57,30 @@ def transition_counts(journeys: Journeys, order: int = 1, collapse_repeats: bool
     following: ir.StringValue = ahead[0]
     for nxt in ahead[1:]:
         following = following + sep + nxt
-    last = ibis.greatest(t.n - (order - 1), 1)
-    s = t.select(
-        "conv",
-        "nulls",
-        "value",
-        state=state,
-        nxt=ibis.ifelse(t.pos >= last, ibis.null("string"), following),
-        first=t.pos == 1,
-        keep=t.pos <= last,
-    )
-    s = s.filter(s.keep)
-    moving = s.nxt.notnull() & ((s.nxt != s.state) if collapse_repeats else True)
-    s = s.filter(s.first | moving | s.nxt.isnull())
-    s = s.mutate(moves=moving)
-    agg = (
-        s.group_by(["state", "nxt", "first", "moves"])
-        .agg(weight=(s.conv + s.nulls).sum(), conv=s.conv.sum(), nulls=s.nulls.sum(), value=s.value.sum())
-        .to_pandas()
-    )
-    agg[["weight", "conv", "nulls", "value"]] = agg[["weight", "conv", "nulls", "value"]].astype(float)
+    if order == 1:
+        # Every touch starts a window, and the last one's next channel is already null.
+        s = t.select("conv", "nulls", "value", state=state, nxt=following, first=t.pos == 1)
+    else:
+        last = ibis.greatest(t.n - (order - 1), 1)
+        s = t.select(
+            "conv",
+            "nulls",
+            "value",
+            state=state,
+            nxt=ibis.ifelse(t.pos >= last, ibis.null("string"), following),
+            first=t.pos == 1,
+            keep=t.pos <= last,
+        )
+        s = s.filter(s.keep)  # after the windows, which read the touches beyond
+    # Whether a window moves is read from (state, next) on the few groups, not per touch.
+    agg = s.group_by(["state", "nxt", "first"]).agg(conv=s.conv.sum(), nulls=s.nulls.sum(), value=s.value.sum())
+    agg = agg.to_pandas()
+    agg[["conv", "nulls", "value"]] = agg[["conv", "nulls", "value"]].astype(float)
+    agg["weight"] = agg.conv + agg.nulls
+    agg["first"] = agg["first"].astype(bool)
     starts = agg[agg["first"]].groupby("state", as_index=False)["weight"].sum()
-    moves = agg[agg["moves"].astype(bool)]
+    moving = agg.nxt.notna() & ((agg.nxt != agg.state) if collapse_repeats else True)
+    moves = agg[moving].groupby(["state", "nxt"], as_index=False)["weight"].sum()
     ends = agg[agg.nxt.isna()]
     parts = [
         pd.DataFrame({"from_state": START, "to_state": starts.state, "count": starts.weight, "value": 0.0}),
