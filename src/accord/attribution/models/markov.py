@@ -73,8 +73,8 @@ def transition_counts(journeys: Journeys, order: int = 1, collapse_repeats: bool
         )
         s = s.filter(s.keep)  # after the windows, which read the touches beyond
     # Whether a window moves is read from (state, next) on the few groups, not per touch.
-    agg = s.group_by(["state", "nxt", "first"]).agg(conv=s.conv.sum(), nulls=s.nulls.sum(), value=s.value.sum())
-    agg = agg.to_pandas()
+    sums = {"conv": s.conv.sum(), "nulls": s.nulls.sum(), "value": s.value.sum()}
+    agg = s.group_by(["state", "nxt", "first"]).agg(**sums).to_pandas()
     agg[["conv", "nulls", "value"]] = agg[["conv", "nulls", "value"]].astype(float)
     agg["weight"] = agg.conv + agg.nulls
     agg["first"] = agg["first"].astype(bool)
