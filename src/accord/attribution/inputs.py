@@ -159,16 +159,21 @@ ROWS = f"{SCRATCH}_rows"
 _CONSTANT_FLAGS = ("is_lead_created", "is_opp_created", "is_closed_won")
 
 
-def _journey_view(raw: duckdb.DuckDBPyConnection, missing: tuple[str, ...]) -> None:
+def _journey_view(
+    raw: duckdb.DuckDBPyConnection, missing: tuple[str, ...], computed: dict[str, str] | None = None
+) -> None:
     """The journey table as a view over `ROWS`, with the `missing` columns null.
 
     Files have no milestones either. Constants in a view cost nothing; written out,
-    every row pays for them.
+    every row pays for them. So do the `computed` columns (name: SQL over `ROWS`),
+    which cost less to compute where they are read than to write.
     """
     cols = []
     for col, typ in JOURNEY_COLUMNS.items():
         if col in _CONSTANT_FLAGS:
             cols.append(f"false AS {col}")
+        elif computed and col in computed:
+            cols.append(f"{computed[col]} AS {col}")
         elif col in missing:
             cols.append(f"CAST(NULL AS {'DOUBLE' if typ == 'float64' else 'VARCHAR'}) AS {col}")
         else:
@@ -284,8 +289,8 @@ def _touches(raw: duckdb.DuckDBPyConnection, src: SourceFile, spec: JourneySpec)
     raw.execute(
         f"""CREATE OR REPLACE TEMP VIEW checked AS
         SELECT *, CASE
-            WHEN jid IS NULL OR jid = '' OR (starts_with(jid, ' ') AND trim(jid) = '')
-              THEN 'journey id is missing'
+            -- blank: empty or spaces only; such a text sorts before '!', so trim only those
+            WHEN jid IS NULL OR (jid < '!' AND trim(jid) = '') THEN 'journey id is missing'
             WHEN ts IS NULL THEN 'occurred_at is missing or not a timestamp'
             WHEN channel IS NULL OR channel = '' THEN 'channel is missing'
             WHEN flag IS NULL THEN 'converted is not a yes/no flag'
@@ -309,16 +314,20 @@ def _touches(raw: duckdb.DuckDBPyConnection, src: SourceFile, spec: JourneySpec)
     tail = f"""channel, {stored}
                CAST((epoch(end_ts) - epoch(ts)) / 86400.0 AS DOUBLE) AS age_days,
                CAST(conv AS DOUBLE) AS conv,
-               CAST(CASE WHEN conv = 1 THEN jvalue ELSE 0 END AS DOUBLE) AS value,
-               CAST(1 - conv AS DOUBLE) AS nulls"""
+               CAST(CASE WHEN conv = 1 THEN jvalue ELSE 0 END AS DOUBLE) AS value"""
+    # A journey's non-conversions are 1 - conv: computed where read, not written.
+    computed = {"nulls": "CAST(1 - conv AS DOUBLE)"}
     if spec.lookback_days is None and spec.lookback_touches is None:
         # One window pass when every journey's flag is constant (its outcome), the usual case:
         # the last touch's flag is then the outcome and its time the journey's end (the last
-        # value of an ordered window costs less than a maximum over the partition). A flag
-        # that differs from the last one anywhere sends the file to the general pass below.
+        # value of an ordered window costs less than a maximum over the partition). A touch
+        # whose flag differs from the last one is written with a negative `n` (a column no
+        # one reads yet, where a flag column would cost its write): any such touch sends the
+        # file to the general pass below.
         raw.execute(
             f"""CREATE OR REPLACE TABLE {ROWS} AS
-            SELECT journey_id, pos, n, next_channel, {tail.replace("end_ts", "last_ts")}, flag
+            SELECT journey_id, pos, CASE WHEN flag = conv THEN n ELSE -n END AS n, next_channel,
+                   {tail.replace("end_ts", "last_ts")}
             FROM (SELECT *, last_flag AS conv FROM (
                   SELECT jid AS journey_id, row_number() OVER w AS pos, count(*) OVER j AS n,
                     lead(channel) OVER w AS next_channel,
@@ -330,12 +339,9 @@ def _touches(raw: duckdb.DuckDBPyConnection, src: SourceFile, spec: JourneySpec)
                          wf AS (PARTITION BY jid ORDER BY ts, {ROW}
                                 ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)))"""
         )
-        (mixed,) = raw.execute(f"SELECT coalesce(bool_or(flag <> conv), false) FROM {ROWS}").fetchone() or (
-            False,
-        )
+        (mixed,) = raw.execute(f"SELECT coalesce(bool_or(n < 0), false) FROM {ROWS}").fetchone() or (False,)
         if not mixed:
-            raw.execute(f"ALTER TABLE {ROWS} DROP COLUMN flag")
-            _journey_view(raw, absent)
+            _journey_view(raw, absent, computed)
             if len(keep) == 1:  # no filter: every row not in the table was rejected
                 (kept,) = raw.execute(f"SELECT count(*) FROM {ROWS}").fetchone() or (0,)
                 return src.rows - int(kept)
@@ -369,7 +375,7 @@ def _touches(raw: duckdb.DuckDBPyConnection, src: SourceFile, spec: JourneySpec)
                {tail}
         FROM cut"""
     )
-    _journey_view(raw, absent)
+    _journey_view(raw, absent, computed)
     (bad,) = raw.execute("SELECT count(*) FROM checked WHERE reason IS NOT NULL").fetchone() or (0,)
     return int(bad)
 
