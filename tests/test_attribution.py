@@ -18,6 +18,7 @@ from accord.attribution import AttributionError, make_model, run_models
 from accord.attribution.inputs import journeys_from_frame
 from accord.attribution.journeys import Journeys
 from accord.attribution.models import MODELS
+from accord.attribution.models.rules import LastNonDirect
 from accord.attribution.models.shapley import Shapley
 
 T0 = datetime(2026, 1, 1)
@@ -140,6 +141,29 @@ def test_time_decay_counts_from_the_latest_touch_when_the_journey_ends_later(gol
             assert sum(c for c, _ in got.values()) != pytest.approx(3)
         else:
             assert_credit(got, want)
+
+
+def test_last_non_direct_reads_direct_whatever_its_case_and_spaces() -> None:
+    j = journeys_from_frame(
+        touches(
+            [
+                ("j1", 0, "email", 1, 10.0),
+                ("j1", 1, " Direct ", 1, 10.0),
+                ("j1", 2, "(NONE)", 1, 10.0),
+                ("j2", 0, "DIRECT", 1, 5.0),
+                ("j2", 1, "direct", 1, 5.0),
+                ("j3", 0, "email", 1, 1.0),
+                ("j3", 1, "Direct Mail", 1, 1.0),
+            ]
+        )
+    )
+    # j2 is all direct: its last touch keeps the credit; "Direct Mail" is not direct.
+    assert_credit(credit("last_non_direct", j), {"email": (1, 10), "direct": (1, 5), "Direct Mail": (1, 1)})
+    own = LastNonDirect(direct=("EMAIL ",)).fit(j).credit_
+    assert_credit(
+        {r.channel: (r.conversions, r.value) for r in own.itertuples()},
+        {"(NONE)": (1, 10), "direct": (1, 5), "Direct Mail": (1, 1)},
+    )
 
 
 def test_custom_weights_by_touch_type() -> None:

@@ -126,10 +126,15 @@ class LastNonDirect(RuleModel):
 
     def per_journey(self, journeys: Journeys, prefix: str) -> list[Round]:
         """The position of the journey's last non-direct touch (null if every touch is direct)."""
+        # A channel is direct whatever its case and surrounding spaces; that is decided
+        # once for each distinct channel here, not for every touch on the engine.
+        direct = {d.strip().lower() for d in self.direct}
+        names = [c for c in journeys.channels if c.strip().lower() in direct]
 
         def last(t: ir.Table) -> dict[str, ir.Scalar]:
-            is_direct = t.channel.lower().strip().isin([d.lower() for d in self.direct])
-            return {prefix + "last": ibis.ifelse(is_direct, ibis.null("int64"), t.pos).max()}
+            if not names:
+                return {prefix + "last": t.pos.max()}
+            return {prefix + "last": ibis.ifelse(t.channel.isin(names), ibis.null("int64"), t.pos).max()}
 
         return [last]
 
