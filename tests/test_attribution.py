@@ -166,6 +166,31 @@ def test_last_non_direct_reads_direct_whatever_its_case_and_spaces() -> None:
     )
 
 
+def test_channels_are_an_enum_up_to_a_limit_and_text_beyond(monkeypatch) -> None:
+    from accord.attribution import inputs
+
+    models = [
+        "first_touch",
+        "last_non_direct",
+        "linear",
+        "time_decay",
+        "markov",
+        "markov(order=2)",
+        "shapley",
+    ]
+    results = {}
+    for limit, typ in ((inputs.ENUM_LIMIT, "ENUM('a', 'b', 'c', 'direct')"), (3, "VARCHAR")):
+        monkeypatch.setattr(inputs, "ENUM_LIMIT", limit)
+        with journeys_from_frame(GOLDEN) as j:
+            types = j.con.con.execute(f"SELECT DISTINCT typeof(channel), typeof(next_channel) FROM {j.name}")
+            assert types.fetchall() == [(typ, typ)]
+            assert j.channels == ["a", "b", "c", "direct"]
+            results[typ] = {m: credit(m, j) for m in models}
+    enum, text = results.values()
+    for m in models:
+        assert_credit(enum[m], text[m])
+
+
 def test_custom_weights_by_touch_type() -> None:
     frame = touches([("j", 0, "a", 1, 8.0), ("j", 1, "b", 1, 8.0), ("j", 2, "a", 1, 8.0)])
     frame["touch_type"] = ["web_visit", "demo", "email_open"]
