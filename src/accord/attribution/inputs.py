@@ -135,7 +135,7 @@ def _build(
     """Build the journey table of a path or touch source: the rows rejected and `Journeys.counts`."""
     if kind == "paths":
         return _paths(raw, src, sep)
-    return _touches(raw, src, spec or JourneySpec()), {}
+    return _touches(raw, src, spec or JourneySpec())
 
 
 def _number(col: str | None, default: str) -> str:
@@ -258,7 +258,10 @@ def _paths(raw: duckdb.DuckDBPyConnection, src: SourceFile, sep: str) -> tuple[i
     return int(bad + no_channel), {"journeys": journeys, "touches": touches}
 
 
-def _touches(raw: duckdb.DuckDBPyConnection, src: SourceFile, spec: JourneySpec) -> int:
+def _touches(
+    raw: duckdb.DuckDBPyConnection, src: SourceFile, spec: JourneySpec
+) -> tuple[int, dict[str, float]]:
+    """Build the journey table from a touch file: the rows rejected and every total."""
     f = {k: _find(src.columns, k) for k in _ALIASES}
     if f["value"] == f["converted"]:
         f["value"] = None
@@ -340,14 +343,13 @@ def _touches(raw: duckdb.DuckDBPyConnection, src: SourceFile, spec: JourneySpec)
                          wf AS (PARTITION BY jid ORDER BY ts, {ROW}
                                 ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)))"""
         )
-        (mixed,) = raw.execute(f"SELECT coalesce(bool_or(n < 0), false) FROM {ROWS}").fetchone() or (False,)
+        mixed, counts = _touch_counts(raw)
         if not mixed:
             _journey_view(raw, absent, computed)
             if len(keep) == 1:  # no filter: every row not in the table was rejected
-                (kept,) = raw.execute(f"SELECT count(*) FROM {ROWS}").fetchone() or (0,)
-                return src.rows - int(kept)
+                return src.rows - int(counts["touches"]), counts
             (bad,) = raw.execute("SELECT count(*) FROM checked WHERE reason IS NOT NULL").fetchone() or (0,)
-            return int(bad)
+            return int(bad), counts
     window = ["ts <= end_ts"]
     if spec.lookback_days is not None:
         window.append(f"epoch(end_ts) - epoch(ts) <= {float(spec.lookback_days) * 86400.0}")
@@ -378,7 +380,29 @@ def _touches(raw: duckdb.DuckDBPyConnection, src: SourceFile, spec: JourneySpec)
     )
     _journey_view(raw, absent, computed)
     (bad,) = raw.execute("SELECT count(*) FROM checked WHERE reason IS NOT NULL").fetchone() or (0,)
-    return int(bad)
+    return int(bad), _touch_counts(raw)[1]
+
+
+def _touch_counts(raw: duckdb.DuckDBPyConnection) -> tuple[bool, dict[str, float]]:
+    """Whether a touch's flag differs from its journey's outcome, and `Journeys.totals`.
+
+    One scan of the table just written; a touch whose flag differs has a negative `n`.
+    """
+    first = "FILTER (WHERE pos = 1)"
+    row = raw.execute(
+        f"""SELECT coalesce(bool_or(n < 0), false), count(*) {first},
+                   coalesce(sum(conv) {first}, 0), coalesce(sum(value) {first}, 0), count(*)
+            FROM {ROWS}"""
+    ).fetchone()
+    mixed, journeys, conversions, value, touches = row or (False, 0, 0.0, 0.0, 0)
+    counts = {
+        "journeys": float(journeys),
+        "conversions": float(conversions),
+        "value": float(value),
+        "nulls": float(journeys) - float(conversions),
+        "touches": float(touches),
+    }
+    return bool(mixed), counts
 
 
 CHANNEL_ENUM = "_accord_channel"

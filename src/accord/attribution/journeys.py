@@ -48,6 +48,8 @@ the time from the touch to the conversion (or to the end of a
 non-converting journey); the `is_*` flags mark the touches that created the lead, the
 opportunity and closed the deal (W-shaped and full-path models)."""
 
+TOTALS = frozenset({"journeys", "conversions", "value", "nulls", "touches"})
+"""The keys of `Journeys.totals`."""
 DAY_SECONDS = 86_400.0
 T = TypeVar("T")
 
@@ -115,8 +117,9 @@ class Journeys:
     """Input rows refused (their reasons are in the rejects file)."""
     rejects_path: str | None = None
     counts: dict[str, float] = field(default_factory=dict)
-    """`journeys` and `touches` read, where a row of the table stands for several journeys
-    (a path file's identical paths share one row); otherwise counted from the table."""
+    """Totals the builder counted: `journeys` and `touches` read where a row of the table
+    stands for several journeys (a path file's identical paths share one row), all of
+    them for a touch file; the rest are counted from the table."""
     ends_at_last_touch: bool = False
     """Every journey's latest touch has age 0: its ages count from its last touch (files),
     not from a conversion after it (the store)."""
@@ -147,6 +150,8 @@ class Journeys:
         """Journeys, touches, conversions, value and non-conversions."""
 
         def count() -> dict[str, float]:
+            if TOTALS <= self.counts.keys():  # the builder counted them all
+                return dict(self.counts)
             j = self.journey_level()
             row = j.aggregate(
                 journeys=j.count(),
