@@ -312,7 +312,8 @@ def _touches(
     if spec.as_of is not None:
         keep.append(f"ts <= TIMESTAMP {literal(spec.as_of.isoformat(sep=' '))}")
     where = " AND ".join(keep)
-    kept = f"(SELECT * REPLACE ({_channel_enum(raw)} AS channel) FROM checked WHERE {where})"
+    channel = _channel_enum(raw, ident(f["channel"] or ""))
+    kept = f"(SELECT * REPLACE ({channel} AS channel) FROM checked WHERE {where})"
     absent = tuple(k for k in ("campaign", "touch_type", "team") if not f[k])
     stored = "".join(f"{k}, " for k in ("campaign", "touch_type", "team") if f[k])
     tail = f"""channel, {stored}
@@ -410,8 +411,8 @@ ENUM_LIMIT = 65_535
 """Most channel names stored as an ENUM (two bytes a touch); more stay text."""
 
 
-def _channel_enum(raw: duckdb.DuckDBPyConnection) -> str:
-    """The touches' channel as an ENUM of every channel named in the file, or as text.
+def _channel_enum(raw: duckdb.DuckDBPyConnection, column: str) -> str:
+    """The touches' channel as an ENUM of every name in the source's `column`, or as text.
 
     A journey table's channels are few names repeated on millions of touches: as an
     ENUM each is a small integer through the sort per journey, in the table, and in
@@ -419,11 +420,16 @@ def _channel_enum(raw: duckdb.DuckDBPyConnection) -> str:
     Touch file, 1M journeys: the build costs the same with its extra pass over the
     channel column, the rule models run in 0.74x and Markov in 0.55x their time.
     """
+    # The distinct names as read first (a Parquet column's dictionary makes that cheap),
+    # then trimmed as `checked` trims them: 0.01 s for 3.6M touches, 0.04 s the other way.
+    raw.execute(f"CREATE OR REPLACE TEMP TABLE _accord_names AS SELECT DISTINCT {column} AS name FROM src")
     raw.execute(f"DROP TYPE IF EXISTS {CHANNEL_ENUM}")
     raw.execute(
-        f"CREATE TYPE {CHANNEL_ENUM} AS ENUM "
-        "(SELECT DISTINCT channel FROM checked WHERE channel IS NOT NULL AND channel <> '' ORDER BY 1)"
+        f"""CREATE TYPE {CHANNEL_ENUM} AS ENUM (
+              SELECT DISTINCT channel FROM (SELECT trim(CAST(name AS VARCHAR)) AS channel FROM _accord_names)
+              WHERE channel IS NOT NULL AND channel <> '' ORDER BY 1)"""
     )
+    raw.execute("DROP TABLE _accord_names")
     (names,) = raw.execute(f"SELECT len(enum_range(NULL::{CHANNEL_ENUM}))").fetchone() or (0,)
     if 0 < names <= ENUM_LIMIT:
         return f"CAST(channel AS {CHANNEL_ENUM})"
