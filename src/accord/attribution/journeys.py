@@ -137,8 +137,8 @@ class Journeys:
 
     @property
     def table(self) -> ir.Table:
-        """The journey table as an Ibis expression."""
-        return self.con.table(self.name)
+        """The journey table as an Ibis expression (read once: reading its schema is a query)."""
+        return self.memo("table", lambda: self.con.table(self.name))
 
     def journey_level(self) -> ir.Table:
         """One row per journey: `journey_id, n, conv, value, nulls`."""
@@ -168,9 +168,9 @@ class Journeys:
     @property
     def channels(self) -> list[str]:
         """Distinct channels, sorted."""
-        t = self.table
         return self.memo(
-            "channels", lambda: sorted(t.select("channel").distinct().to_pyarrow()["channel"].to_pylist())
+            "channels",
+            lambda: sorted(self.table.select("channel").distinct().to_pyarrow()["channel"].to_pylist()),
         )
 
     def close(self) -> None:
