@@ -249,6 +249,22 @@ def test_a_varying_flag_ends_the_journey_at_the_converting_touch() -> None:
 
 
 @pytest.mark.parametrize("varying", [False, True])
+def test_a_conversion_without_value_still_converts(varying: bool) -> None:
+    """The table stores a journey's outcome as its value, null when it did not convert."""
+    rows = [("j", 0, "a", int(not varying), 0.0), ("j", 1, "b", 1, 0.0), ("k", 0, "a", 0, 0.0)]
+    j = journeys_from_frame(touches(rows))
+    t = j.table.to_pandas().sort_values(["journey_id", "pos"])
+    assert t.conv.tolist() == [1.0, 1.0, 0.0] and t.nulls.tolist() == [0.0, 0.0, 1.0]
+    assert t.value.tolist() == [0.0, 0.0, 0.0]
+    assert {k: j.totals[k] for k in ("journeys", "conversions", "nulls", "value")} == {
+        "journeys": 2,
+        "conversions": 1,
+        "nulls": 1,
+        "value": 0,
+    }
+
+
+@pytest.mark.parametrize("varying", [False, True])
 def test_bad_touch_rows_are_rejected_with_reasons(tmp_path, varying: bool) -> None:
     # The same bad rows whether every journey's flag is constant (the one-pass build) or
     # one journey's flag varies (the general build); "k"'s second touch converts when it varies.

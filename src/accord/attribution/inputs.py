@@ -318,10 +318,14 @@ def _touches(
     stored = "".join(f"{k}, " for k in ("campaign", "touch_type", "team") if f[k])
     tail = f"""channel, {stored}
                CAST((epoch(end_ts) - epoch(ts)) / 86400.0 AS DOUBLE) AS age_days,
-               CAST(conv AS DOUBLE) AS conv,
-               CAST(CASE WHEN conv = 1 THEN jvalue ELSE 0 END AS DOUBLE) AS value"""
-    # A journey's non-conversions are 1 - conv: computed where read, not written.
-    computed = {"nulls": "CAST(1 - conv AS DOUBLE)"}
+               CAST(CASE WHEN conv = 1 THEN jvalue END AS DOUBLE) AS won"""
+    # A journey's outcome is one stored column, `won`: its value if it converted, else null.
+    # Its conversions, value and non-conversions are computed from it where read.
+    computed = {
+        "conv": "CAST(won IS NOT NULL AS DOUBLE)",
+        "value": "coalesce(won, 0.0)",
+        "nulls": "CAST(won IS NULL AS DOUBLE)",
+    }
     if spec.lookback_days is None and spec.lookback_touches is None:
         # One window pass when every journey's flag is constant (its outcome), the usual case:
         # the last touch's flag is then the outcome and its time the journey's end (the last
@@ -392,7 +396,7 @@ def _touch_counts(raw: duckdb.DuckDBPyConnection) -> tuple[bool, dict[str, float
     first = "FILTER (WHERE pos = 1)"
     row = raw.execute(
         f"""SELECT coalesce(bool_or(n < 0), false), count(*) {first},
-                   coalesce(sum(conv) {first}, 0), coalesce(sum(value) {first}, 0), count(*)
+                   count(won) {first}, coalesce(sum(won) {first}, 0), count(*)
             FROM {ROWS}"""
     ).fetchone()
     mixed, journeys, conversions, value, touches = row or (False, 0, 0.0, 0.0, 0)
