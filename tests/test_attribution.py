@@ -195,6 +195,13 @@ def test_channels_are_an_enum_up_to_a_limit_and_text_beyond(monkeypatch) -> None
         assert_credit(enum[m], text[m])
 
 
+def test_channel_names_are_trimmed_only_when_some_need_it() -> None:
+    padded = journeys_from_frame(touches([("j", 0, " email ", 1, 5.0), ("j", 1, "email", 1, 5.0)]))
+    assert padded.channels == ["email"] and credit("linear", padded) == {"email": (1.0, 5.0)}
+    inner = journeys_from_frame(touches([("j", 0, "e mail", 1, 5.0), ("j", 1, "email", 1, 5.0)]))
+    assert inner.channels == ["e mail", "email"]
+
+
 def test_custom_weights_by_touch_type() -> None:
     frame = touches([("j", 0, "a", 1, 8.0), ("j", 1, "b", 1, 8.0), ("j", 2, "a", 1, 8.0)])
     frame["touch_type"] = ["web_visit", "demo", "email_open"]
