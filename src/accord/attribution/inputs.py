@@ -270,19 +270,20 @@ def _touches(
     occurred = f"CAST({ts_col} AS TIMESTAMP)" if typed else f"TRY_CAST({ts_col} AS TIMESTAMP)"
     flag = f["converted"]
     yes, no = "('1', 'true', 't', 'yes', 'y', '1.0')", "('0', 'false', 'f', 'no', 'n', '0.0', '')"
+    # The flag is 0 or 1 as a one-byte integer: it rides through the sort per journey.
     if flag is None:
-        flag_expr = "CAST(0 AS DOUBLE)"
+        flag_expr = "CAST(0 AS TINYINT)"
     elif src.types.get(flag, "VARCHAR").upper() in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "BOOLEAN"):
         as_int = f"CAST({ident(flag)} AS INTEGER)"
         flag_expr = (
-            f"CASE WHEN {ident(flag)} IS NULL THEN CAST(0 AS DOUBLE) "
-            f"WHEN {as_int} IN (0, 1) THEN CAST({as_int} AS DOUBLE) END"
+            f"CASE WHEN {ident(flag)} IS NULL THEN CAST(0 AS TINYINT) "
+            f"WHEN {as_int} IN (0, 1) THEN CAST({as_int} AS TINYINT) END"
         )
     else:
         text = f"lower(trim(CAST({ident(flag)} AS VARCHAR)))"
         flag_expr = (
-            f"CASE WHEN {text} IN {yes} THEN CAST(1 AS DOUBLE) "
-            f"WHEN {text} IN {no} OR {ident(flag)} IS NULL THEN CAST(0 AS DOUBLE) END"
+            f"CASE WHEN {text} IN {yes} THEN CAST(1 AS TINYINT) "
+            f"WHEN {text} IN {no} OR {ident(flag)} IS NULL THEN CAST(0 AS TINYINT) END"
         )
     opt = {
         k: (f"CAST({ident(f[k] or '')} AS VARCHAR)" if f[k] else "CAST(NULL AS VARCHAR)")
