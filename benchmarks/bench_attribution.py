@@ -6,7 +6,9 @@ The same journeys are written twice: as ChannelAttribution's path format (one ro
 per journey: path, total_conversions, total_conversion_value, total_null) in a
 Parquet file, which both Accord and ChannelAttribution read, and as a touch-level
 Parquet file (journey_id, occurred_at, channel, converted, value), which has the
-touch times that time decay needs and costs Accord a sort per journey. Each Accord
+touch times that time decay needs and costs Accord a sort per journey. The touch
+file is written journey by journey in time order, then again with its rows in time
+order across journeys (an event log) and shuffled, for the targeted models. Each Accord
 figure is "Parquet file to result table": each run builds its journeys afresh and
 runs the model; every figure is the median of 3 runs.
 """
@@ -89,7 +91,7 @@ PATH_RULES = ["first_touch", "last_touch", "last_non_direct", "linear", "positio
 
 
 def accord_steps(
-    parquet: Path, rules: list[str], label: str
+    parquet: Path, rules: list[str], label: str, targets_only: bool = False
 ) -> tuple[list[tuple[str, float, float]], dict[str, float], object]:
     """Each step from the Parquet file to its result: a fresh build, then the model(s).
 
@@ -106,6 +108,8 @@ def accord_steps(
         (f"accord [{label}]: markov order 3, exact", ["markov(order=3)"]),
         (f"accord [{label}]: incrementality, 20 bootstrap fits", ["incrementality(bootstrap=20)"]),
     ]
+    if targets_only:
+        steps = steps[:3]
     total: dict[str, float] = {}
     for name, models in steps:
         repeat = 1 if models[0].startswith("incrementality") else REPEAT  # not a target; slow
@@ -142,13 +146,22 @@ def main() -> None:
         rows, total, linear = accord_steps(path_file, PATH_RULES, "paths")
         touch_rows, touch_total, _ = accord_steps(touch_file, [*PATH_RULES, "time_decay"], "touches")
         rows += touch_rows
-        # The same touches in random row order: the file is written journey by journey in
-        # time order (as exports usually are), which the sort per journey gains from.
-        shuffled = Path(tmp) / "shuffled.parquet"
-        pq.write_table(touches.take(np.random.default_rng(2).permutation(touches.num_rows)), shuffled)
-        journeys_from_file(shuffled).close()
-        _, build = timed(lambda: journeys_from_file(shuffled), discard=lambda old: old.close())
-        rows.append(("accord [touches, rows shuffled]: journeys from Parquet", build, build))
+        # The touch file is written journey by journey in time order, which the sort per
+        # journey gains from; an event log is in time order, and a file may be in no order.
+        orders = {
+            "touches in time order": touches.take(
+                np.argsort(touches["occurred_at"].to_numpy(), kind="stable")
+            ),
+            "touches shuffled": touches.take(np.random.default_rng(2).permutation(touches.num_rows)),
+        }
+        other: dict[str, dict[str, float]] = {}
+        for label, table in orders.items():
+            f = Path(tmp) / f"{label.replace(' ', '_')}.parquet"
+            pq.write_table(table, f)
+            order_rows, other[label], _ = accord_steps(
+                f, [*PATH_RULES, "time_decay"], label, targets_only=True
+            )
+            rows += order_rows
 
         try:
             import ChannelAttribution as ca
@@ -189,6 +202,11 @@ def main() -> None:
             f"rule models {touch_total['first_touch']:.2f} s; markov {touch_total['markov']:.2f} s; "
             f"shapley {touch_total['shapley']:.2f} s"
         )
+        for label, got in other.items():
+            print(
+                f"{label}: rule models {got['first_touch']:.2f} s; markov {got['markov']:.2f} s; "
+                f"shapley {got['shapley']:.2f} s"
+            )
         if ca is not None:
             print(
                 f"ChannelAttribution / accord on the same path file: heuristics {ca_heur / rules:.2f}x, "
