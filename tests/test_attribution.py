@@ -19,6 +19,7 @@ from accord.attribution import AttributionError, make_model, run_models
 from accord.attribution.inputs import journeys_from_frame
 from accord.attribution.journeys import Journeys
 from accord.attribution.models import MODELS
+from accord.attribution.models.incrementality import Incrementality
 from accord.attribution.models.rules import LastNonDirect
 from accord.attribution.models.shapley import Shapley
 
@@ -385,6 +386,34 @@ def test_incrementality_bootstrap_draws_journeys_not_shared_rows() -> None:
     assert (
         0.75 * a.incremental < a.incremental_low < a.incremental < a.incremental_high < 1.25 * a.incremental
     )
+
+
+def test_incrementality_on_journeys_with_the_same_exposures_fits_as_journey_by_journey() -> None:
+    """Journeys with the same touch counts are one row of the fit; the result is the per-journey fit's."""
+    from accord.stats import fit_logistic
+
+    rng = np.random.default_rng(5)
+    rows = []
+    for k in range(400):
+        chans = rng.choice(["a", "b", "c"], size=1 + rng.poisson(1.5), p=[0.5, 0.3, 0.2])
+        conv = int(rng.random() < 0.1 + 0.2 * ("a" in chans) + 0.1 * list(chans).count("b"))
+        value = float(rng.integers(1, 100)) if conv else 0.0
+        rows += [(f"j{k}", float(d), ch, conv, value) for d, ch in enumerate(chans)]
+    frame = touches(rows)
+    m = Incrementality(bootstrap=0)
+    got = m.fit(journeys_from_frame(frame)).incremental_.set_index("channel")
+    # The reference: one row per journey, built here with pandas.
+    counts = pd.crosstab(frame.journey_id, frame.channel).reindex(columns=["a", "b", "c"], fill_value=0)
+    per = frame.groupby("journey_id").agg(conv=("converted", "max"), value=("value", "max"))
+    df = pd.DataFrame({f"n{i}": counts[c] for i, c in enumerate(["a", "b", "c"])}).join(per)
+    df["nulls"] = 1.0 - df.conv
+    X, groups = m._design(df, 3, recency=False)
+    succ, value = df.conv.to_numpy(float), df.value.to_numpy(float)
+    beta = fit_logistic(X, succ, np.ones(len(df)), m.l2)
+    inc, inc_value = m._counterfactual(X, beta, groups, np.ones(len(df)), succ, value)
+    assert len(m.coef_) == 4 and np.allclose(m.coef_, beta, rtol=1e-9, atol=1e-12)
+    assert np.allclose(got.loc[["a", "b", "c"], "incremental"], inc, rtol=1e-9)
+    assert np.allclose(got.loc[["a", "b", "c"], "incremental_value"], inc_value, rtol=1e-9)
 
 
 # ----------------------------------------------------------------- W and full path
