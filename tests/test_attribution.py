@@ -830,3 +830,70 @@ def test_a_file_with_no_usable_journey_says_why(tmp_path) -> None:
         AttributionError, match=r"every row was rejected; the reasons are in .*bad\.rejects\.csv"
     ):
         journeys_from_file(bad)
+
+
+@st.composite
+def touch_sets(draw):
+    """Touches of up to 8 journeys in any file order: equal times, constant or varying flags."""
+    rows = []
+    for k in range(draw(st.integers(1, 8))):
+        n = draw(st.integers(1, 4))
+        varying = n > 1 and draw(st.booleans())
+        outcome = draw(st.integers(0, 1))
+        value = float(draw(st.integers(0, 500)))
+        for _ in range(n):
+            flag = draw(st.integers(0, 1)) if varying else outcome
+            rows.append(
+                (f"j{k}", draw(st.integers(0, 3)), draw(st.sampled_from(["a", "b", "direct"])), flag, value)
+            )
+    order = draw(st.permutations(range(len(rows))))
+    return touches([rows[i] for i in order])
+
+
+def reference_journeys(frame: pd.DataFrame) -> pd.DataFrame:
+    """The journey table of a touch frame, built row by row in pandas (the documented rules)."""
+    out = []
+    frame = frame.assign(row=range(len(frame)))
+    for jid, g in frame.groupby("journey_id", sort=True):
+        g = g.sort_values(["occurred_at", "row"])
+        flags = g.converted.tolist()
+        if len(set(flags)) == 1:  # constant: the journey's outcome; it ends at its last touch
+            conv, end, value = flags[0], g.occurred_at.max(), g.value.max() if flags[0] else 0.0
+        else:  # varying: the first flagged touch converts; later touches are not part of it
+            end = g.occurred_at[g.converted == 1].min()
+            conv, value = 1, g.value[g.converted == 1].max()
+        g = g[g.occurred_at <= end]
+        chans = g.channel.tolist()
+        for i, (ch, at) in enumerate(zip(chans, g.occurred_at, strict=True)):
+            nxt = chans[i + 1] if i + 1 < len(chans) else None
+            age = (end - at).total_seconds() / 86400
+            out.append((jid, i + 1, len(chans), ch, nxt, float(conv), float(value), age))
+    cols = ["journey_id", "pos", "n", "channel", "next_channel", "conv", "value", "age_days"]
+    return pd.DataFrame(out, columns=cols)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(touch_sets())
+def test_touch_journeys_equal_a_row_by_row_reference(data: pd.DataFrame) -> None:
+    """The one-pass build (constant flags) and the general one (some flag varies) alike."""
+    want = reference_journeys(data)
+    with journeys_from_frame(data) as j:
+        got = j.table.to_pandas().sort_values(["journey_id", "pos"]).reset_index(drop=True)
+
+        def exact(df: pd.DataFrame) -> list[tuple[object, ...]]:
+            cols = df[["journey_id", "pos", "n", "channel", "next_channel"]].astype(object)
+            return [tuple(None if pd.isna(v) else v for v in row) for row in cols.itertuples(index=False)]
+
+        assert exact(got) == exact(want)
+        for col in ("conv", "value", "age_days"):
+            assert np.allclose(got[col].to_numpy(float), want[col].to_numpy(float), rtol=0, atol=1e-9), col
+        assert np.array_equal(got.nulls.to_numpy(float), 1 - want.conv.to_numpy(float))
+        totals = j.totals
+        first = want[want.pos == 1]
+        assert totals["journeys"] == len(first) and totals["touches"] == len(want)
+        assert totals["conversions"] == first.conv.sum() and totals["value"] == first.value.sum()
+        result = run_models(
+            j, ["first_touch", "last_non_direct", "linear", "time_decay", "position", "markov"]
+        )
+        sums = result.credit.groupby("model")[["conversions", "value"]].sum()
+        assert np.allclose(sums.conversions, first.conv.sum()) and np.allclose(sums.value, first.value.sum())
