@@ -24,6 +24,7 @@ import ibis.expr.types as ir
 from accord.model.fields import epoch_expr, epoch_value, float_literal, property_equals_expr, property_expr
 from accord.pact.operators import OPERATORS
 from accord.pact.schema import Decay, EngagementRule, FitRule, Pact, ScoreModel
+from accord.stats import decay_rate
 
 DAY = 86_400.0
 RESET_ACTIONS = ("reject", "recycle")
@@ -62,15 +63,6 @@ def fit_points(rule: FitRule, t: ir.Table, prefix: str = ACCOUNT_PREFIX) -> ir.N
     """Points a fit rule gives each row of `t` (leads with account columns under `prefix`)."""
     hit = OPERATORS[rule.op](rule.operand).expr(_field(rule, t, prefix))
     return ibis.ifelse(hit, _f(rule.points), _f(0.0))
-
-
-def decay_rate(half_life_days: float) -> float:
-    """The exponent per day of a half-life decay: a touch keeps ``exp(rate * age_days)`` of its points.
-
-    The same as ``0.5 ** (age_days / half_life_days)`` to a few units in the last place, and an
-    engine computes an exponential in about half the time of a power.
-    """
-    return -math.log(2.0) / half_life_days
 
 
 def _rule_decay(rule: EngagementRule, default: Decay) -> Decay:

@@ -18,7 +18,8 @@ from typing import Any
 from accord.model.fields import epoch_value, property_value
 from accord.pact.operators import OPERATORS
 from accord.pact.schema import Decay, EngagementRule, FitRule, Pact, ScoreModel
-from accord.scoring.batch import DAY, RESET_ACTIONS, decay_rate
+from accord.scoring.batch import DAY, RESET_ACTIONS
+from accord.stats import decay_rate
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ engines group and join far faster than they partition many small windows (DuckDB
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import ClassVar, Self
 
@@ -21,6 +20,7 @@ import pandas as pd
 from accord.attribution.journeys import AttributionError, Journeys
 from accord.attribution.models.base import DIMENSIONS, AttributionModel, credited
 from accord.model.fields import float_literal as _f
+from accord.stats import decay_rate
 
 Round = Callable[[ir.Table], dict[str, ir.Scalar]]
 """Per-journey aggregates from the touch table (with the earlier rounds' columns)."""
@@ -169,7 +169,7 @@ class TimeDecay(RuleModel):
 
     def _raw(self, t: ir.Table, prefix: str, shifted: bool) -> ir.FloatingValue:
         age = t.age_days - t[prefix + "min"] if shifted else t.age_days
-        return (age * _f(-math.log(2.0) / self.half_life_days)).exp()
+        return (age * _f(decay_rate(self.half_life_days))).exp()
 
     def per_journey(self, journeys: Journeys, prefix: str) -> list[Round]:
         """The sum of the journey's raw weights, counted from its latest touch.
