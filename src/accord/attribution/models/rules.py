@@ -10,6 +10,8 @@ engines group and join far faster than they partition many small windows (DuckDB
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Callable
 from typing import ClassVar, Self
 
@@ -167,8 +169,9 @@ class TimeDecay(RuleModel):
             raise AttributionError(f"time_decay half_life_days must be positive, got {half_life_days}")
         self.half_life_days = float(half_life_days)
 
-    def _raw(self, t: ir.Table, prefix: str, shifted: bool) -> ir.FloatingValue:
-        age = t.age_days - t[prefix + "min"] if shifted else t.age_days
+    def _raw(self, t: ir.Table, prefix: str) -> ir.FloatingValue:
+        """The undivided weight, from the journey's latest touch where a round found it."""
+        age = t.age_days - t[prefix + "min"] if prefix + "min" in t.columns else t.age_days
         return (age * _f(decay_rate(self.half_life_days))).exp()
 
     def per_journey(self, journeys: Journeys, prefix: str) -> list[Round]:
@@ -178,18 +181,17 @@ class TimeDecay(RuleModel):
         of every weight doing so. Journeys from files end at their latest touch (its
         age is 0) and need no shift; journeys from the store end at the conversion.
         """
-        shifted = not journeys.ends_at_last_touch
 
         def norm(t: ir.Table) -> dict[str, ir.Scalar]:
-            return {prefix + "norm": self._raw(t, prefix, shifted).sum()}
+            return {prefix + "norm": self._raw(t, prefix).sum()}
 
-        if not shifted:
+        if journeys.ends_at_last_touch:
             return [norm]
         return [lambda t: {prefix + "min": t.age_days.min()}, norm]
 
     def weight(self, t: ir.Table, prefix: str) -> ir.FloatingValue:
         """2^(-age / half-life), normalised over the journey."""
-        return self._raw(t, prefix, prefix + "min" in t.columns) / t[prefix + "norm"]
+        return self._raw(t, prefix) / t[prefix + "norm"]
 
 
 class PositionBased(RuleModel):
@@ -251,10 +253,7 @@ class _Milestones(RuleModel):
         return [flags[r] for r in self.roles]
 
     def _is_role(self, t: ir.Table) -> ir.BooleanValue:
-        flags = self._role_flags(t)
-        is_role = flags[0]
-        for flag in flags[1:]:
-            is_role = is_role | flag
+        is_role: ir.BooleanValue = functools.reduce(operator.or_, self._role_flags(t))
         return is_role
 
     def per_journey(self, journeys: Journeys, prefix: str) -> list[Round]:
