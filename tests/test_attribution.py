@@ -834,18 +834,19 @@ def test_a_file_with_no_usable_journey_says_why(tmp_path) -> None:
 
 @st.composite
 def touch_sets(draw):
-    """Touches of up to 8 journeys in any file order: equal times, constant or varying flags."""
+    """Touches of up to 8 journeys in any file order: equal times, constant or varying flags,
+    the journey's value on every touch or a value of each touch's own (0 on most)."""
     rows = []
     for k in range(draw(st.integers(1, 8))):
         n = draw(st.integers(1, 4))
         varying = n > 1 and draw(st.booleans())
         outcome = draw(st.integers(0, 1))
         value = float(draw(st.integers(0, 500)))
+        own = draw(st.booleans())
         for _ in range(n):
             flag = draw(st.integers(0, 1)) if varying else outcome
-            rows.append(
-                (f"j{k}", draw(st.integers(0, 3)), draw(st.sampled_from(["a", "b", "direct"])), flag, value)
-            )
+            v = float(draw(st.sampled_from([0, 0, 120, 300]))) if own else value
+            rows.append((f"j{k}", draw(st.integers(0, 3)), draw(st.sampled_from(["a", "b", "direct"])), flag, v))
     order = draw(st.permutations(range(len(rows))))
     return touches([rows[i] for i in order])
 

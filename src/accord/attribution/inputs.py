@@ -318,8 +318,7 @@ def _touches(
     absent = tuple(k for k in ("campaign", "touch_type", "team") if not f[k])
     stored = "".join(f"{k}, " for k in ("campaign", "touch_type", "team") if f[k])
     tail = f"""channel, {stored}
-               CAST((epoch(end_ts) - epoch(ts)) / 86400.0 AS DOUBLE) AS age_days,
-               CAST(CASE WHEN conv = 1 THEN jvalue END AS DOUBLE) AS won"""
+               CAST((epoch(end_ts) - epoch(ts)) / 86400.0 AS DOUBLE) AS age_days"""
     # A journey's outcome is one stored column, `won`: its value if it converted, else null.
     # Its conversions, value and non-conversions are computed from it where read.
     computed = {
@@ -328,26 +327,26 @@ def _touches(
         "nulls": "CAST(won IS NULL AS DOUBLE)",
     }
     if spec.lookback_days is None and spec.lookback_touches is None:
-        # One window pass when every journey's flag is constant (its outcome), the usual case:
-        # the last touch's flag is then the outcome and its time the journey's end (the last
-        # value of an ordered window costs less than a maximum over the partition). A touch
-        # whose flag differs from the last one is written with a negative `n` (a column no
-        # one reads yet, where a flag column would cost its write): any such touch sends the
-        # file to the general pass below.
+        # One window pass in the usual case, where every touch of a journey carries its
+        # outcome: the same flag and, when converted, the same value. Each touch then rides
+        # through the sort as one number, `v` (its value if flagged, else null), and the last
+        # touch's `v` is the journey's `won` and its time the journey's end (the last value of
+        # an ordered window costs less than an aggregate over the partition). A touch whose
+        # `v` differs from its journey's is written with a negative `n` (a column no one reads
+        # yet, where a flag column would cost its write): any such touch (a flag that marks
+        # the converting touch, a value on one touch only) sends the file to the general pass.
         raw.execute(
             f"""CREATE OR REPLACE TABLE {ROWS} AS
-            SELECT journey_id, pos, CASE WHEN flag = conv THEN n ELSE -n END AS n, next_channel,
-                   {tail.replace("end_ts", "last_ts")}
-            FROM (SELECT *, last_flag AS conv FROM (
-                  SELECT jid AS journey_id, row_number() OVER w AS pos, count(*) OVER j AS n,
+            SELECT journey_id, pos, CASE WHEN v IS NOT DISTINCT FROM won THEN n ELSE -n END AS n,
+                   next_channel, {tail.replace("end_ts", "last_ts")}, CAST(won AS DOUBLE) AS won
+            FROM (SELECT jid AS journey_id, row_number() OVER w AS pos, count(*) OVER j AS n,
                     lead(channel) OVER w AS next_channel,
-                    channel, campaign, touch_type, team, ts, flag,
-                    last_value(ts) OVER wf AS last_ts, last_value(flag) OVER wf AS last_flag,
-                    max(flag * val) OVER j AS jvalue
-                  FROM {kept}
+                    channel, campaign, touch_type, team, ts, v,
+                    last_value(ts) OVER wf AS last_ts, last_value(v) OVER wf AS won
+                  FROM (SELECT *, CASE WHEN flag = 1 THEN val END AS v FROM {kept})
                   WINDOW w AS (PARTITION BY jid ORDER BY ts, {ROW}), j AS (PARTITION BY jid),
                          wf AS (PARTITION BY jid ORDER BY ts, {ROW}
-                                ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)))"""
+                                ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING))"""
         )
         mixed, counts = _touch_counts(raw)
         if not mixed:
@@ -381,7 +380,7 @@ def _touches(
                row_number() OVER (PARTITION BY jid ORDER BY ts, {ROW}) AS pos,
                count(*) OVER (PARTITION BY jid) AS n,
                lead(channel) OVER (PARTITION BY jid ORDER BY ts, {ROW}) AS next_channel,
-               {tail}
+               {tail}, CAST(CASE WHEN conv = 1 THEN jvalue END AS DOUBLE) AS won
         FROM cut"""
     )
     _journey_view(raw, absent, computed)
@@ -390,9 +389,9 @@ def _touches(
 
 
 def _touch_counts(raw: duckdb.DuckDBPyConnection) -> tuple[bool, dict[str, float]]:
-    """Whether a touch's flag differs from its journey's outcome, and `Journeys.totals`.
+    """Whether a touch's outcome differs from its journey's, and `Journeys.totals`.
 
-    One scan of the table just written; a touch whose flag differs has a negative `n`.
+    One scan of the table just written; a touch whose outcome differs has a negative `n`.
     """
     first = "FILTER (WHERE pos = 1)"
     row = raw.execute(
