@@ -846,7 +846,9 @@ def touch_sets(draw):
         for _ in range(n):
             flag = draw(st.integers(0, 1)) if varying else outcome
             v = float(draw(st.sampled_from([0, 0, 120, 300]))) if own else value
-            rows.append((f"j{k}", draw(st.integers(0, 3)), draw(st.sampled_from(["a", "b", "direct"])), flag, v))
+            rows.append(
+                (f"j{k}", draw(st.integers(0, 3)), draw(st.sampled_from(["a", "b", "direct"])), flag, v)
+            )
     order = draw(st.permutations(range(len(rows))))
     return touches([rows[i] for i in order])
 
