@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from accord.attribution import AttributionError, make_model, run_models
 from accord.attribution.inputs import journeys_from_frame
-from accord.attribution.journeys import Journeys
+from accord.attribution.journeys import Journeys, with_journey_columns
 from accord.attribution.models import MODELS
 from accord.attribution.models.incrementality import Incrementality
 from accord.attribution.models.rules import LastNonDirect
@@ -130,7 +130,8 @@ def test_time_decay_counts_from_the_latest_touch_when_the_journey_ends_later(gol
     at their last touch skip that shift, so on these ages their credit is lost.
     """
     con = golden.con
-    con.raw_sql(f"CREATE TABLE later AS SELECT * REPLACE (age_days + 20000 AS age_days) FROM {golden.name}")
+    t = with_journey_columns(golden.table)  # a file's table stores times, not ages
+    con.create_table("later", t.mutate(age_days=t.age_days + 20000))
     want = credit("time_decay(half_life_days=5)", golden)
     for ends_at_last_touch in (False, True):
         later = Journeys(
@@ -146,6 +147,30 @@ def test_time_decay_counts_from_the_latest_touch_when_the_journey_ends_later(gol
             assert sum(c for c, _ in got.values()) != pytest.approx(3)
         else:
             assert_credit(got, want)
+
+
+@pytest.mark.parametrize("old_day", [-30, -5000])
+def test_time_decay_on_a_touch_file_spanning_thousands_of_half_lives(old_day: int) -> None:
+    """A touch file's ages count from its latest touch while it spans few half-lives; a file
+    spanning more (here 5,000 days, 5,000 half-lives) counts from each journey's end: alike."""
+    rows = [
+        ("j1", 0, "a", 1, 10.0),
+        ("j1", 1, "b", 1, 10.0),
+        ("j1", 2, "c", 1, 10.0),
+        ("j2", old_day, "a", 1, 1.0),
+        ("j2", old_day + 1, "b", 1, 1.0),
+    ]
+    with journeys_from_frame(touches(rows)) as j:
+        got = credit("time_decay(half_life_days=1)", j)
+    # j1: ages 2, 1, 0 weigh 1/4, 1/2, 1 (of 7/4); j2: ages 1, 0 weigh 1/2, 1 (of 3/2).
+    assert_credit(
+        got,
+        {
+            "a": (1 / 7 + 1 / 3, 10 / 7 + 1 / 3),
+            "b": (2 / 7 + 2 / 3, 20 / 7 + 2 / 3),
+            "c": (4 / 7, 40 / 7),
+        },
+    )
 
 
 def test_last_non_direct_reads_direct_whatever_its_case_and_spaces() -> None:
@@ -307,7 +332,7 @@ def test_bad_touch_rows_are_rejected_with_reasons(tmp_path, varying: bool) -> No
         "value is not a number",
     ]
     assert rejects.location.tolist() == [f"line {n}" for n in (4, 5, 7, 8, 9, 10)]
-    t = j.table.to_pandas().sort_values(["journey_id", "pos"])
+    t = with_journey_columns(j.table).to_pandas().sort_values(["journey_id", "pos"])
     # " j2" is an id (only an id of nothing but spaces is missing); k ends at its conversion
     assert t.journey_id.tolist() == [" j2", "j1", "j1", "k", "k"] + ([] if varying else ["k"])
     assert j.totals["conversions"] == 1 + varying and j.totals["value"] == 50 + 20 * varying
@@ -881,7 +906,12 @@ def test_touch_journeys_equal_a_row_by_row_reference(data: pd.DataFrame) -> None
     """The one-pass build (constant flags) and the general one (some flag varies) alike."""
     want = reference_journeys(data)
     with journeys_from_frame(data) as j:
-        got = j.table.to_pandas().sort_values(["journey_id", "pos"]).reset_index(drop=True)
+        got = (
+            with_journey_columns(j.table)
+            .to_pandas()
+            .sort_values(["journey_id", "pos"])
+            .reset_index(drop=True)
+        )
 
         def exact(df: pd.DataFrame) -> list[tuple[object, ...]]:
             cols = df[["journey_id", "pos", "n", "channel", "next_channel"]].astype(object)

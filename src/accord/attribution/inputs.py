@@ -31,6 +31,7 @@ import pyarrow as pa
 
 from accord.attribution.journeys import (
     JOURNEY_COLUMNS,
+    PER_JOURNEY,
     SCRATCH,
     AttributionError,
     Conversion,
@@ -103,7 +104,7 @@ def journeys_from_file(
     if kind == "tutorial":
         raw.close()
         return _tutorial(path, spec)
-    rejected, counts = _build(raw, src, kind, sep, spec)
+    rejected, counts, time_range = _build(raw, src, kind, sep, spec)
     out = _write_rejects(raw, src, path, rejects_path, rejected)
     journeys = Journeys(
         con=ibis.duckdb.from_connection(raw),
@@ -115,6 +116,7 @@ def journeys_from_file(
         rejected=rejected + len(src.bad_lines),
         rejects_path=str(out) if out else None,
         counts=counts,
+        time_range=time_range,
         private=True,
     )
     if journeys.totals["journeys"] == 0:
@@ -129,12 +131,16 @@ def journeys_from_file(
     return journeys
 
 
+Built = tuple[int, dict[str, float], tuple[float, float] | None]
+"""What a builder learned: the rows rejected, `Journeys.counts` and `Journeys.time_range`."""
+
+
 def _build(
     raw: duckdb.DuckDBPyConnection, src: SourceFile, kind: FileKind, sep: str, spec: JourneySpec | None
-) -> tuple[int, dict[str, float]]:
-    """Build the journey table of a path or touch source: the rows rejected and `Journeys.counts`."""
+) -> Built:
+    """Build the journey table of a path or touch source."""
     if kind == "paths":
-        return _paths(raw, src, sep)
+        return (*_paths(raw, src, sep), None)
     return _touches(raw, src, spec or JourneySpec())
 
 
@@ -160,16 +166,23 @@ _CONSTANT_FLAGS = ("is_lead_created", "is_opp_created", "is_closed_won")
 
 
 def _journey_view(
-    raw: duckdb.DuckDBPyConnection, missing: tuple[str, ...], computed: dict[str, str] | None = None
+    raw: duckdb.DuckDBPyConnection,
+    missing: tuple[str, ...],
+    computed: dict[str, str] | None = None,
+    per_journey: bool = True,
 ) -> None:
     """The journey table as a view over `ROWS`, with the `missing` columns null.
 
     Files have no milestones either. Constants in a view cost nothing; written out,
     every row pays for them. So do the `computed` columns (name: SQL over `ROWS`),
-    which cost less to compute where they are read than to write.
+    which cost less to compute where they are read than to write. Without
+    `per_journey`, `ROWS` has each touch's time (`at_s`) instead of its journey's
+    touch count and its age (see :func:`~accord.attribution.journeys.with_journey_columns`).
     """
-    cols = []
+    cols = [] if per_journey else ["at_s"]
     for col, typ in JOURNEY_COLUMNS.items():
+        if not per_journey and col in PER_JOURNEY:
+            continue
         if col in _CONSTANT_FLAGS:
             cols.append(f"false AS {col}")
         elif computed and col in computed:
@@ -258,10 +271,8 @@ def _paths(raw: duckdb.DuckDBPyConnection, src: SourceFile, sep: str) -> tuple[i
     return int(bad + no_channel), {"journeys": journeys, "touches": touches}
 
 
-def _touches(
-    raw: duckdb.DuckDBPyConnection, src: SourceFile, spec: JourneySpec
-) -> tuple[int, dict[str, float]]:
-    """Build the journey table from a touch file: the rows rejected and every total."""
+def _touches(raw: duckdb.DuckDBPyConnection, src: SourceFile, spec: JourneySpec) -> Built:
+    """Build the journey table from a touch file."""
     f = {k: _find(src.columns, k) for k in _ALIASES}
     if f["value"] == f["converted"]:
         f["value"] = None
@@ -317,10 +328,10 @@ def _touches(
     kept = f"(SELECT * REPLACE ({channel_stored} AS channel) FROM checked WHERE {where})"
     absent = tuple(k for k in ("campaign", "touch_type", "team") if not f[k])
     stored = "".join(f"{k}, " for k in ("campaign", "touch_type", "team") if f[k])
-    tail = f"""channel, {stored}
-               CAST((epoch(end_ts) - epoch(ts)) / 86400.0 AS DOUBLE) AS age_days"""
+    tail = f"channel, {stored} epoch(ts) AS at_s"
     # A journey's outcome is one stored column, `won`: its value if it converted, else null.
-    # Its conversions, value and non-conversions are computed from it where read.
+    # Its conversions, value and non-conversions are computed from it where read; its touch
+    # count and each touch's age are not stored either (see `with_journey_columns`).
     computed = {
         "conv": "CAST(won IS NOT NULL AS DOUBLE)",
         "value": "coalesce(won, 0.0)",
@@ -330,31 +341,30 @@ def _touches(
         # One window pass in the usual case, where every touch of a journey carries its
         # outcome: the same flag and, when converted, the same value. Each touch then rides
         # through the sort as one number, `v` (its value if flagged, else null), and the last
-        # touch's `v` is the journey's `won` and its time the journey's end (the last value of
-        # an ordered window costs less than an aggregate over the partition). A touch whose
-        # `v` differs from its journey's is written with a negative `n` (a column no one reads
-        # yet, where a flag column would cost its write): any such touch (a flag that marks
-        # the converting touch, a value on one touch only) sends the file to the general pass.
+        # touch's `v` is the journey's `won` (the last value of an ordered window costs less
+        # than an aggregate over the partition). A touch whose `v` differs from its journey's
+        # is written with a negative `pos` (where a flag column would cost its write): any
+        # such touch (a flag that marks the converting touch, a value on one touch only) sends
+        # the file to the general pass.
         raw.execute(
             f"""CREATE OR REPLACE TABLE {ROWS} AS
-            SELECT journey_id, pos, CASE WHEN v IS NOT DISTINCT FROM won THEN n ELSE -n END AS n,
-                   next_channel, {tail.replace("end_ts", "last_ts")}, CAST(won AS DOUBLE) AS won
-            FROM (SELECT jid AS journey_id, row_number() OVER w AS pos, count(*) OVER j AS n,
+            SELECT journey_id, CASE WHEN v IS NOT DISTINCT FROM won THEN pos ELSE -pos END AS pos,
+                   next_channel, {tail}, CAST(won AS DOUBLE) AS won
+            FROM (SELECT jid AS journey_id, row_number() OVER w AS pos,
                     lead(channel) OVER w AS next_channel,
-                    channel, campaign, touch_type, team, ts, v,
-                    last_value(ts) OVER wf AS last_ts, last_value(v) OVER wf AS won
+                    channel, campaign, touch_type, team, ts, v, last_value(v) OVER wf AS won
                   FROM (SELECT *, CASE WHEN flag = 1 THEN val END AS v FROM {kept})
-                  WINDOW w AS (PARTITION BY jid ORDER BY ts, {ROW}), j AS (PARTITION BY jid),
+                  WINDOW w AS (PARTITION BY jid ORDER BY ts, {ROW}),
                          wf AS (PARTITION BY jid ORDER BY ts, {ROW}
                                 ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING))"""
         )
-        mixed, counts = _touch_counts(raw)
+        mixed, counts, times = _touch_counts(raw)
         if not mixed:
-            _journey_view(raw, absent, computed)
+            _journey_view(raw, absent, computed, per_journey=False)
             if len(keep) == 1:  # no filter: every row not in the table was rejected
-                return src.rows - int(counts["touches"]), counts
+                return src.rows - int(counts["touches"]), counts, times
             (bad,) = raw.execute("SELECT count(*) FROM checked WHERE reason IS NOT NULL").fetchone() or (0,)
-            return int(bad), counts
+            return int(bad), counts, times
     window = ["ts <= end_ts"]
     if spec.lookback_days is not None:
         window.append(f"epoch(end_ts) - epoch(ts) <= {float(spec.lookback_days) * 86400.0}")
@@ -378,28 +388,30 @@ def _touches(
         cut AS (SELECT * FROM per WHERE {" AND ".join(window)} {recent})
         SELECT jid AS journey_id,
                row_number() OVER (PARTITION BY jid ORDER BY ts, {ROW}) AS pos,
-               count(*) OVER (PARTITION BY jid) AS n,
                lead(channel) OVER (PARTITION BY jid ORDER BY ts, {ROW}) AS next_channel,
                {tail}, CAST(CASE WHEN conv = 1 THEN jvalue END AS DOUBLE) AS won
         FROM cut"""
     )
-    _journey_view(raw, absent, computed)
+    _journey_view(raw, absent, computed, per_journey=False)
     (bad,) = raw.execute("SELECT count(*) FROM checked WHERE reason IS NOT NULL").fetchone() or (0,)
-    return int(bad), _touch_counts(raw)[1]
+    _, counts, times = _touch_counts(raw)
+    return int(bad), counts, times
 
 
-def _touch_counts(raw: duckdb.DuckDBPyConnection) -> tuple[bool, dict[str, float]]:
-    """Whether a touch's outcome differs from its journey's, and `Journeys.totals`.
+def _touch_counts(
+    raw: duckdb.DuckDBPyConnection,
+) -> tuple[bool, dict[str, float], tuple[float, float] | None]:
+    """Whether a touch's outcome differs from its journey's, `Journeys.totals` and `time_range`.
 
-    One scan of the table just written; a touch whose outcome differs has a negative `n`.
+    One scan of the table just written; a touch whose outcome differs has a negative `pos`.
     """
     first = "FILTER (WHERE pos = 1)"
     row = raw.execute(
-        f"""SELECT coalesce(bool_or(n < 0), false), count(*) {first},
-                   count(won) {first}, coalesce(sum(won) {first}, 0), count(*)
+        f"""SELECT coalesce(bool_or(pos < 0), false), count(*) {first},
+                   count(won) {first}, coalesce(sum(won) {first}, 0), count(*), min(at_s), max(at_s)
             FROM {ROWS}"""
     ).fetchone()
-    mixed, journeys, conversions, value, touches = row or (False, 0, 0.0, 0.0, 0)
+    mixed, journeys, conversions, value, touches, earliest, latest = row or (False, 0, 0, 0, 0, None, None)
     counts = {
         "journeys": float(journeys),
         "conversions": float(conversions),
@@ -407,7 +419,8 @@ def _touch_counts(raw: duckdb.DuckDBPyConnection) -> tuple[bool, dict[str, float
         "nulls": float(journeys) - float(conversions),
         "touches": float(touches),
     }
-    return bool(mixed), counts
+    times = None if earliest is None else (float(earliest), float(latest))
+    return bool(mixed), counts, times
 
 
 CHANNEL_ENUM = "_accord_channel"
@@ -514,7 +527,7 @@ def journeys_from_frame(
     types = {str(r[0]): str(r[1]) for r in raw.execute("DESCRIBE src").fetchall() if r[0] != ROW}
     src = SourceFile(Path("<table>"), "parquet", columns, types, table.num_rows)
     kind = kind or _frame_kind(columns)
-    rejected, counts = _build(raw, src, kind, sep, spec)
+    rejected, counts, time_range = _build(raw, src, kind, sep, spec)
     return Journeys(
         con=ibis.duckdb.from_connection(raw),
         name=SCRATCH,
@@ -524,6 +537,7 @@ def journeys_from_frame(
         source=f"in-memory table ({kind})",
         rejected=rejected,
         counts=counts,
+        time_range=time_range,
         private=True,
     )
 

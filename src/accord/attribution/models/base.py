@@ -13,7 +13,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from accord.attribution.journeys import AttributionError, Journeys
+from accord.attribution.journeys import AttributionError, Journeys, with_journey_columns
 
 DIMENSIONS = ("channel", "campaign", "touch_type", "team")
 """What credit can be broken down by."""
@@ -88,7 +88,7 @@ def split_channel_credit(journeys: Journeys, credit: pd.DataFrame, by: str) -> p
 
 def _linear_shares(journeys: Journeys, by: str) -> pd.DataFrame:
     """Each (channel, `by`) pair's share of its channel's linear conversions (`sc`) and value (`sv`)."""
-    t = credited(journeys.table)
+    t = with_journey_columns(credited(journeys.table))
     share: pd.DataFrame = (
         t.group_by(["channel", t[by].fill_null("(none)").name(by)])
         .agg(c=(t.conv / t.n).sum(), v=(t.value / t.n).sum())

@@ -28,7 +28,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from accord.attribution.journeys import AttributionError, Journeys
+from accord.attribution.journeys import AttributionError, Journeys, with_journey_columns
 from accord.attribution.models.base import AttributionModel, share_total
 from accord.stats import fit_logistic, sigmoid
 
@@ -38,7 +38,7 @@ def exposures(journeys: Journeys, channels: list[str], recency: bool) -> pd.Data
 
     A row per journey with recency; without, a row per distinct set of touch counts.
     """
-    t = journeys.table
+    t = with_journey_columns(journeys.table) if recency else journeys.table
     if journeys.has_milestones:
         # Touches after the opportunity opened happen because a deal exists: they are its
         # consequences, not exposures that could have caused it, so they are left out.

@@ -29,7 +29,7 @@ import pandas as pd
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from accord.attribution.journeys import AttributionError, Journeys
+from accord.attribution.journeys import AttributionError, Journeys, with_journey_columns
 from accord.attribution.models.base import AttributionModel, share_total
 
 START, CONVERSION, NULL = "(start)", "(conversion)", "(null)"
@@ -46,7 +46,8 @@ def transition_counts(journeys: Journeys, order: int = 1, collapse_repeats: bool
     the same as merging consecutive identical states; the first window is always
     the journey's entry state. One aggregate then counts every move.
     """
-    t = journeys.table
+    # Order 1 needs no journey's touch count: a touch file's table then has none to add.
+    t = journeys.table if order == 1 else with_journey_columns(journeys.table)
     w = ibis.window(group_by=t.journey_id, order_by=t.pos)
     # Order 1 reads the next channel stored with each touch: no window pass at all.
     ahead = [t.next_channel] if order == 1 else [t.channel.lead(i).over(w) for i in range(1, order + 1)]

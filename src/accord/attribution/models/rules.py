@@ -19,7 +19,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from accord.attribution.journeys import AttributionError, Journeys
+from accord.attribution.journeys import DAY_SECONDS, AttributionError, Journeys
 from accord.attribution.models.base import DIMENSIONS, AttributionModel, credited
 from accord.model.fields import float_literal as _f
 from accord.stats import decay_rate
@@ -35,7 +35,9 @@ class RuleModel(AttributionModel):
         """Per-journey aggregates that `weight` reads, in rounds.
 
         Each round's columns (named `prefix...`) are joined to every touch of the
-        journey, where the next round and `weight` can read them.
+        journey, where the next round and `weight` can read them. Where the table
+        does not store `n` and `age_days` (`Journeys.stores_per_journey`), the first
+        round counts them: only later rounds and `weight` can read them.
         """
         return []
 
@@ -61,17 +63,22 @@ def rule_credit(journeys: Journeys, models: list[RuleModel], by: str = "channel"
     for m in models:
         m.check(journeys)
     t = credited(journeys.table)
-    rounds: list[list[Round]] = []
+    # A touch file's table stores each touch's time instead of its journey's touch count
+    # and its age: the first round counts them, with whatever else models ask of it.
+    stored = journeys.stores_per_journey
+    rounds: list[list[Round]] = [] if stored else [[lambda t: {"n": t.count(), "_end": t.at_s.max()}]]
     for i, m in enumerate(models):
         for r, fn in enumerate(m.per_journey(journeys, f"h{i}_")):
             if r == len(rounds):
                 rounds.append([])
             rounds[r].append(fn)
-    for fns in rounds:
+    for r, fns in enumerate(rounds):
         aggs: dict[str, ir.Scalar] = {}
         for fn in fns:
             aggs.update(fn(t))
         t = t.join(t.group_by("journey_id").agg(**aggs), "journey_id")
+        if r == 0 and not stored:
+            t = t.mutate(age_days=(t._end - t.at_s) / DAY_SECONDS)
     weighted = t.mutate(**{f"w{i}": m.weight(t, f"h{i}_") for i, m in enumerate(models)})
     keys = ["channel"] if by == "channel" else ["channel", weighted[by].fill_null("(none)").name(by)]
     aggs = {}
@@ -169,9 +176,24 @@ class TimeDecay(RuleModel):
             raise AttributionError(f"time_decay half_life_days must be positive, got {half_life_days}")
         self.half_life_days = float(half_life_days)
 
+    SPAN_LIMIT: ClassVar[float] = 600.0
+    """Ages from one instant for every journey are safe while the oldest weighs at least
+    e^-600 (1e-261, far from where doubles lose precision)."""
+
+    _ref: float | None = None
+    """Where ages count from when not from each journey's end (see `per_journey`)."""
+
     def _raw(self, t: ir.Table, prefix: str) -> ir.FloatingValue:
-        """The undivided weight, from the journey's latest touch where a round found it."""
-        age = t.age_days - t[prefix + "min"] if prefix + "min" in t.columns else t.age_days
+        """The undivided weight, from `_ref` (seconds since the epoch) where set.
+
+        Otherwise from the journey's latest touch where a round found it, or from its end.
+        """
+        if self._ref is not None:
+            age = (_f(self._ref) - t.at_s) / DAY_SECONDS
+        elif prefix + "min" in t.columns:
+            age = t.age_days - t[prefix + "min"]
+        else:
+            age = t.age_days
         return (age * _f(decay_rate(self.half_life_days))).exp()
 
     def per_journey(self, journeys: Journeys, prefix: str) -> list[Round]:
@@ -180,14 +202,27 @@ class TimeDecay(RuleModel):
         The largest raw weight is then 1, so very old touches underflow to 0 instead
         of every weight doing so. Journeys from files end at their latest touch (its
         age is 0) and need no shift; journeys from the store end at the conversion.
+        A touch file's table stores times, not ages: when the file spans few enough
+        half-lives, ages count from its latest touch instead, in the first round
+        (normalising divides out the difference); otherwise the second round counts
+        from each journey's, which the first found.
         """
 
         def norm(t: ir.Table) -> dict[str, ir.Scalar]:
             return {prefix + "norm": self._raw(t, prefix).sum()}
 
-        if journeys.ends_at_last_touch:
+        self._ref = None
+        if not journeys.ends_at_last_touch:
+            return [lambda t: {prefix + "min": t.age_days.min()}, norm]
+        if journeys.stores_per_journey:
             return [norm]
-        return [lambda t: {prefix + "min": t.age_days.min()}, norm]
+        span = journeys.time_range
+        if span is not None and (span[1] - span[0]) / DAY_SECONDS * -decay_rate(self.half_life_days) < (
+            self.SPAN_LIMIT
+        ):
+            self._ref = span[1]
+            return [norm]
+        return [lambda t: {}, norm]
 
     def weight(self, t: ir.Table, prefix: str) -> ir.FloatingValue:
         """2^(-age / half-life), normalised over the journey."""
@@ -366,8 +401,9 @@ class CustomWeights(RuleModel):
         return (pos_w * type_w).cast("float64")
 
     def per_journey(self, journeys: Journeys, prefix: str) -> list[Round]:
-        """The sum of the journey's raw weights."""
-        return [lambda t: {prefix + "total": self._raw(t).sum()}]
+        """The sum of the journey's raw weights (after the round that counts `n`, if one does)."""
+        total: Round = lambda t: {prefix + "total": self._raw(t).sum()}  # noqa: E731
+        return [total] if journeys.stores_per_journey else [lambda t: {}, total]
 
     def weight(self, t: ir.Table, prefix: str) -> ir.FloatingValue:
         """Position weight x touch-type weight, normalised; equal shares if all are zero."""
