@@ -29,7 +29,7 @@ import pandas as pd
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from accord.attribution.journeys import AttributionError, Journeys, with_journey_columns
+from accord.attribution.journeys import AttributionError, Journeys
 from accord.attribution.models.base import AttributionModel, share_total
 
 START, CONVERSION, NULL = "(start)", "(conversion)", "(null)"
@@ -46,8 +46,7 @@ def transition_counts(journeys: Journeys, order: int = 1, collapse_repeats: bool
     the same as merging consecutive identical states; the first window is always
     the journey's entry state. One aggregate then counts every move.
     """
-    # Order 1 needs no journey's touch count: a touch file's table then has none to add.
-    t = journeys.table if order == 1 else with_journey_columns(journeys.table)
+    t = journeys.table
     w = ibis.window(group_by=t.journey_id, order_by=t.pos)
     # Order 1 reads the next channel stored with each touch: no window pass at all.
     ahead = [t.next_channel] if order == 1 else [t.channel.lead(i).over(w) for i in range(1, order + 1)]
@@ -62,15 +61,17 @@ def transition_counts(journeys: Journeys, order: int = 1, collapse_repeats: bool
         # Every touch starts a window, and the last one's next channel is already null.
         s = t.select("conv", "nulls", "value", state=state, nxt=following, first=t.pos == 1)
     else:
-        last = ibis.greatest(t.n - (order - 1), 1)
+        # A window of `order` channels starts at every touch with `order - 1` after it (or
+        # at the first, in a shorter journey); it moves on while a channel follows it (else
+        # `following` is null: it ends the journey).
         s = t.select(
             "conv",
             "nulls",
             "value",
             state=state,
-            nxt=ibis.ifelse(t.pos >= last, ibis.null("string"), following),
+            nxt=following,
             first=t.pos == 1,
-            keep=t.pos <= last,
+            keep=ahead[order - 2].notnull() | (t.pos == 1),
         )
         s = s.filter(s.keep)  # after the windows, which read the touches beyond
     # Whether a window moves is read from (state, next) on the few groups, not per touch.
