@@ -11,12 +11,14 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from accord.attribution import AttributionError, make_model, run_models
-from accord.attribution.inputs import journeys_from_frame
+from accord.attribution.inputs import journeys_from_file, journeys_from_frame
 from accord.attribution.journeys import Journeys, with_journey_columns
 from accord.attribution.models import MODELS
 from accord.attribution.models.incrementality import Incrementality
@@ -279,6 +281,30 @@ def test_a_varying_flag_ends_the_journey_at_the_converting_touch() -> None:
         and t.conv.tolist() == [1.0, 1.0]
         and t.value.tolist() == [30.0, 30.0]
     )
+
+
+@pytest.mark.parametrize("typ", ["int8", "int64", "bool"])
+def test_an_integer_flag_is_checked_unless_its_range_is_zero_to_one(typ: str, tmp_path) -> None:
+    """A flag column of integers or booleans: a missing flag is 0; any value but 0 and 1 is
+    rejected (where the column's range shows none, no touch is checked)."""
+    flags: list[object] = [1, 1, None, 0]
+    if typ != "bool":
+        flags += [2, -1]
+    frame = touches([("j", 0, "a", 0, 5.0)] * len(flags)).assign(
+        journey_id=[f"j{i}" for i in range(len(flags))]
+    )
+    table = pa.Table.from_pandas(frame.drop(columns="converted"), preserve_index=False).append_column(
+        "converted", pa.array([None if f is None else (bool(f) if typ == "bool" else f) for f in flags], typ)
+    )
+    f = tmp_path / "touches.parquet"
+    pq.write_table(table, f)
+    with journeys_from_file(f) as j:
+        assert j.totals["journeys"] == 4 and j.totals["conversions"] == 2 and j.totals["value"] == 10.0
+        assert j.rejected == len(flags) - 4
+    if typ != "bool":
+        rejects = pd.read_csv(j.rejects_path)
+        assert rejects.reason.tolist() == ["converted is not a yes/no flag"] * 2
+        assert rejects.location.tolist() == ["row 5", "row 6"]
 
 
 @pytest.mark.parametrize("varying", [False, True])
