@@ -947,6 +947,7 @@ def test_touch_journeys_equal_a_row_by_row_reference(data: pd.DataFrame) -> None
         for col in ("conv", "value", "age_days"):
             assert np.allclose(got[col].to_numpy(float), want[col].to_numpy(float), rtol=0, atol=1e-9), col
         assert np.array_equal(got.nulls.to_numpy(float), 1 - want.conv.to_numpy(float))
+        assert j.channels == sorted(set(want.channel))  # from the build or asked of the table
         totals = j.totals
         first = want[want.pos == 1]
         assert totals["journeys"] == len(first) and totals["touches"] == len(want)

@@ -22,7 +22,7 @@ import csv as csvlib
 import dataclasses
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import duckdb
 import ibis
@@ -104,7 +104,8 @@ def journeys_from_file(
     if kind == "tutorial":
         raw.close()
         return _tutorial(path, spec)
-    rejected, counts, time_range = _build(raw, src, kind, sep, spec)
+    built = _build(raw, src, kind, sep, spec)
+    rejected = built.rejected
     out = _write_rejects(raw, src, path, rejects_path, rejected)
     journeys = Journeys(
         con=ibis.duckdb.from_connection(raw),
@@ -115,8 +116,9 @@ def journeys_from_file(
         source=f"{path} ({kind})",
         rejected=rejected + len(src.bad_lines),
         rejects_path=str(out) if out else None,
-        counts=counts,
-        time_range=time_range,
+        counts=built.counts,
+        time_range=built.time_range,
+        channel_names=built.channels,
         private=True,
     )
     if journeys.totals["journeys"] == 0:
@@ -131,8 +133,15 @@ def journeys_from_file(
     return journeys
 
 
-Built = tuple[int, dict[str, float], tuple[float, float] | None]
-"""What a builder learned: the rows rejected, `Journeys.counts` and `Journeys.time_range`."""
+class Built(NamedTuple):
+    """What a builder learned of the journeys, besides their table."""
+
+    rejected: int
+    counts: dict[str, float]
+    """`Journeys.counts`."""
+    time_range: tuple[float, float] | None = None
+    channels: list[str] | None = None
+    """The distinct channels, where the builder knew them without a query."""
 
 
 def _build(
@@ -140,7 +149,7 @@ def _build(
 ) -> Built:
     """Build the journey table of a path or touch source."""
     if kind == "paths":
-        return (*_paths(raw, src, sep), None)
+        return Built(*_paths(raw, src, sep))
     return _touches(raw, src, spec or JourneySpec())
 
 
@@ -307,7 +316,7 @@ def _touches(raw: duckdb.DuckDBPyConnection, src: SourceFile, spec: JourneySpec)
         k: (f"CAST({ident(f[k] or '')} AS VARCHAR)" if f[k] else "CAST(NULL AS VARCHAR)")
         for k in ("campaign", "touch_type", "team")
     }
-    channel_text, channel_stored = _channels(raw, ident(f["channel"] or ""))
+    channel_text, channel_stored, names = _channels(raw, ident(f["channel"] or ""))
     # A view: the checks run once, inside the statement that builds the journeys.
     raw.execute(
         f"""CREATE OR REPLACE TEMP VIEW checked AS
@@ -369,9 +378,11 @@ def _touches(raw: duckdb.DuckDBPyConnection, src: SourceFile, spec: JourneySpec)
         if not mixed:
             _journey_view(raw, absent, computed, per_journey=False)
             if len(keep) == 1:  # no filter: every row not in the table was rejected
-                return src.rows - int(counts["touches"]), counts, times
+                bad = src.rows - int(counts["touches"])
+                # none was: the table has every name the file has
+                return Built(bad, counts, times, None if bad else names)
             (bad,) = raw.execute("SELECT count(*) FROM checked WHERE reason IS NOT NULL").fetchone() or (0,)
-            return int(bad), counts, times
+            return Built(int(bad), counts, times)
     window = ["ts <= end_ts"]
     if spec.lookback_days is not None:
         window.append(f"epoch(end_ts) - epoch(ts) <= {float(spec.lookback_days) * 86400.0}")
@@ -402,7 +413,7 @@ def _touches(raw: duckdb.DuckDBPyConnection, src: SourceFile, spec: JourneySpec)
     _journey_view(raw, absent, computed, per_journey=False)
     (bad,) = raw.execute("SELECT count(*) FROM checked WHERE reason IS NOT NULL").fetchone() or (0,)
     _, counts, times = _touch_counts(raw, ts_col if typed else None)
-    return int(bad), counts, times
+    return Built(int(bad), counts, times)
 
 
 def _touch_counts(
@@ -440,8 +451,10 @@ ENUM_LIMIT = 65_535
 """Most channel names stored as an ENUM (two bytes a touch); more stay text."""
 
 
-def _channels(raw: duckdb.DuckDBPyConnection, column: str) -> tuple[str, str]:
+def _channels(raw: duckdb.DuckDBPyConnection, column: str) -> tuple[str, str, list[str] | None]:
     """How the source's channel `column` is read: as text, then as what the table stores.
+
+    Also the names it has (trimmed, not empty), where they are an ENUM.
 
     The names are read distinct first (a Parquet column's dictionary makes that cheap:
     0.01 s for 3.6M touches), which tells whether any needs trimming; when none does,
@@ -466,11 +479,11 @@ def _channels(raw: duckdb.DuckDBPyConnection, column: str) -> tuple[str, str]:
               WHERE channel IS NOT NULL AND channel <> '' ORDER BY 1)"""
     )
     raw.execute("DROP TABLE _accord_names")
-    (names,) = raw.execute(f"SELECT len(enum_range(NULL::{CHANNEL_ENUM}))").fetchone() or (0,)
-    if 0 < names <= ENUM_LIMIT:
-        return text, f"CAST(channel AS {CHANNEL_ENUM})"
+    (names,) = raw.execute(f"SELECT enum_range(NULL::{CHANNEL_ENUM})").fetchone() or ([],)
+    if 0 < len(names) <= ENUM_LIMIT:
+        return text, f"CAST(channel AS {CHANNEL_ENUM})", sorted(names)
     raw.execute(f"DROP TYPE {CHANNEL_ENUM}")
-    return text, "channel"
+    return text, "channel", None
 
 
 def _write_rejects(
@@ -539,7 +552,7 @@ def journeys_from_frame(
     types = {str(r[0]): str(r[1]) for r in raw.execute("DESCRIBE src").fetchall() if r[0] != ROW}
     src = SourceFile(Path("<table>"), "parquet", columns, types, table.num_rows)
     kind = kind or _frame_kind(columns)
-    rejected, counts, time_range = _build(raw, src, kind, sep, spec)
+    built = _build(raw, src, kind, sep, spec)
     return Journeys(
         con=ibis.duckdb.from_connection(raw),
         name=SCRATCH,
@@ -547,9 +560,10 @@ def journeys_from_frame(
         ends_at_last_touch=kind == "touches",
         has_milestones=False,
         source=f"in-memory table ({kind})",
-        rejected=rejected,
-        counts=counts,
-        time_range=time_range,
+        rejected=built.rejected,
+        counts=built.counts,
+        time_range=built.time_range,
+        channel_names=built.channels,
         private=True,
     )
 

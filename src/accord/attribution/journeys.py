@@ -147,8 +147,10 @@ class Journeys:
     """Every journey's latest touch has age 0: its ages count from its last touch (files),
     not from a conversion after it (the store)."""
     time_range: tuple[float, float] | None = None
-    """The earliest and latest touch over the table, in seconds since the epoch, where the
-    builder counted them (touch files)."""
+    """The earliest and latest touch over the table (or a wider range), in seconds since the
+    epoch, where the builder knew them (touch files)."""
+    channel_names: list[str] | None = None
+    """The distinct channels, sorted, where the builder knew them (else `channels` asks)."""
     private: bool = False
     """The backend is this object's own in-process database (journeys from a file or a
     frame): closing closes it, and with it every table and view built there."""
@@ -199,6 +201,8 @@ class Journeys:
     @property
     def channels(self) -> list[str]:
         """Distinct channels, sorted."""
+        if self.channel_names is not None:
+            return self.channel_names
         return self.memo(
             "channels",
             lambda: sorted(self.table.select("channel").distinct().to_pyarrow()["channel"].to_pylist()),
