@@ -50,8 +50,10 @@ opportunity and closed the deal (W-shaped and full-path models).
 
 A touch file's table stores neither `n` nor `age_days` but each touch's time, `at_s`
 (seconds since the epoch): its sort per journey then computes no aggregate over the
-journey (the build in 0.92-0.94x its time). Models read them through :func:`with_journey_columns`, on the
-rows they keep."""
+journey (the build in 0.92-0.94x its time). Models read them through
+:func:`with_journey_columns`, or count them in a round of their own, on the rows they keep.
+It also shows its journey's outcome, `won` (its value if it converted, else null), from
+which it computes `conv`, `value` and `nulls`."""
 
 PER_JOURNEY = ("n", "age_days")
 """The columns :func:`with_journey_columns` adds where the table does not store them."""

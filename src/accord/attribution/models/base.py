@@ -69,7 +69,13 @@ class AttributionModel(ABC):
 
 
 def credited(t: ir.Table) -> ir.Table:
-    """The rows of journeys that carry conversions or value (the only ones credit lands on)."""
+    """The rows of journeys that carry conversions or value (the only ones credit lands on).
+
+    A touch file's table has its journeys' outcome, `won` (null unless converted), from
+    which it computes `conv` and `value`: the same rows, found in the scan.
+    """
+    if "won" in t.columns:
+        return t.filter(t.won.notnull())
     return t.filter((t.conv > 0) | (t.value != 0))
 
 
