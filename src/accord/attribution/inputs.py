@@ -423,18 +423,21 @@ def _touch_counts(
 ) -> tuple[bool, dict[str, float], tuple[float, float] | None]:
     """Whether a touch's outcome differs from its journey's, `Journeys.totals` and `time_range`.
 
-    One scan of the table just written; a touch whose outcome differs has a negative `pos`.
-    The time range is the source column's where it is a timestamp (a Parquet file's
-    statistics answer that in 1 ms, 0.012 s less than the scan): as wide as the table's or
-    wider, which is what time decay needs of it.
+    A touch whose outcome differs has a negative `pos`: the scan of the table just written
+    reads only first touches and those (the filter on `pos` runs in the scan: 0.011 s, not
+    0.021 s). The time range is the source column's where it is a timestamp (a Parquet
+    file's statistics answer that in 1 ms, not 0.012 s): as wide as the table's or wider,
+    which is what time decay needs of it.
     """
     first = "FILTER (WHERE pos = 1)"
-    times = f"(SELECT epoch(min({typed_ts})) FROM src), (SELECT epoch(max({typed_ts})) FROM src)"
+    if typed_ts is None:
+        times = f"(SELECT min(at_s) FROM {ROWS}), (SELECT max(at_s) FROM {ROWS})"
+    else:
+        times = f"(SELECT epoch(min({typed_ts})) FROM src), (SELECT epoch(max({typed_ts})) FROM src)"
     row = raw.execute(
-        f"""SELECT coalesce(bool_or(pos < 0), false), count(*) {first},
-                   count(won) {first}, coalesce(sum(won) {first}, 0), count(*),
-                   {"min(at_s), max(at_s)" if typed_ts is None else times}
-            FROM {ROWS}"""
+        f"""SELECT coalesce(bool_or(pos < 0), false), count(*) {first}, count(won) {first},
+                   coalesce(sum(won) {first}, 0), (SELECT count(*) FROM {ROWS}), {times}
+            FROM {ROWS} WHERE pos <= 1"""
     ).fetchone()
     mixed, journeys, conversions, value, touches, earliest, latest = row or (False, 0, 0, 0, 0, None, None)
     counts = {
