@@ -99,6 +99,16 @@ def rule_credit(journeys: Journeys, models: list[RuleModel], by: str = "channel"
     return out
 
 
+def after_counts(journeys: Journeys, rounds: list[Round]) -> list[Round]:
+    """`rounds` that read `n` or `age_days`: one round later where the first counts them."""
+    return rounds if journeys.stores_per_journey else [lambda t: {}, *rounds]
+
+
+def _days_before(instant: ir.FloatingValue, t: ir.Table) -> ir.FloatingValue:
+    """Days from each touch of `t` (which stores times, `at_s`) to `instant` (seconds since the epoch)."""
+    return (instant - t.at_s) / DAY_SECONDS
+
+
 class FirstTouch(RuleModel):
     """All credit to the first touch."""
 
@@ -180,21 +190,32 @@ class TimeDecay(RuleModel):
     """Ages from one instant for every journey are safe while the oldest weighs at least
     e^-600 (1e-261, far from where doubles lose precision)."""
 
-    _ref: float | None = None
-    """Where ages count from when not from each journey's end (see `per_journey`)."""
-
-    def _raw(self, t: ir.Table, prefix: str) -> ir.FloatingValue:
-        """The undivided weight, from `_ref` (seconds since the epoch) where set.
-
-        Otherwise from the journey's latest touch where a round found it, or from its end.
-        """
-        if self._ref is not None:
-            age = (_f(self._ref) - t.at_s) / DAY_SECONDS
-        elif prefix + "min" in t.columns:
-            age = t.age_days - t[prefix + "min"]
-        else:
-            age = t.age_days
+    def _raw(self, age: ir.FloatingValue) -> ir.FloatingValue:
+        """The undivided weight of a touch `age` days before where weights count from."""
         return (age * _f(decay_rate(self.half_life_days))).exp()
+
+    def _age(self, t: ir.Table, prefix: str) -> ir.FloatingValue:
+        """Days from each touch to where weights count from.
+
+        That is the file's latest touch where a round set it (`ref`), else the journey's
+        latest where a round found it (`min`), else the journey's end.
+        """
+        if prefix + "ref" in t.columns:
+            return _days_before(t[prefix + "ref"], t)
+        if prefix + "min" in t.columns:
+            return t.age_days - t[prefix + "min"]
+        return t.age_days
+
+    def _reference(self, journeys: Journeys) -> float | None:
+        """The file's latest touch (seconds since the epoch), where weights can count from it.
+
+        They can when the table stores times, not ages, and the file spans few enough half-lives.
+        """
+        span = journeys.time_range
+        if journeys.stores_per_journey or span is None:
+            return None
+        e_folds = (span[1] - span[0]) / DAY_SECONDS * -decay_rate(self.half_life_days)
+        return span[1] if e_folds < self.SPAN_LIMIT else None
 
     def per_journey(self, journeys: Journeys, prefix: str) -> list[Round]:
         """The sum of the journey's raw weights, counted from its latest touch.
@@ -209,24 +230,22 @@ class TimeDecay(RuleModel):
         """
 
         def norm(t: ir.Table) -> dict[str, ir.Scalar]:
-            return {prefix + "norm": self._raw(t, prefix).sum()}
+            return {prefix + "norm": self._raw(self._age(t, prefix)).sum()}
 
-        self._ref = None
         if not journeys.ends_at_last_touch:
             return [lambda t: {prefix + "min": t.age_days.min()}, norm]
-        if journeys.stores_per_journey:
-            return [norm]
-        span = journeys.time_range
-        if span is not None and (span[1] - span[0]) / DAY_SECONDS * -decay_rate(self.half_life_days) < (
-            self.SPAN_LIMIT
-        ):
-            self._ref = span[1]
-            return [norm]
-        return [lambda t: {}, norm]
+        ref = self._reference(journeys)
+        if ref is None:
+            return after_counts(journeys, [norm])
+
+        def from_latest(t: ir.Table) -> dict[str, ir.Scalar]:
+            return {prefix + "ref": _f(ref), prefix + "norm": self._raw(_days_before(_f(ref), t)).sum()}
+
+        return [from_latest]
 
     def weight(self, t: ir.Table, prefix: str) -> ir.FloatingValue:
         """2^(-age / half-life), normalised over the journey."""
-        return self._raw(t, prefix) / t[prefix + "norm"]
+        return self._raw(self._age(t, prefix)) / t[prefix + "norm"]
 
 
 class PositionBased(RuleModel):
@@ -402,8 +421,7 @@ class CustomWeights(RuleModel):
 
     def per_journey(self, journeys: Journeys, prefix: str) -> list[Round]:
         """The sum of the journey's raw weights (after the round that counts `n`, if one does)."""
-        total: Round = lambda t: {prefix + "total": self._raw(t).sum()}  # noqa: E731
-        return [total] if journeys.stores_per_journey else [lambda t: {}, total]
+        return after_counts(journeys, [lambda t: {prefix + "total": self._raw(t).sum()}])
 
     def weight(self, t: ir.Table, prefix: str) -> ir.FloatingValue:
         """Position weight x touch-type weight, normalised; equal shares if all are zero."""
