@@ -105,21 +105,9 @@ def journeys_from_file(
         raw.close()
         return _tutorial(path, spec)
     built = _build(raw, src, kind, sep, spec)
-    rejected = built.rejected
-    out = _write_rejects(raw, src, path, rejects_path, rejected)
-    journeys = Journeys(
-        con=ibis.duckdb.from_connection(raw),
-        name=SCRATCH,
-        has_times=kind == "touches",
-        ends_at_last_touch=kind == "touches",
-        has_milestones=False,
-        source=f"{path} ({kind})",
-        rejected=rejected + len(src.bad_lines),
-        rejects_path=str(out) if out else None,
-        counts=built.counts,
-        time_range=built.time_range,
-        channel_names=built.channels,
-        private=True,
+    out = _write_rejects(raw, src, path, rejects_path, built.rejected)
+    journeys = _journeys(
+        raw, kind, built, f"{path} ({kind})", built.rejected + len(src.bad_lines), str(out) if out else None
     )
     if journeys.totals["journeys"] == 0:
         journeys.close()
@@ -142,6 +130,32 @@ class Built(NamedTuple):
     time_range: tuple[float, float] | None = None
     channels: list[str] | None = None
     """The distinct channels, where the builder knew them without a query."""
+
+
+def _journeys(
+    raw: duckdb.DuckDBPyConnection,
+    kind: FileKind,
+    built: Built,
+    source: str,
+    rejected: int,
+    rejects_path: str | None = None,
+) -> Journeys:
+    """The journeys a file or a frame built in `raw`, its own in-process database."""
+    touches = kind == "touches"
+    return Journeys(
+        con=ibis.duckdb.from_connection(raw),
+        name=SCRATCH,
+        has_times=touches,
+        ends_at_last_touch=touches,
+        has_milestones=False,
+        source=source,
+        rejected=rejected,
+        rejects_path=rejects_path,
+        counts=built.counts,
+        time_range=built.time_range,
+        channel_names=built.channels,
+        private=True,
+    )
 
 
 def _build(
@@ -558,19 +572,7 @@ def journeys_from_frame(
     src = SourceFile(Path("<table>"), "parquet", columns, types, table.num_rows)
     kind = kind or _frame_kind(columns)
     built = _build(raw, src, kind, sep, spec)
-    return Journeys(
-        con=ibis.duckdb.from_connection(raw),
-        name=SCRATCH,
-        has_times=kind == "touches",
-        ends_at_last_touch=kind == "touches",
-        has_milestones=False,
-        source=f"in-memory table ({kind})",
-        rejected=built.rejected,
-        counts=built.counts,
-        time_range=built.time_range,
-        channel_names=built.channels,
-        private=True,
-    )
+    return _journeys(raw, kind, built, f"in-memory table ({kind})", built.rejected)
 
 
 def _arrow(frame: pd.DataFrame) -> pa.Table:
