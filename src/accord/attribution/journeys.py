@@ -152,7 +152,8 @@ class Journeys:
     """The earliest and latest touch over the table (or a wider range), in seconds since the
     epoch, where the builder knew them (touch files)."""
     channel_names: list[str] | None = None
-    """The distinct channels, sorted, where the builder knew them (else `channels` asks)."""
+    """The distinct channels, sorted: from the builder where it knew them, else from the
+    table the first time `channels` is read."""
     private: bool = False
     """The backend is this object's own in-process database (journeys from a file or a
     frame): closing closes it, and with it every table and view built there."""
@@ -203,12 +204,10 @@ class Journeys:
     @property
     def channels(self) -> list[str]:
         """Distinct channels, sorted."""
-        if self.channel_names is not None:
-            return self.channel_names
-        return self.memo(
-            "channels",
-            lambda: sorted(self.table.select("channel").distinct().to_pyarrow()["channel"].to_pylist()),
-        )
+        if self.channel_names is None:  # the builder did not know them: ask the table, once
+            names = self.table.select("channel").distinct().to_pyarrow()["channel"].to_pylist()
+            self.channel_names = sorted(names)
+        return self.channel_names
 
     def close(self) -> None:
         """Drop the materialised table (close the private database)."""
