@@ -146,6 +146,8 @@ def main() -> None:
         rows, total, linear = accord_steps(path_file, PATH_RULES, "paths")
         touch_rows, touch_total, _ = accord_steps(touch_file, [*PATH_RULES, "time_decay"], "touches")
         rows += touch_rows
+        label = f"the touch-level file (times, {len(PATH_RULES) + 1} rule models with time decay)"
+        other: dict[str, dict[str, float]] = {label: touch_total}
         # The touch file is written journey by journey in time order, which the sort per
         # journey gains from; an event log is in time order, and a file may be in no order.
         orders = {
@@ -154,7 +156,6 @@ def main() -> None:
             ),
             "touches shuffled": touches.take(np.random.default_rng(2).permutation(touches.num_rows)),
         }
-        other: dict[str, dict[str, float]] = {}
         for label, table in orders.items():
             f = Path(tmp) / f"{label.replace(' ', '_')}.parquet"
             pq.write_table(table, f)
@@ -196,11 +197,6 @@ def main() -> None:
             f"\ntargets at 1M journeys, Parquet to result, on the path file ChannelAttribution reads: "
             f"rule models <= 1 s: {rules:.2f} s; markov <= 1 s: {markov:.2f} s; "
             f"shapley <= 3 s: {shapley:.2f} s"
-        )
-        print(
-            f"the touch-level file (times, {len(PATH_RULES) + 1} rule models with time decay): "
-            f"rule models {touch_total['first_touch']:.2f} s; markov {touch_total['markov']:.2f} s; "
-            f"shapley {touch_total['shapley']:.2f} s"
         )
         for label, got in other.items():
             print(
