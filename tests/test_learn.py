@@ -67,7 +67,8 @@ def test_learned_points_are_integer_monotone_and_scored_alike(tmp_path) -> None:
     flat = score_flat(
         learned.pact, path, load_mapping(str(tmp_path / "m.yaml"), table="leads")
     ).table.to_pandas()
-    np.testing.assert_allclose(flat.score.to_numpy(), pm.score(pm.design.X), atol=1e-9)
+    by_id = flat.set_index("lead_id").score.reindex(df.lead_ref)
+    np.testing.assert_allclose(by_id.to_numpy(), pm.score(pm.design.X), atol=1e-9)
 
 
 def test_learn_refuses_what_it_cannot_use() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import duckdb
 import pandas as pd
 import typer
 
@@ -19,28 +18,20 @@ from accord.evaluation.learn import Learned, LearnSpec, learn_from_frame, learn_
 from accord.model.tables import LEADS
 from accord.pact import load_pact
 from accord.store import connect
-from accord.store.files import ROW, detect_format, read_source
-from accord.store.mapping import CsvOptions, load_mapping
+from accord.store.flat import file_columns, flat_frame, leads_mapping, read_flat_leads
+from accord.store.mapping import ColumnSource
 
 
-def read_flat(path: Path, mapping: str | None) -> pd.DataFrame:
-    """A flat leads export as a frame, its columns renamed by a mapping when one is given."""
-    con = duckdb.connect()
+def read_flat(path: Path, mapping: str | None, id_column: str | None, outcome: str) -> pd.DataFrame:
+    """A flat leads export as the loader reads it (the mapping applied), with its outcome column."""
+    m = leads_mapping(mapping, id_column)
+    if "id" not in m.columns and "id" not in {c.lower() for c in file_columns(path, m)}:
+        m = m.model_copy(update={"columns": {**m.columns, "id": ColumnSource(row=True)}})
+    flat = read_flat_leads(path, m, keep=[outcome])
     try:
-        m = load_mapping(mapping, table="leads") if mapping else None
-        read_source(con, path, detect_format(path, m.format if m else None), m.csv if m else CsvOptions())
-        df = con.execute("SELECT * FROM src").df().drop(columns=[ROW], errors="ignore")
+        return flat_frame(flat)
     finally:
-        con.close()
-    if m is not None:
-        renames = {}
-        for target, source in [*m.columns.items(), *m.properties.items()]:
-            if source.source and source.source in df.columns:
-                renames[source.source] = target
-        df = df.rename(columns=renames)
-        if m.unmapped == "ignore":
-            df = df[[c for c in df.columns if c in renames.values()]]
-    return df
+        flat.close()
 
 
 @friendly
@@ -86,9 +77,10 @@ def learn_command(
                 "a flat file has no dates to count MQLs per month: set the line with --precision "
                 "(learn from the store to size it by capacity)"
             )
-        df = read_flat(leads, mapping)
+        df = read_flat(leads, mapping, id_column, outcome)
         canonical = set(LEADS.column_names)
-        learned = learn_from_frame(df, outcome, id_column, spec, canonical=canonical)
+        remembered = {"id": id_column} | ({"mapping": mapping} if mapping else {})
+        learned = learn_from_frame(df, outcome, "id", spec, canonical=canonical, flat_file=remembered)
         out.write_text(learned.yaml, encoding="utf-8")
         _print_learned(learned, out)
         return

@@ -52,12 +52,15 @@ def score_command(
         Path | None, typer.Option(help="Score this flat file (one row per lead) instead.")
     ] = None,
     mapping: Annotated[str | None, typer.Option(help="Column mapping for --leads.")] = None,
+    id_column: Annotated[
+        str | None, typer.Option("--id", help="Lead id column of --leads (else the mapping's or the pact's).")
+    ] = None,
     output: Annotated[Path | None, typer.Option(help="Where --leads writes its scores (CSV).")] = None,
 ) -> None:
     """Score every lead and account, keep the history, and record new MQLs (or score a flat file)."""
     p = load_pact(pact)
     if leads is not None:
-        _score_flat_file(p, leads, mapping, output, model)
+        _score_flat_file(p, leads, mapping, id_column, output, model)
         return
     when = parse_instant(as_of)
     store = connect(url)
@@ -148,20 +151,31 @@ def feedback_command(
     console.print(f"recorded {r.action} on {r.lead_id}{move}", highlight=False)
 
 
-def _score_flat_file(p: Pact, leads: Path, mapping: str | None, output: Path | None, model: str) -> None:
+def _score_flat_file(
+    p: Pact, leads: Path, mapping: str | None, id_column: str | None, output: Path | None, model: str
+) -> None:
     import pyarrow.csv as pacsv
 
-    result = score_flat(p, leads, mapping, model)
-    out = output or leads.with_name(leads.name.split(".")[0] + ".scores.csv")
+    result = score_flat(p, leads, mapping, model, id_column=id_column)
+    out = output or _beside(leads, ".scores.csv")
     pacsv.write_csv(result.table, out)
-    mqls = sum(1 for s in result.table["stage"].to_pylist() if s == "mql")
+    load = result.load
+    rejected = f"; {load.rejected:,} rows rejected -> {load.rejects_path}" if load.rejected else ""
     console.print(
         f"scored {result.table.num_rows:,} leads from {leads} with {p.pact} v{p.version}: "
-        f"{mqls:,} MQLs -> {out}",
+        f"{result.mqls:,} MQLs -> {out}{rejected}",
         highlight=False,
     )
     if result.unresolved:
         console.print(
-            f"[yellow]rules with no column in the file (never fire):[/] {', '.join(result.unresolved)}",
+            f"[yellow]rules that read nothing in the file (never fire):[/] {', '.join(result.unresolved)}",
             highlight=False,
         )
+
+
+def _beside(path: Path, suffix: str) -> Path:
+    """`path` with a new suffix, beside it (in the working directory when its folder is read-only)."""
+    import os
+
+    out = path.with_name(path.name.split(".")[0] + suffix)
+    return out if os.access(out.parent, os.W_OK) else Path.cwd() / out.name

@@ -443,12 +443,14 @@ def learn_from_frame(
     id_column: str | None,
     spec: LearnSpec | None = None,
     canonical: set[str] | None = None,
+    flat_file: dict[str, str | None] | None = None,
 ) -> Learned:
     """Learn a points pact from a flat table (one row per lead, an outcome column).
 
     Columns named like a canonical lead column (`canonical`) become `lead.X` rules;
     any other column a `lead.properties.X` rule, which flat scoring reads from the
-    column of that name.
+    column of that name. `flat_file` (id column, mapping) is remembered in the pact, so
+    a file of the same shape scores with no extra option.
     """
     spec = spec or LearnSpec()
     if outcome not in df.columns:
@@ -473,7 +475,7 @@ def learn_from_frame(
         f"random hold-out of {spec.test_share:.0%} (seed {spec.seed}): "
         f"{int(train.sum()):,} train, {int(test.sum()):,} test"
     )
-    return _finish(pm, y, train, spec, (threshold, reason), [], None, split)
+    return _finish(pm, y, train, spec, (threshold, reason), [], None, split, flat_file)
 
 
 def _finish(
@@ -485,13 +487,17 @@ def _finish(
     touch_levels: list[int],
     base: Pact | None,
     split: str,
+    flat_file: dict[str, str | None] | None = None,
 ) -> Learned:
     """Measure both models on the held-out rows and write the pact."""
     test = ~train
     auc_points = auc(pm.score(pm.design.X)[test], y[test])
     auc_ref = reference_auc(pm.design, train, test, y, spec.seed)
     threshold, reason = line
-    text = dump_pact(pact_document(pm, y, train, spec, threshold, touch_levels, base))
+    doc = pact_document(pm, y, train, spec, threshold, touch_levels, base)
+    if flat_file and any(flat_file.values()):
+        doc["flat_file"] = {k: v for k, v in flat_file.items() if v}
+    text = dump_pact(doc)
     pact = parse_pact(text, f"{spec.name}.yaml")
     return Learned(pact, text, pm, auc_points, auc_ref, split, threshold, reason)
 

@@ -249,6 +249,15 @@ class Approval(_Strict):
     at: date
 
 
+class FlatFile(_Strict):
+    """How a flat leads export of the shape this pact was learned from is read."""
+
+    id: str | None = None
+    """The lead id column: scoring a file of the same shape needs no `--id`."""
+    mapping: str | None = None
+    """The mapping (file or preset) the export was read with, if any."""
+
+
 class Pact(_Strict):
     """The whole agreement."""
 
@@ -262,6 +271,8 @@ class Pact(_Strict):
     definitions: Definitions
     recycle: Recycle = Field(default_factory=Recycle)
     approvals: list[Approval] = Field(default_factory=list)
+    flat_file: FlatFile | None = None
+    """Set by `accord learn --leads`: how the export it learned from is read."""
 
     @property
     def is_approved(self) -> bool:

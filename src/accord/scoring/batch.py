@@ -382,10 +382,18 @@ def score_all(
     return finish_scores(score_people(pact, inputs, as_of, model_name), pact, model_name)
 
 
-def score_people(pact: Pact, inputs: Inputs, as_of: datetime, model_name: str = "default") -> ir.Table:
+def score_people(
+    pact: Pact,
+    inputs: Inputs,
+    as_of: datetime,
+    model_name: str = "default",
+    *,
+    engagement: ir.Table | None = None,
+) -> ir.Table:
     """Per lead, the expensive part: fit, account fit, engagement, adjustment and person score.
 
     Materialise it once when both lead and account scores are needed (see `scoring.run`).
+    `engagement` (`lead_id, engagement`) replaces the touches' when given: a flat file's counts.
     """
     model = pact.model(model_name)
     t = leads_with_accounts(inputs.leads, inputs.accounts)
@@ -395,7 +403,7 @@ def score_people(pact: Pact, inputs: Inputs, as_of: datetime, model_name: str = 
     acc_fit = sum((t[f"fit__{r.id}"] for r in model.fit.rules if r.scope == "account"), _f(0.0))
     people = t.select(lead_id=t.id, account_id=t.account_id, fit=fit, account_fit=acc_fit)
 
-    per_lead = engagement_by_lead(model, pact, inputs, as_of)
+    per_lead = engagement if engagement is not None else engagement_by_lead(model, pact, inputs, as_of)
     if per_lead is not None:
         people = people.left_join(per_lead, people.lead_id == per_lead.lead_id).select(
             people, engagement=per_lead.engagement.fill_null(_f(0.0))

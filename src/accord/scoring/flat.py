@@ -1,63 +1,54 @@
 """Score a flat file (one row per lead: attributes and activity counts as columns), no store needed.
 
-Fit rules read the column named like the field (`lead.seniority` -> `seniority`,
-`account.employees` -> `employees` or `account_employees`, `lead.properties.budget`
--> `budget`), or the source column a mapping gives for it. Each engagement rule
-reads a count column named like the rule id or one of its touch types
-(`webinar`, `web_visit`, also with an `s` or `_count` suffix) and scores
-points x min(count, cap): a count has no dates, so nothing decays. Accounts are
-not rolled up (a flat file has no account membership to roll up).
+The file loads through the same loader and mapping as the store (see
+`accord.store.flat`), and fit, grades, bands, blending and the MQL line are the
+batch scorer's own expressions, so a lead scores alike from a file and from the
+store. Each engagement rule reads a count column named like the rule id or one
+of its touch types (`webinar`, `web_visit`, also with an `s` or `_count`
+suffix) and scores points x min(count, cap): a count has no dates, so nothing
+decays. A file says nothing of who shares an account, so accounts are neither
+rolled up nor blended into a lead's score.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
-import duckdb
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from accord.errors import MappingError
-from accord.model.fields import number_expr
-from accord.pact.operators import OPERATORS
-from accord.pact.schema import EngagementRule, FitRule, Pact
-from accord.scoring.batch import band_expr, clamp_expr, grade_expr, mql_expr
-from accord.store.files import detect_format, read_source
-from accord.store.mapping import Mapping, load_mapping
+from accord.model.fields import number_expr, property_expr
+from accord.pact.schema import EngagementRule, FlatFile, Pact
+from accord.scoring.batch import Inputs, finish_scores, score_accounts, score_people
+from accord.store.flat import FlatLeads, file_columns, leads_mapping, read_flat_leads
+from accord.store.loader import LoadResult
+from accord.store.mapping import Mapping
+
+COUNT_PREFIX = "_count:"
+"""Properties that carry a flat file's activity counts in its store in memory."""
 
 
 @dataclass
 class FlatScores:
-    """Scores of a flat file, and which rules found no column to read."""
+    """Scores of a flat file, what its load rejected, and which rules found no column to read."""
 
     table: pa.Table
+    load: LoadResult
     unresolved: list[str] = field(default_factory=list)
     """Rule ids whose field or count column is not in the file (they never fire)."""
 
-
-def _lookup(columns: list[str]) -> dict[str, str]:
-    return {c.lower(): c for c in columns}
-
-
-def _fit_column(rule: FitRule, cols: dict[str, str], mapping: Mapping) -> str | None:
-    if rule.property_key is not None:
-        src = mapping.properties.get(rule.property_key)
-        names = [src.source] if src and src.source else []
-        names.append(rule.property_key)
-    else:
-        src = mapping.columns.get(rule.column) if rule.scope == "lead" else None
-        names = [src.source] if src and src.source else []
-        names += (
-            [rule.column]
-            if rule.scope == "lead"
-            else [f"account_{rule.column}", f"account.{rule.column}", rule.column]
-        )
-    return next((cols[n.lower()] for n in names if n and n.lower() in cols), None)
+    @property
+    def mqls(self) -> int:
+        """Leads of the file that meet the MQL definition."""
+        return sum(1 for s in self.table["stage"].to_pylist() if s == "mql")
 
 
-def _count_column(rule: EngagementRule, cols: dict[str, str]) -> str | None:
+def count_column(rule: EngagementRule, columns: list[str]) -> str | None:
+    """The file column that counts a rule's touches, if any."""
+    cols = {c.lower(): c for c in columns}
     stems = [rule.id, rule.id.replace("-", "_"), *(rule.touch_type or [])]
     for stem in stems:
         for name in (stem, f"{stem}s", f"{stem}_count"):
@@ -67,62 +58,79 @@ def _count_column(rule: EngagementRule, cols: dict[str, str]) -> str | None:
 
 
 def score_flat(
-    pact: Pact, path: str | Path, mapping: Mapping | str | Path | None = None, model_name: str = "default"
+    pact: Pact,
+    path: str | Path,
+    mapping: Mapping | str | Path | None = None,
+    model_name: str = "default",
+    *,
+    id_column: str | None = None,
+    rejects_path: str | Path | None = None,
 ) -> FlatScores:
     """Score every row of a flat leads file with a pact's model."""
-    if not isinstance(mapping, Mapping):
-        mapping = load_mapping(mapping, table="leads")
     model = pact.model(model_name)
+    remembered = pact.flat_file or FlatFile()
+    m = leads_mapping(mapping or remembered.mapping, id_column, remembered_id=remembered.id)
     path = Path(path)
-    local = duckdb.connect()
+    columns = file_columns(path, m)
+    counts = {r.id: c for r in model.engagement.rules if (c := count_column(r, columns)) is not None}
+    account_fields = [r.field.split(".", 1)[1] for r in model.fit.rules if r.scope == "account"]
+    flat = read_flat_leads(
+        path,
+        m,
+        account_fields=account_fields,
+        float_properties={f"{COUNT_PREFIX}{rid}": col for rid, col in counts.items()},
+        rejects_path=rejects_path,
+    )
     try:
-        src = read_source(local, path, detect_format(path, mapping.format), mapping.csv)
-        data = local.execute("SELECT * FROM src").to_arrow_table()
-    finally:
-        local.close()
-    cols = _lookup(src.columns)
-    id_src = mapping.columns.get("id")
-    id_col = next(
-        (
-            cols[n.lower()]
-            for n in ([id_src.source] if id_src and id_src.source else []) + ["id"]
-            if n and n.lower() in cols
-        ),
-        None,
-    )
-    if id_col is None:
-        raise MappingError(
-            f"{path}: no lead id column; name one with `columns: {{id: ...}}` in the mapping "
-            f"(file columns: {', '.join(src.columns[:40])})"
+        return FlatScores(
+            _score(pact, model_name, flat, counts), flat.leads, _unresolved(pact, model_name, flat, counts)
         )
-    con = ibis.duckdb.connect()
-    t = con.create_table("flat", data)
-    unresolved: list[str] = []
-    fit: ir.FloatingValue = ibis.literal(0.0)
-    for rule in model.fit.rules:
-        col = _fit_column(rule, cols, mapping)
-        if col is None:
-            unresolved.append(rule.id)
-            continue
-        hit = OPERATORS[rule.op](rule.operand).expr(t[col])
-        fit = fit + ibis.ifelse(hit, float(rule.points), 0.0)
+    finally:
+        flat.close()
+
+
+def _score(pact: Pact, model_name: str, flat: FlatLeads, counts: dict[str, str]) -> pa.Table:
+    model = pact.model(model_name)
+    s = flat.store
+    inputs = Inputs(s.table("leads"), s.table("accounts"), s.table("touchpoints"), s.table("feedback"))
+    leads = inputs.leads
     engagement: ir.FloatingValue = ibis.literal(0.0)
-    for er in model.engagement.rules:
-        col = _count_column(er, cols)
-        if col is None:
-            unresolved.append(er.id)
+    for rule in model.engagement.rules:
+        if rule.id not in counts:
             continue
-        count = number_expr(t[col]).fill_null(0.0)
-        if er.cap is not None:
-            count = ibis.least(count, float(er.cap.max))
-        engagement = engagement + count * float(er.points)
-    out = t.select(
-        lead_id=t[id_col].cast("string"),
-        score=clamp_expr(fit + engagement, model),
-        fit=fit,
-        engagement=engagement,
-        grade=grade_expr(fit, model),
-        band=band_expr(engagement, model),
+        n = number_expr(property_expr(leads.properties, f"{COUNT_PREFIX}{rule.id}")).fill_null(0.0)
+        if rule.cap is not None:
+            n = ibis.least(n, float(rule.cap.max))
+        engagement = engagement + n * float(rule.points)
+    per_lead = leads.select(lead_id=leads.id, engagement=engagement)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    people = score_people(pact, inputs, now, model_name, engagement=per_lead)
+    # A flat file says nothing of who shares an account: its leads get no account blend.
+    alone = score_accounts(people.filter(ibis.literal(False)), model)
+    scores, _ = finish_scores(people, pact, model_name, alone)
+    out = scores.select(
+        "lead_id",
+        "score",
+        "fit",
+        "engagement",
+        "grade",
+        "band",
+        stage=ibis.ifelse(scores.is_mql, "mql", "lead"),
     )
-    out = out.mutate(stage=ibis.ifelse(mql_expr(pact, out.score, out.grade), "mql", "lead"))
-    return FlatScores(out.to_pyarrow(), unresolved)
+    return out.order_by("lead_id").to_pyarrow()
+
+
+def _unresolved(pact: Pact, model_name: str, flat: FlatLeads, counts: dict[str, str]) -> list[str]:
+    """Rules that read nothing in this file: no column, no property key, no count."""
+    model = pact.model(model_name)
+    leads = flat.store.table("leads")
+    accounts = flat.store.table("accounts")
+    out = []
+    for rule in model.fit.rules:
+        t = leads if rule.scope == "lead" else accounts
+        key = rule.property_key
+        value = property_expr(t.properties, key) if key is not None else t[rule.column]
+        if int(t.filter(value.notnull()).count().execute()) == 0:
+            out.append(rule.id)
+    out += [r.id for r in model.engagement.rules if r.id not in counts]
+    return out

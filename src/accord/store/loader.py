@@ -119,8 +119,8 @@ def _write_rejects(
         if requested is None and out.exists():
             out.unlink(missing_ok=True)  # a stale rejects file from an earlier load would mislead
         return None
-    if requested is None and not _writable(out.parent):
-        out = Path.cwd() / default.name
+    if not _writable(out.parent):
+        out = Path.cwd() / out.name
     raw: dict[int, tuple[Any, ...]] = {}
     if rejects:
         con.execute(f"CREATE OR REPLACE TEMP TABLE rej_rows AS SELECT DISTINCT {ROW} FROM rej")

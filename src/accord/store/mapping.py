@@ -35,6 +35,8 @@ class ColumnSource(_Strict):
     """A constant for every row (used when `from` and `hash` are absent)."""
     hash: list[str] | None = None
     """Build a stable id from these source columns (for files that carry none)."""
+    row: bool = False
+    """The row's number in the file (`row-42`): an id for an export that carries none."""
     format: list[str] | None = None
     """strptime formats tried in order for timestamps, e.g. ``%d-%m-%Y %H:%M``; or ``epoch``/``epoch_ms``."""
     map: dict[str, Any] | None = None
@@ -53,11 +55,11 @@ class ColumnSource(_Strict):
 
     @model_validator(mode="after")
     def _one_origin(self) -> ColumnSource:
-        origins = [self.source is not None, self.hash is not None, self.value is not None]
+        origins = [self.source is not None, self.hash is not None, self.value is not None, self.row]
         if sum(origins) > 1:
-            raise ValueError("give only one of `from`, `hash` or `value`")
+            raise ValueError("give only one of `from`, `hash`, `value` or `row`")
         if sum(origins) == 0 and self.default is None:
-            raise ValueError("give one of `from`, `hash`, `value` (or at least a `default`)")
+            raise ValueError("give one of `from`, `hash`, `value`, `row` (or at least a `default`)")
         return self
 
 

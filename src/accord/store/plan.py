@@ -80,6 +80,8 @@ class Plan:
                 f"coalesce(trim(CAST({ident(self._source_col(h, what))} AS VARCHAR)), '')" for h in src.hash
             )
             expr = f"'h' || left(md5(concat_ws('|', {parts})), 20)"
+        elif src.row:
+            expr = f"'row-' || CAST({ROW} AS VARCHAR)"
         elif src.source is not None:
             col = ident(self._source_col(src.source, what))
             expr = f"nullif(trim(CAST({col} AS VARCHAR)), '')"
