@@ -15,13 +15,13 @@ from accord.evaluation import Backtest, BacktestSpec
 from accord.evaluation.compare import PactComparison, compare_pacts
 from accord.evaluation.learn import Learned, learn_from_store
 from accord.model.tables import TABLES
-from accord.pact import Pact, parse_pact
-from accord.scoring import RunResult, run_scoring
-from accord.scoring.report import top_mqls
+from accord.pact import Pact, parse_pact, registry
+from accord.scoring import RunResult
 from accord.store.connection import Store, connect
 from accord.store.loader import LoadResult, load_folder
 from accord.synth import generate, write_generated
 from accord.synth.generator import Generated
+from accord.workflows.scoring import TopMql, score_store
 
 Progress = Callable[[str, float], None]
 
@@ -37,7 +37,7 @@ class DemoResult:
     loads: dict[str, LoadResult]
     pact: Pact
     scoring: RunResult
-    top_mqls: list[tuple[str, float, str]]
+    top_mqls: list[TopMql]
     revenue: Attribution
     """Every attribution model on closed-won revenue, side by side."""
     teams: Any
@@ -55,10 +55,22 @@ class DemoResult:
         return self.comparison.old
 
 
+def demo_pact_text() -> str:
+    """The example pact shipped with Accord (examples/pact.yaml in the repository), as YAML."""
+    return (resources.files("accord.pact") / "demo.yaml").read_text("utf-8")
+
+
 def demo_pact() -> Pact:
     """The example pact shipped with Accord (examples/pact.yaml in the repository)."""
-    text = (resources.files("accord.pact") / "demo.yaml").read_text("utf-8")
-    return parse_pact(text, "examples/pact.yaml")
+    return parse_pact(demo_pact_text(), "examples/pact.yaml")
+
+
+def sign_demo_pact(store: Store) -> Pact:
+    """Submit the example pact, have both teams approve it, and activate it: the pact in force."""
+    v = registry.submit(store, demo_pact_text(), by="head-of-demand-gen", where="examples/pact.yaml")
+    registry.approve(store, v.content_hash, "marketing", by="head-of-demand-gen")
+    registry.approve(store, v.content_hash, "sales", by="head-of-sales")
+    return registry.activate(store, v.content_hash, by="revops").to_pact()
 
 
 def run_demo(
@@ -82,13 +94,14 @@ def run_demo(
 
     try:
         loads = load_folder(store, data, on_table=loaded)
+        tick("signing the pact", 0.84)
+        pact = sign_demo_pact(store)
         tick("scoring", 0.85)
-        pact = demo_pact()
         # Score as of the day after the last touch: the generated world's "now".
         last = store.table("touchpoints").occurred_at.max().execute()
         as_of = datetime.combine(last.date(), datetime.min.time()) + timedelta(days=1)
-        scoring = run_scoring(store, pact, as_of)
-        top = top_mqls(store, pact, as_of, n=10)
+        scored = score_store(store, None, as_of, top=10)
+        scoring, top = scored.run, scored.top
         tick("attribution", 0.9)
         spend = spend_by_channel(store, end=as_of)
         with journeys_from_store(store, JourneySpec(conversion=Conversion.WON, as_of=as_of)) as j:

@@ -45,6 +45,13 @@ class PactError(AccordError, ValueError):
     """A pact that cannot be used; the message names file, line, rule and the valid choices."""
 
 
+class UnknownModelError(PactError, KeyError):
+    """A score model name the pact does not have."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 class LoadError(AccordError, ValueError):
     """A file could not be loaded at all (row-level problems go to rejects instead)."""
 

@@ -39,7 +39,8 @@ def demo_command(
     r, p = result.scoring, result.pact
     console.print(
         f"scored {r.leads.inserted:,} leads and {r.accounts.inserted:,} accounts as of {r.as_of:%Y-%m-%d} "
-        f"with {p.pact} v{p.version} (examples/pact.yaml): {r.new_mqls:,} new MQLs",
+        f"with {p.pact} v{p.version} (examples/pact.yaml, approved by marketing and sales and active): "
+        f"{r.new_mqls:,} new MQLs",
         highlight=False,
     )
     console.rule("[bold]Top 10 MQLs")
@@ -80,14 +81,13 @@ def demo_command(
     console.print(f"\nstore:        {result.store_url}", highlight=False)
     console.print(f"data files:   {result.data_folder}", highlight=False)
     console.print(f"ground truth: {result.data_folder / 'ground_truth.json'}", highlight=False)
-    lead = result.top_mqls[0][0] if result.top_mqls else "LEAD_ID"
+    lead = result.top_mqls[0].lead_id if result.top_mqls else "LEAD_ID"
     console.print(
-        f"try:          accord explain {lead} --pact examples/pact.yaml --as-of {r.as_of:%Y-%m-%d} "
-        f"--url {result.store_url}",
+        f"try:          accord explain {lead} --as-of {r.as_of:%Y-%m-%d} --url {result.store_url}",
         highlight=False,
     )
+    console.print(f"              accord pact status --url {result.store_url}", highlight=False)
     console.print(
-        "              accord evaluate examples/pact.yaml --capacity 150 --feedback "
-        f"--url {result.store_url}",
+        f"              accord evaluate --capacity 150 --feedback --url {result.store_url}",
         highlight=False,
     )

@@ -18,6 +18,7 @@ from accord.evaluation.feedback_analysis import FeedbackReport, feedback_report
 from accord.evaluation.thresholds import ThresholdAdvice, advise
 from accord.pact import load_pact
 from accord.store import connect
+from accord.workflows.pacts import choose_pact
 
 FromOpt = Annotated[str | None, typer.Option("--from", help="First snapshot (ISO date).")]
 ToOpt = Annotated[str | None, typer.Option("--to", help="Last snapshot (ISO date).")]
@@ -51,8 +52,8 @@ def _spec(
     start: str | None, end: str | None, every: float, horizon: float, capacity: float | None, model: str
 ) -> BacktestSpec:
     return BacktestSpec(
-        start=parse_instant(start) if start else None,
-        end=parse_instant(end) if end else None,
+        start=parse_instant(start, "--from") if start else None,
+        end=parse_instant(end, "--to") if end else None,
         every_days=every,
         horizon_days=horizon,
         model=model,
@@ -62,7 +63,9 @@ def _spec(
 
 @friendly
 def evaluate_command(
-    pact: Annotated[Path, typer.Argument(help="Pact YAML file.")],
+    pact: Annotated[
+        Path | None, typer.Argument(help="Pact YAML file (a draft); default: the store's active pact.")
+    ] = None,
     start: FromOpt = None,
     end: ToOpt = None,
     every: EveryOpt = 30.0,
@@ -79,11 +82,14 @@ def evaluate_command(
     url: UrlOpt = None,
 ) -> None:
     """Back-test a pact on history: conversion by band and grade, AUC, lift, funnel, volume, calibration."""
-    p = load_pact(pact)
     capacity = capacity_from(capacity, reps, leads_per_rep)
+    spec = _spec(start, end, every, horizon, capacity, model)
     store = connect(url)
     try:
-        b = backtest(store, p, _spec(start, end, every, horizon, capacity, model))
+        chosen = choose_pact(store, pact)
+        p = chosen.pact
+        console.print(f"back-testing {chosen.label}", highlight=False)
+        b = backtest(store, p, spec)
         advice = (
             advise(b, capacity_per_month=capacity, target_precision=precision)
             if (capacity or precision)
@@ -103,6 +109,14 @@ def evaluate_command(
             data["threshold_advice"] = {"threshold": advice.threshold, "reason": advice.reason}
         json_out.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
         console.print(f"wrote {json_out}", highlight=False)
+
+
+def _pct(x: float) -> str:
+    return "n/a" if x != x else f"{x:.1%}"
+
+
+def _days(x: float) -> str:
+    return "n/a" if x != x else f"{x:.0f}"
 
 
 def print_backtest(b: Backtest) -> None:
@@ -143,11 +157,14 @@ def print_backtest(b: Backtest) -> None:
     cap = f" against a capacity of {f['capacity_per_month']:g}" if f["capacity_per_month"] else ""
     console.print(
         f"funnel: {f['new_mqls']:,} new MQLs ({f['mqls_per_month']:.0f} a month{cap}); accepted by sales "
-        f"{f['mql_to_sal']:.1%}, SQL {f['mql_to_sql']:.1%}, opportunity {f['mql_to_opportunity']:.1%}, won "
-        f"{f['mql_to_won']:.1%}; median days MQL to opportunity {f['median_days_mql_to_opportunity']:.0f}, "
-        f"to won {f['median_days_mql_to_won']:.0f}",
+        f"{_pct(f['mql_to_sal'])}, SQL {_pct(f['mql_to_sql'])}, opportunity {_pct(f['mql_to_opportunity'])}, "
+        f"won {_pct(f['mql_to_won'])}; median days MQL to opportunity "
+        f"{_days(f['median_days_mql_to_opportunity'])}, to won {_days(f['median_days_mql_to_won'])}"
+        " (n/a: the store records no such stage)",
         highlight=False,
     )
+    if m.get("left_out"):
+        console.print(f"note: {m['left_out']}", highlight=False)
     vol = m["volume"].assign(month=lambda d: pd.to_datetime(d.snapshot).dt.strftime("%Y-%m-%d"))
     cols: list[tuple[str, str, int | None]] = [
         ("snapshot", "month", None),
@@ -240,8 +257,8 @@ def print_feedback(r: FeedbackReport) -> None:
 
 @friendly
 def compare_command(
-    old: Annotated[Path, typer.Argument(help="The pact in force.")],
-    new: Annotated[Path, typer.Argument(help="The proposed pact.")],
+    old: Annotated[Path, typer.Argument(help="The pact in force (a file).")],
+    new: Annotated[Path, typer.Argument(help="The proposed pact (a file).")],
     start: FromOpt = None,
     end: ToOpt = None,
     every: EveryOpt = 30.0,

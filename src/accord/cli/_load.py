@@ -21,6 +21,11 @@ def print_result(r: LoadResult) -> None:
         f"{w.unchanged:,} unchanged), {r.rejected:,} rejected, from {r.path} in {r.seconds:.1f}s",
         highlight=False,
     )
+    if r.encoding != "utf-8":
+        name = {"cp1252": "Windows-1252"}.get(r.encoding, r.encoding)
+        console.print(f"  read as {name} text (the file is not UTF-8)", highlight=False)
+    for what, n in r.warnings.items():
+        console.print(f"  [yellow]{n:,} rows flagged[/]: {what}", highlight=False)
     for parent, n in r.created_parents.items():
         console.print(f"  created {n:,} {parent} referenced by the file", highlight=False)
     if r.rejected:

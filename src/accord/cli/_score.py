@@ -13,14 +13,16 @@ from accord.cli._console import console, friendly
 from accord.errors import ConfigError
 from accord.pact import load_pact
 from accord.pact.schema import Pact
-from accord.scoring import run_scoring
-from accord.scoring.feedback import record_feedback
 from accord.scoring.flat import score_flat
-from accord.scoring.lookup import explain_lead
-from accord.scoring.report import top_mqls
 from accord.store import connect
+from accord.workflows import scoring
 
-PactOpt = Annotated[Path, typer.Option("--pact", help="Pact YAML file.")]
+PactOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--pact", help="A pact YAML file (a draft unless it is the active one); default the active pact."
+    ),
+]
 UrlOpt = Annotated[str | None, typer.Option(help="Store URL (default $ACCORD_URL or accord.duckdb).")]
 AsOfOpt = Annotated[
     str | None, typer.Option("--as-of", help="Instant to score as of (ISO, UTC); default now.")
@@ -28,26 +30,33 @@ AsOfOpt = Annotated[
 ModelOpt = Annotated[str, typer.Option(help="Score model of the pact.")]
 
 
-def parse_instant(text: str | None) -> datetime:
-    """An ISO date or date-time as naive UTC; now when empty."""
+def parse_instant(text: str | None, option: str = "--as-of") -> datetime:
+    """An ISO date or date-time as naive UTC; now when empty. Errors name the `option` typed."""
     if not text:
         return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
     try:
         t = datetime.fromisoformat(text)
     except ValueError:
         raise ConfigError(
-            f"--as-of {text!r} is not an ISO date or date-time (e.g. 2026-06-01 or 2026-06-01T09:00)"
+            f"{option} {text!r} is not an ISO date or date-time (e.g. 2026-06-01 or 2026-06-01T09:00)"
         ) from None
     return t.astimezone(UTC).replace(tzinfo=None) if t.tzinfo else t
 
 
 @friendly
 def score_command(
-    pact: PactOpt,
+    pact: PactOpt = None,
     as_of: AsOfOpt = None,
     model: ModelOpt = "default",
     url: UrlOpt = None,
     top: Annotated[int, typer.Option(help="MQLs to list with their explanation.")] = 10,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would be written, and write nothing.")
+    ] = False,
+    draft: Annotated[
+        bool,
+        typer.Option("--draft", help="Let a draft pact (--pact FILE) record its MQLs as stage changes too."),
+    ] = False,
     leads: Annotated[
         Path | None, typer.Option(help="Score this flat file (one row per lead) instead.")
     ] = None,
@@ -57,65 +66,106 @@ def score_command(
     ] = None,
     output: Annotated[Path | None, typer.Option(help="Where --leads writes its scores (CSV).")] = None,
 ) -> None:
-    """Score every lead and account, keep the history, and record new MQLs (or score a flat file)."""
-    p = load_pact(pact)
+    """Score every lead and account with the active pact, keep the history, and record new MQLs."""
     if leads is not None:
-        _score_flat_file(p, leads, mapping, id_column, output, model)
+        if pact is None:
+            raise ConfigError("--leads needs --pact FILE: a flat file is scored with a pact file")
+        _score_flat_file(load_pact(pact), leads, mapping, id_column, output, model)
         return
-    when = parse_instant(as_of)
-    store = connect(url)
-    try:
-        r = run_scoring(store, p, when, model)
+    for given, name in ((output, "--output"), (mapping, "--mapping"), (id_column, "--id")):
+        if given is not None:
+            raise ConfigError(
+                f"{name} goes with --leads FILE; to write the store's scores to a file, "
+                "use `accord scores export --output FILE`"
+            )
+    when = parse_instant(as_of, "--as-of")
+    with connect(url) as store:
+        r = scoring.score_store(
+            store, pact, when, model=model, top=top, dry_run=dry_run, record_draft_mqls=draft
+        )
+    print_run(r, when)
+
+
+def print_run(r: scoring.Scored, when: datetime) -> None:
+    """A scoring run in a line or two, then its top MQLs."""
+    run = r.run
+    written = run.leads.inserted + run.leads.updated
+    if run.dry_run:
         console.print(
-            f"scored {r.leads.total:,} leads and {r.accounts.total:,} accounts as of {when:%Y-%m-%d %H:%M} "
-            f"with {p.pact} v{p.version}; {r.new_mqls:,} new MQLs",
+            f"dry run with {r.chosen.label} as of {when:%Y-%m-%d %H:%M}: would write {written:,} lead scores "
+            f"({run.leads.inserted:,} new, {run.leads.updated:,} changed, {run.leads.unchanged:,} unchanged) "
+            f"and {run.accounts.inserted + run.accounts.updated:,} account scores; "
+            + (f"{run.new_mqls:,} new MQLs" if run.mqls_recorded else "no MQL stage changes (a draft)")
+            + "; nothing written",
             highlight=False,
         )
-        print_top(top_mqls(store, p, when, model, top))
-    finally:
-        store.close()
+        return
+    mqls = (
+        f"{run.new_mqls:,} new MQLs"
+        if run.mqls_recorded
+        else "MQLs not recorded as stage changes (a draft; --draft records them)"
+    )
+    console.print(
+        f"scored {run.leads.total:,} leads and {run.accounts.total:,} accounts as of {when:%Y-%m-%d %H:%M} "
+        f"with {r.chosen.label}; {mqls}; run {run.run_id}",
+        highlight=False,
+    )
+    print_top(r.top)
 
 
-def print_top(rows: list[tuple[str, float, str]]) -> None:
+def print_top(rows: list[scoring.TopMql]) -> None:
     """The top MQLs with their one-line explanation."""
     if not rows:
         console.print("no MQLs at this instant")
         return
     table = Table("lead", "score", "why", box=None, padding=(0, 2))
-    for lead_id, score, sentence in rows:
-        table.add_row(lead_id, f"{score:.1f}", sentence)
+    for row in rows:
+        table.add_row(row.lead_id, f"{row.score:.1f}", row.sentence)
     console.print(table)
 
 
 @friendly
 def explain_command(
     lead_id: Annotated[str, typer.Argument(help="Lead id.")],
-    pact: PactOpt,
+    pact: PactOpt = None,
     as_of: AsOfOpt = None,
     model: ModelOpt = "default",
     url: UrlOpt = None,
 ) -> None:
     """Explain a lead's score rule by rule, with one plain sentence."""
-    p = load_pact(pact)
-    store = connect(url)
-    try:
-        e = explain_lead(store, p, lead_id, parse_instant(as_of), model)
-    finally:
-        store.close()
+    with connect(url) as store:
+        x = scoring.explain(store, lead_id, pact, parse_instant(as_of, "--as-of"), model)
+    print_explanation(lead_id, x)
+
+
+def print_explanation(lead_id: str, x: scoring.Explained) -> None:
+    """A lead's score, its rules in a labelled table, and its feedback."""
+    e = x.explanation
     s = e.score
     console.print(f"[bold]{lead_id}[/]: {e.sentence}", highlight=False)
     console.print(
-        f"score {s.score:.2f} = person {s.person_score:.2f} (fit {s.fit:.2f} + engagement {s.engagement:.2f}"
-        f" + adjustment {s.adjustment:.2f})"
+        f"score {s.score:.2f} with {x.chosen.label} = person {s.person_score:.2f} (fit {s.fit:.2f} + "
+        f"engagement {s.engagement:.2f} + adjustment {s.adjustment:.2f})"
         + (f", blended with account {s.account_score:.2f}" if s.account_score is not None else ""),
         highlight=False,
     )
-    table = Table("section", "rule", "before", "after", "detail", box=None, padding=(0, 2))
-    for line in e.lines:
-        table.add_row(
-            line.section, line.rule_id, f"{line.points_before:+.2f}", f"{line.points:+.2f}", line.detail
+    if e.lines:
+        table = Table(
+            "section",
+            "rule",
+            "points (before decay and caps)",
+            "points counted",
+            "what",
+            box=None,
+            padding=(0, 2),
         )
-    console.print(table)
+        for line in e.lines:
+            table.add_row(
+                line.section, line.rule_id, f"{line.points_before:+.2f}", f"{line.points:+.2f}", line.detail
+            )
+        console.print(table)
+    else:
+        console.print("no rule fired for this lead")
     for title, items in (("top positive", e.top_positive), ("top negative", e.top_negative)):
         if items:
             console.print(
@@ -134,19 +184,16 @@ def feedback_command(
     url: UrlOpt = None,
 ) -> None:
     """Record sales' verdict on a lead: accept, reject (with a reason), recycle, or adjust its score."""
-    store = connect(url)
-    try:
-        r = record_feedback(
+    with connect(url) as store:
+        r = scoring.feedback(
             store,
             lead_id,
             action,
             actor=actor,
             reason=reason,
             points=points,
-            at=parse_instant(at) if at else None,
+            at=parse_instant(at, "--at") if at else None,
         )
-    finally:
-        store.close()
     move = f": {r.from_stage} -> {r.to_stage}" if r.to_stage else f": {points:+g} points"
     console.print(f"recorded {r.action} on {r.lead_id}{move}", highlight=False)
 

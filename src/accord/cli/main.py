@@ -12,6 +12,7 @@ from accord.cli._generate import generate_command
 from accord.cli._learn import learn_command
 from accord.cli._load import load_command
 from accord.cli._pact import pact_app
+from accord.cli._runs import runs_app, scores_app
 from accord.cli._score import explain_command, feedback_command, score_command
 
 app = typer.Typer(
@@ -33,6 +34,8 @@ app.command("evaluate")(evaluate_command)
 app.command("compare")(compare_command)
 app.command("learn")(learn_command)
 app.add_typer(pact_app, name="pact")
+app.add_typer(runs_app, name="runs")
+app.add_typer(scores_app, name="scores")
 
 if __name__ == "__main__":  # pragma: no cover
     app()

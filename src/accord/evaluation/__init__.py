@@ -6,7 +6,7 @@ from accord.evaluation.backtest import (
     EvaluationError,
     History,
     backtest,
-    inputs_as_of,
 )
+from accord.scoring.run import inputs_as_of
 
 __all__ = ["Backtest", "BacktestSpec", "EvaluationError", "History", "backtest", "inputs_as_of"]

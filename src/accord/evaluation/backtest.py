@@ -22,7 +22,8 @@ from accord.errors import AccordError
 from accord.evaluation.metrics import auc, gains, logistic_calibration, precision_recall, rate_by
 from accord.model.tables import FeedbackAction, Stage
 from accord.pact.schema import Pact
-from accord.scoring.batch import Inputs, score_leads
+from accord.scoring.batch import score_leads
+from accord.scoring.run import inputs_as_of
 from accord.stats import sigmoid
 from accord.store.connection import Store
 
@@ -52,19 +53,6 @@ class BacktestSpec:
             raise EvaluationError("the snapshot interval and the horizon must be positive numbers of days")
 
 
-def inputs_as_of(store: Store, as_of: datetime) -> Inputs:
-    """The scoring inputs as they stood at `as_of`: nothing created, touched or said later."""
-    leads = store.table("leads")
-    tp = store.table("touchpoints")
-    fb = store.table("feedback")
-    return Inputs(
-        leads.filter(leads.created_at <= as_of),
-        store.table("accounts"),
-        tp.filter(tp.occurred_at <= as_of),
-        fb.filter(fb.given_at <= as_of),
-    )
-
-
 @dataclass
 class History:
     """What happened to leads, read once: opportunities, stage changes and feedback."""
@@ -73,6 +61,8 @@ class History:
     opportunities: pd.DataFrame
     stages: pd.DataFrame
     feedback: pd.DataFrame
+    last_touch: datetime | None = None
+    """The latest touchpoint, if any."""
 
     @classmethod
     def read(cls, store: Store) -> History:
@@ -84,7 +74,29 @@ class History:
         )
         sc = store.table("stage_changes").select("lead_id", "to_stage", "changed_at").to_pandas()
         fb = store.table("feedback").select("lead_id", "given_at", "actor", "action", "reason").to_pandas()
-        return cls(le, opps.to_pandas(), sc, fb)
+        last_touch = store.table("touchpoints").occurred_at.max().execute()
+        return cls(
+            le,
+            opps.to_pandas(),
+            sc,
+            fb,
+            None if pd.isna(last_touch) else pd.Timestamp(last_touch).to_pydatetime(),
+        )
+
+    @property
+    def activity_end(self) -> datetime:
+        """The data's own last activity: a lead created, a touch, an opportunity opened or closed.
+
+        Stage changes and feedback are left out: an MQL recorded or a verdict given today is a
+        reaction to the data, not more of it, and would stretch a 2018 history to today.
+        """
+        latest = [pd.Timestamp(self.leads.created_at.max())]
+        if self.last_touch is not None:
+            latest.append(pd.Timestamp(self.last_touch))
+        for col in ("created_at", "closed_at"):
+            if not self.opportunities.empty and self.opportunities[col].notna().any():
+                latest.append(pd.Timestamp(self.opportunities[col].max()))
+        return max(latest).to_pydatetime()
 
 
 @dataclass
@@ -126,11 +138,7 @@ def snapshot_instants(history: History, spec: BacktestSpec) -> list[datetime]:
     if history.leads.empty:
         raise EvaluationError("the store has no leads to back-test")
     first = pd.Timestamp(history.leads.created_at.min()).to_pydatetime()
-    latest = [history.leads.created_at.max()]
-    for frame, col in ((history.opportunities, "created_at"), (history.stages, "changed_at")):
-        if not frame.empty:
-            latest.append(frame[col].max())
-    last_seen = pd.Timestamp(max(latest)).to_pydatetime()
+    last_seen = history.activity_end
     start = spec.start or datetime.combine((first + timedelta(days=90)).date(), datetime.min.time())
     end = spec.end or last_seen - timedelta(days=spec.horizon_days)
     if end > last_seen - timedelta(days=spec.horizon_days):
@@ -208,10 +216,41 @@ def backtest(
 ) -> Backtest:
     """Replay `pact` over history and measure it."""
     spec = spec or BacktestSpec()
+    history = history or History.read(store)
     rows, instants = score_snapshots(store, pact, spec, history)
     result = Backtest(f"{pact.pact} v{pact.version}", spec, rows, instants)
     result.metrics = measure(rows, instants, spec)
+    result.metrics["left_out"] = left_out_note(history, spec, instants)
+    _unknown_stages(result.metrics["funnel"], history)
     return result
+
+
+def _unknown_stages(funnel: dict[str, Any], history: History) -> None:
+    """A stage the store records nothing of is unknown (NaN), not a rate of 0."""
+    nan = float("nan")
+    if not (history.feedback.action == FeedbackAction.ACCEPT.value).any():
+        funnel["mql_to_sal"] = nan
+    if not (history.stages.to_stage == Stage.SQL.value).any():
+        funnel["mql_to_sql"] = nan
+    if history.opportunities.empty:
+        funnel["mql_to_opportunity"] = funnel["mql_to_won"] = nan
+    elif not history.opportunities.is_won.fillna(False).astype(bool).any():
+        funnel["mql_to_won"] = nan
+
+
+def left_out_note(history: History, spec: BacktestSpec, instants: list[datetime]) -> str | None:
+    """Why no snapshot comes later: its outcome horizon has not been observed yet."""
+    if spec.end is not None or not instants:
+        return None
+    last_seen = history.activity_end
+    unseen = int((last_seen - instants[-1]).total_seconds() // (spec.every_days * 86_400))
+    if unseen <= 0:
+        return None
+    return (
+        f"{unseen} later snapshot{'s' if unseen > 1 else ''} left out: the {spec.horizon_days:g}-day outcome "
+        f"horizon after {instants[-1]:%Y-%m-%d} runs past the last activity in the store "
+        f"({last_seen:%Y-%m-%d}), so outcomes are not known yet"
+    )
 
 
 def measure(rows: pd.DataFrame, instants: list[datetime], spec: BacktestSpec) -> dict[str, Any]:

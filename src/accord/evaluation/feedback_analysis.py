@@ -13,10 +13,11 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from accord.evaluation.backtest import Backtest, inputs_as_of
+from accord.evaluation.backtest import Backtest
 from accord.model.tables import FeedbackAction
 from accord.pact.schema import Pact
 from accord.scoring.batch import engagement_matches, fit_points, leads_with_accounts
+from accord.scoring.run import inputs_as_of
 from accord.store.connection import Store
 
 VERDICTS = (FeedbackAction.ACCEPT.value, FeedbackAction.REJECT.value, FeedbackAction.RECYCLE.value)

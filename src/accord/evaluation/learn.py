@@ -31,7 +31,6 @@ from accord.evaluation.backtest import (
     BacktestSpec,
     EvaluationError,
     History,
-    inputs_as_of,
     measure,
     score_snapshots,
 )
@@ -41,6 +40,7 @@ from accord.model.fields import property_value
 from accord.pact.io import parse_pact
 from accord.pact.schema import Pact
 from accord.scoring.batch import ACCOUNT_PREFIX, engagement_by_rule
+from accord.scoring.run import inputs_as_of
 from accord.stats import sigmoid
 from accord.store.connection import Store
 

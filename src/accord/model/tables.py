@@ -129,6 +129,12 @@ class TableSpec:
     """Columns that identify a row; loading the same key twice replaces, never duplicates."""
     order_checks: tuple[tuple[str, str], ...] = field(default=())
     """Pairs (earlier, later) of timestamp columns where later may not precede earlier."""
+    order_repairs: tuple[tuple[str, str], ...] = field(default=())
+    """Pairs (earlier, later) where a later value before the earlier one is a known export quirk: the
+    row loads with the earlier set to the later, the original kept as the property `<earlier>_in_source`."""
+    audit: tuple[str, ...] = field(default=())
+    """Columns that say which run wrote a row, not what it holds: rewriting a row that differs
+    only in these leaves the stored row alone."""
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -260,7 +266,8 @@ OPPORTUNITIES = TableSpec(
     name="opportunities",
     description="Deals: the revenue outcome leads and touches are credited with.",
     key=("id",),
-    order_checks=(("created_at", "closed_at"),),
+    # Deals migrated into a CRM after they closed carry the migration as their creation date.
+    order_repairs=(("created_at", "closed_at"),),
     columns=(
         Column("id", "string", "Opportunity id, unique.", "opp-00007", required=True),
         Column("account_id", "string", "Account buying.", "acc-000042", references="accounts"),
@@ -284,6 +291,13 @@ OPPORTUNITIES = TableSpec(
         Column("is_won", "bool", "Whether it closed won.", True),
         _PROPERTIES,
     ),
+)
+
+_RUN_ID = Column(
+    "run_id",
+    "string",
+    "The scoring run that wrote the row (`accord runs list`); empty for loaded rows.",
+    "run-20260601T000000-3f2a",
 )
 
 STAGE_CHANGES = TableSpec(
@@ -311,7 +325,9 @@ STAGE_CHANGES = TableSpec(
         Column("changed_at", "timestamp", "When (UTC).", "2025-03-10 08:00:00", required=True),
         Column("actor", "string", "Who or what moved it.", "scoring:v3"),
         Column("reason", "string", "Why.", "score 72 >= MQL threshold 60"),
+        _RUN_ID,
     ),
+    audit=("run_id",),
 )
 
 FEEDBACK = TableSpec(
@@ -389,14 +405,16 @@ _MODEL = Column(
 )
 _AS_OF = Column("as_of", "timestamp", "The instant scored (UTC).", "2026-06-01 00:00:00", required=True)
 _PACT_STAMP = (
-    Column("pact", "string", "Pact name.", "demo-scoring", compression="dictionary"),
-    Column("pact_version", "int", "Pact version.", 3),
+    Column("pact", "string", "Pact name.", "demo-scoring", required=True, compression="dictionary"),
+    Column("pact_version", "int", "Pact version.", 3, required=True),
+    _RUN_ID,
 )
 
 LEAD_SCORES = TableSpec(
     name="lead_scores",
-    description="Score history: each lead's score per model and instant, with the pact version used.",
-    key=("lead_id", "model", "as_of"),
+    description="Score history: each lead's score per pact version, model and instant.",
+    key=("lead_id", "pact", "pact_version", "model", "as_of"),
+    audit=("run_id",),
     columns=(
         Column("lead_id", "string", "Lead scored.", "lead-0001234", required=True, compression="fsst"),
         _MODEL,
@@ -417,8 +435,9 @@ LEAD_SCORES = TableSpec(
 
 ACCOUNT_SCORES = TableSpec(
     name="account_scores",
-    description="Account score history per model and instant.",
-    key=("account_id", "model", "as_of"),
+    description="Account score history per pact version, model and instant.",
+    key=("account_id", "pact", "pact_version", "model", "as_of"),
+    audit=("run_id",),
     columns=(
         Column("account_id", "string", "Account scored.", "acc-000042", required=True, compression="fsst"),
         _MODEL,
@@ -431,5 +450,81 @@ ACCOUNT_SCORES = TableSpec(
     ),
 )
 
-DERIVED_TABLES: dict[str, TableSpec] = {t.name: t for t in (LEAD_SCORES, ACCOUNT_SCORES)}
+SCORING_RUNS = TableSpec(
+    name="scoring_runs",
+    description="Every scoring run: what it scored with, what it wrote, and whether it was reverted.",
+    key=("run_id",),
+    columns=(
+        Column("run_id", "string", "The run's id.", "run-20260601T000000-3f2a", required=True),
+        Column("started_at", "timestamp", "When it ran (UTC).", "2026-06-01 08:00:00", required=True),
+        _AS_OF,
+        _MODEL,
+        Column("pact", "string", "Pact name.", "demo-scoring", required=True),
+        Column("pact_version", "int", "Pact version.", 3, required=True),
+        Column("pact_hash", "string", "Content hash of the pact scored with.", "sha256:9c1f..."),
+        Column("draft", "bool", "Scored with a pact that is not the active version.", False),
+        Column("leads", "int", "Lead scores written (new or changed).", 8000),
+        Column("accounts", "int", "Account scores written (new or changed).", 1200),
+        Column("new_mqls", "int", "MQL stage changes recorded.", 41),
+        Column("reverted_at", "timestamp", "When `accord runs revert` undid it.", None),
+    ),
+)
+
+_PACT_REF = (
+    Column("pact", "string", "Pact name.", "demo-scoring", required=True),
+    Column("version", "int", "Pact version.", 3, required=True),
+    Column(
+        "content_hash",
+        "string",
+        "Hash of what the pact says (approvals aside).",
+        "sha256:9c1f...",
+        required=True,
+    ),
+)
+
+PACT_VERSIONS = TableSpec(
+    name="pact_versions",
+    description="Every pact version submitted, with its YAML: what the teams can approve.",
+    key=("content_hash",),
+    columns=(
+        *_PACT_REF,
+        Column("submitted_at", "timestamp", "When (UTC).", "2026-10-01 09:00:00", required=True),
+        Column("author", "string", "Who submitted it.", "head-of-demand-gen"),
+        Column("via", "string", "Through what: `cli`, or the service's key name.", "cli"),
+        Column("yaml", "string", "The pact as submitted.", "pact: demo-scoring ...", required=True),
+    ),
+)
+
+PACT_APPROVALS = TableSpec(
+    name="pact_approvals",
+    description="Approvals: a team's signature on one pact content.",
+    key=("content_hash", "team", "approved_by"),
+    columns=(
+        *_PACT_REF,
+        Column(
+            "team", "string", "marketing or sales.", "sales", required=True, allowed=("marketing", "sales")
+        ),
+        Column("approved_by", "string", "Who signed.", "head-of-sales", required=True),
+        Column("approved_at", "timestamp", "When (UTC).", "2026-10-02 17:00:00", required=True),
+        Column("via", "string", "Through what: `cli`, or the service's key name.", "cli"),
+        Column("comment", "string", "What they said.", "agreed in the Q3 review"),
+    ),
+)
+
+PACT_ACTIVATIONS = TableSpec(
+    name="pact_activations",
+    description="Which pact version was made the active one, when and by whom (the latest is in force).",
+    key=("activated_at", "content_hash"),
+    columns=(
+        *_PACT_REF,
+        Column("activated_at", "timestamp", "When (UTC).", "2026-10-03 08:00:00", required=True),
+        Column("activated_by", "string", "Who activated it.", "revops"),
+        Column("via", "string", "Through what: `cli`, or the service's key name.", "cli"),
+    ),
+)
+
+DERIVED_TABLES: dict[str, TableSpec] = {
+    t.name: t
+    for t in (LEAD_SCORES, ACCOUNT_SCORES, SCORING_RUNS, PACT_VERSIONS, PACT_APPROVALS, PACT_ACTIVATIONS)
+}
 """Tables Accord writes (never loaded from files)."""

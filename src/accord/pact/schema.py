@@ -279,12 +279,24 @@ class Pact(_Strict):
         """Activation needs a signature from each side."""
         return {a.team for a in self.approvals} == {"marketing", "sales"}
 
+    @property
+    def content_hash(self) -> str:
+        """`sha256:<hex>` of what the pact says, approvals left out: what an approval signs."""
+        import hashlib
+        import json
+
+        body = self.model_dump(mode="json", exclude={"approvals"})
+        text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
     def model(self, name: str = "default") -> ScoreModel:
         """A score model by name, or KeyError listing the names."""
         try:
             return self.models[name]
         except KeyError:
-            raise KeyError(f"no score model {name!r}; models: {', '.join(self.models)}") from None
+            from accord.errors import UnknownModelError
+
+            raise UnknownModelError(f"no score model {name!r}; models: {', '.join(self.models)}") from None
 
 
 def fit_field_columns(scope: str) -> tuple[str, ...]:

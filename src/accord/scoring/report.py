@@ -15,7 +15,13 @@ def top_mqls(
     """The `n` highest-scoring MQLs of the stored run at `as_of`: (lead id, score, sentence)."""
     ls = store.table("lead_scores")
     top = (
-        ls.filter((ls.as_of == as_of) & (ls.model == model) & ls.is_mql)
+        ls.filter(
+            (ls.as_of == as_of)
+            & (ls.model == model)
+            & (ls.pact == pact.pact)
+            & (ls.pact_version == pact.version)
+            & ls.is_mql
+        )
         .order_by([ls.score.desc(), ls.engagement.desc(), ls.fit.desc(), ls.lead_id])
         .limit(n)
         .select("lead_id", "score")

@@ -20,7 +20,7 @@ import pyarrow as pa
 from ibis.backends.sql.datatypes import DuckDBType
 
 from accord.errors import ConfigError, EngineError, MissingExtraError
-from accord.model.tables import DERIVED_TABLES, TABLES, TableSpec
+from accord.model.tables import DERIVED_TABLES, TABLES, Column, TableSpec
 from accord.store.sql import ident
 
 Engine = Literal["duckdb", "postgres", "spark"]
@@ -139,6 +139,24 @@ class Store:
         spec = TABLES.get(name) or DERIVED_TABLES.get(name)
         if spec is not None and not self.has_table(name):
             self.ensure_table(spec)
+        t = self.con.table(name)
+        if spec is not None and (missing := [c for c in spec.columns if c.name not in t.columns]):
+            t = self._add_columns(name, missing)
+        return t
+
+    def _add_columns(self, name: str, columns: list[Column]) -> ibis.Table:
+        """Bring a table written by an earlier Accord up to its spec: add its new columns, empty."""
+        from ibis.backends.sql.datatypes import PostgresType, PySparkType
+
+        mapper = {"duckdb": DuckDBType, "postgres": PostgresType, "spark": PySparkType}[self.engine]
+        dialect = {"duckdb": "duckdb", "postgres": "postgres", "spark": "spark"}[self.engine]
+        target = ident(name) if not self.parsed.schema else f"{ident(self.parsed.schema)}.{ident(name)}"
+        for c in columns:
+            typ = mapper.from_ibis(c.ibis_type.copy(nullable=True)).sql(dialect)
+            if self.engine == "spark":  # Spark quotes names with backticks and adds columns in a list
+                self.con.raw_sql(f"ALTER TABLE `{name}` ADD COLUMNS (`{c.name}` {typ})")
+            else:
+                self.con.raw_sql(f"ALTER TABLE {target} ADD COLUMN {ident(c.name)} {typ}")
         return self.con.table(name)
 
     def ensure_table(self, spec: TableSpec) -> None:
@@ -253,6 +271,12 @@ class Store:
             s = ident(self.parsed.schema)
             target, using = f"{s}.{target} AS {ident(name)}", f"{s}.{using} AS {using}"
         self.con.raw_sql(f"DELETE FROM {target} USING {using} WHERE {cond}")
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
     def close(self) -> None:
         """Release the connection (the Spark session is left to its owner)."""

@@ -7,6 +7,9 @@ their line number instead of failing the whole file.
 
 from __future__ import annotations
 
+import re
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -57,6 +60,8 @@ class SourceFile:
     rows: int
     bad_lines: list[tuple[int, str, str]] = field(default_factory=list)
     """CSV lines that could not be parsed: (line, raw text, why)."""
+    encoding: str = "utf-8"
+    """The text encoding the file was read with (cp1252 or latin-1 when it was not UTF-8)."""
 
     def location(self, row: int) -> str:
         """How to point a person at a record: a line for text files, a row for Parquet."""
@@ -128,6 +133,42 @@ def read_source(con: duckdb.DuckDBPyConnection, path: Path, fmt: FileFormat, csv
 
 
 def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, spath: str, csv: CsvOptions) -> SourceFile:
+    try:
+        return _read_csv_as(con, path, spath, csv)
+    except _NotUtf8:
+        if csv.encoding is not None:
+            raise BadFileError(
+                f"{path} is not {csv.encoding} text: set another `csv: {{encoding: ...}}` in the mapping"
+            ) from None
+    # Excel and CRM exports are often Windows-1252: read a UTF-8 copy, with the same lines.
+    with tempfile.TemporaryDirectory(prefix="accord-") as folder:
+        copy = Path(folder) / path.name
+        encoding = _transcode(path, copy)
+        source = _read_csv_as(con, path, str(copy).replace("'", "''"), csv)
+    source.encoding = encoding
+    return source
+
+
+class _NotUtf8(Exception):
+    """DuckDB refused the bytes as UTF-8."""
+
+
+def _transcode(path: Path, out: Path) -> str:
+    """Copy `path` to `out` as UTF-8, reading it as Windows-1252 (else Latin-1); the encoding used."""
+    for encoding in ("cp1252", "latin-1"):
+        try:
+            with (
+                path.open("r", encoding=encoding, newline="") as src,
+                out.open("w", encoding="utf-8", newline="") as dst,
+            ):
+                shutil.copyfileobj(src, dst, 1 << 20)
+            return encoding
+        except UnicodeDecodeError:
+            continue
+    raise AssertionError("latin-1 decodes every byte")
+
+
+def _read_csv_as(con: duckdb.DuckDBPyConnection, path: Path, spath: str, csv: CsvOptions) -> SourceFile:
     opts = ["all_varchar=true", "store_rejects=true", f"header={str(csv.header).lower()}"]
     if csv.delimiter is not None:
         opts.append(f"delim='{_sql_char(csv.delimiter)}'")
@@ -146,22 +187,36 @@ def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, spath: str, csv: CsvOp
     except duckdb.Error as exc:
         msg = _first_line(exc)
         if "unicode" in msg.lower() or "utf" in msg.lower():
-            raise BadFileError(
-                f"{path} is not UTF-8 text: set `csv: {{encoding: latin-1}}` in the mapping"
-            ) from None
+            raise _NotUtf8(msg) from None
         raise BadFileError(f"{path} cannot be read as CSV: {msg}") from None
+    # DuckDB reports a short line once per missing column: one bad line is one reject, with
+    # its first error, and its text as it stands in the file (without the line break before it).
     bad = [
-        (int(line), str(raw or ""), str(err or "").strip())
+        (int(line), str(raw or "").lstrip("\r\n"), _plain_error(str(err or "")))
         for line, raw, err in con.execute(
-            "SELECT line, csv_line, error_message FROM reject_errors ORDER BY line"
+            "SELECT line, arg_min(csv_line, column_idx), arg_min(error_message, column_idx) "
+            "FROM reject_errors GROUP BY line ORDER BY line"
         ).fetchall()
     ]
+    if any("invalid unicode" in why.lower() for _, _, why in bad):
+        raise _NotUtf8(next(why for _, _, why in bad if "unicode" in why.lower()))
     source = _describe(con, path, "csv", bad)
     if source.rows == 0 and bad:
         raise BadFileError(
             f"{path}: no line could be parsed as CSV (first problem, line {bad[0][0]}: {bad[0][2]})"
         )
     return source
+
+
+_COLUMNS = re.compile(r"Expected Number of Columns: (\d+) Found: (\d+)")
+
+
+def _plain_error(message: str) -> str:
+    """DuckDB's CSV error in words: `has 3 fields where the header has 6`."""
+    m = _COLUMNS.search(message)
+    if m:
+        return f"has {m.group(2)} fields where the header has {m.group(1)}"
+    return message.strip()
 
 
 def _read_jsonl(con: duckdb.DuckDBPyConnection, spath: str) -> None:

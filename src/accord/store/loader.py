@@ -46,6 +46,10 @@ class LoadResult:
     reasons: Counter[str] = field(default_factory=Counter)
     created_parents: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    warnings: Counter[str] = field(default_factory=Counter)
+    """Rows that loaded with a repair, by what was repaired."""
+    encoding: str = "utf-8"
+    """The text encoding the file was read with."""
 
     @property
     def loaded(self) -> int:
@@ -100,6 +104,8 @@ def load_file(
         reasons=reasons,
         created_parents=created,
         seconds=time.perf_counter() - started,
+        warnings=plan.warnings,
+        encoding=src.encoding,
     )
     _log_load(store, result)
     return result

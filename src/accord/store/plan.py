@@ -52,6 +52,8 @@ class Plan:
         self._by_lower = {c.lower(): c for c in src.columns}
         self.used: set[str] = set()
         self.typed_props: list[str] = []
+        self.warnings: Counter[str] = Counter()
+        """Rows that load repaired, by what was repaired (see `_repair_order`)."""
         con.execute(f"CREATE OR REPLACE TEMP TABLE rej ({ROW} BIGINT, col VARCHAR, reason VARCHAR)")
 
     # -- resolving sources ------------------------------------------------------
@@ -367,8 +369,27 @@ class Plan:
                 f"' is before {early} ' || CAST({ident(early)} AS VARCHAR) "
                 f"FROM conv WHERE {ident(late)} < {ident(early)}"
             )
+        self._repair_order()
         self._check_duplicates()
         self._check_references()
+
+    def _repair_order(self) -> None:
+        """Load rows whose dates are in the wrong order for a known reason, flagged (see TableSpec)."""
+        for early, late in self.spec.order_repairs:
+            wrong = f"{ident(late)} < {ident(early)} AND {ROW} NOT IN (SELECT {ROW} FROM rej)"
+            (n,) = self.con.execute(f"SELECT count(*) FROM conv WHERE {wrong}").fetchone() or (0,)
+            if not n:
+                continue
+            kept = f"{early}_in_source"
+            self.con.execute(
+                f"UPDATE conv SET properties = CAST(json_merge_patch(coalesce(properties, '{{}}'), "
+                f"json_object({literal(kept)}, strftime({ident(early)}, '%Y-%m-%dT%H:%M:%S'))) AS VARCHAR), "
+                f"{ident(early)} = {ident(late)} WHERE {wrong}"
+            )
+            self.warnings[
+                f"{late} before {early} (a migrated record?): loaded with {early} = {late}, "
+                f"the original kept as properties.{kept}"
+            ] = int(n)
 
     def _check_duplicates(self) -> None:
         key = ", ".join(ident(k) for k in self.spec.key)

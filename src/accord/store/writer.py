@@ -109,7 +109,7 @@ def merge_stage(
             for k in spec.key
         ]
         joined = s.inner_join(t, on)
-        rest = [c for c in spec.column_names if c not in spec.key]
+        rest = [c for c in spec.column_names if c not in spec.key and c not in spec.audit]
         same_row = ibis.and_(*[_same(spec, joined[c], joined[f"__t_{c}"], c, float_tolerance) for c in rest])
         (counts,) = (
             joined.aggregate(matched=joined.count(), same=same_row.ifelse(1, 0).sum().fill_null(0))

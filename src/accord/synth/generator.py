@@ -632,6 +632,7 @@ def _lifecycle(
             "changed_at": _ts(when),
             "actor": np.concatenate(actor).astype(str),
             "reason": np.concatenate(reason).astype(str),
+            "run_id": pa.nulls(idx.size, pa.string()),
         }
     )
     # Feedback: the verdict with a reason drawn from what is wrong with the lead.

@@ -1,0 +1,49 @@
+"""Which pact a command uses: the store's active version, or a draft from a file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from accord.errors import PactError
+from accord.pact import load_pact
+from accord.pact.registry import active_pact
+from accord.pact.schema import Pact
+from accord.store.connection import Store
+
+
+class NoActivePactError(PactError):
+    """The store has no active pact and no file was given."""
+
+
+class ChosenPact(BaseModel):
+    """The pact a command runs with, and whether it is a draft (not the store's active version)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    pact: Pact
+    draft: bool
+    source: str
+    """`the store's active version`, or the file it was read from."""
+
+    @property
+    def label(self) -> str:
+        """`demo-scoring v2 (active)` or `demo-scoring v3 (draft from pact.next.yaml)`."""
+        p = self.pact
+        return f"{p.pact} v{p.version} " + (f"(draft from {self.source})" if self.draft else "(active)")
+
+
+def choose_pact(store: Store, file: Path | str | None) -> ChosenPact:
+    """The active version when no file is given; else the file, a draft unless it is the active content."""
+    active = active_pact(store)
+    if file is None:
+        if active is None:
+            raise NoActivePactError(
+                f"{store.describe()} has no active pact: submit one (`accord pact submit FILE`), have "
+                "marketing and sales approve it, activate it, or give --pact FILE to use a draft"
+            )
+        return ChosenPact(pact=active, draft=False, source="the store's active version")
+    pact = load_pact(file)
+    is_active = active is not None and active.content_hash == pact.content_hash
+    return ChosenPact(pact=active if is_active and active else pact, draft=not is_active, source=str(file))

@@ -1,0 +1,160 @@
+"""Writes that cannot hurt history: as-of before creation, run ids and revert, versions side by side,
+dry runs, exports; and pact versions that need both teams."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pyarrow.csv as pacsv
+import pytest
+from typer.testing import CliRunner
+
+from accord.cli.main import app
+from accord.errors import PactError
+from accord.pact import parse_pact, registry
+from accord.scoring import run_scoring
+from accord.scoring.run import UnknownRunError, list_runs, revert_run
+from accord.store import Store
+from scoring_cases import AS_OF, GOLDEN_PACT, golden_tables, load_tables
+
+
+def _mqls(store: Store) -> list[tuple[str, datetime]]:
+    sc = store.table("stage_changes")
+    return sorted(
+        (r["lead_id"], r["changed_at"]) for r in sc.filter(sc.to_stage == "mql").to_pyarrow().to_pylist()
+    )
+
+
+def test_scoring_before_leads_existed_writes_nothing_dated_before_them(duck: Store) -> None:
+    load_tables(duck, golden_tables())
+    pact = parse_pact(GOLDEN_PACT)
+    created = {r["id"]: r["created_at"] for r in duck.table("leads").to_pyarrow().to_pylist()}
+    early = min(created.values()) - timedelta(days=1)
+    r = run_scoring(duck, pact, early)
+    assert (r.leads.total, r.new_mqls) == (0, 0)
+    assert _mqls(duck) == []
+    # the real run after it still finds its MQL
+    assert run_scoring(duck, pact, AS_OF).new_mqls == 1
+    ls = duck.table("lead_scores").to_pyarrow().to_pylist()
+    assert all(row["as_of"] >= created[row["lead_id"]] for row in ls)
+
+
+def test_a_run_can_be_reverted_and_versions_keep_their_own_history(duck: Store) -> None:
+    load_tables(duck, golden_tables())
+    v1 = parse_pact(GOLDEN_PACT)
+    v2 = parse_pact(GOLDEN_PACT.replace("version: 1", "version: 2").replace("points: 20", "points: 21", 1))
+    first = run_scoring(duck, v1, AS_OF)
+    second = run_scoring(duck, v2, AS_OF, record_mqls=False)
+    ls = duck.table("lead_scores")
+    assert ls.count().execute() == 8  # 4 leads x 2 versions at the same instant: both kept
+    assert {r["pact_version"] for r in ls.to_pyarrow().to_pylist()} == {1, 2}
+    assert [r["run_id"] for r in list_runs(duck)] == [second.run_id, first.run_id]
+    again = run_scoring(duck, v1, AS_OF)  # re-run: nothing changes, and it owns nothing
+    assert (again.leads.unchanged, again.new_mqls) == (4, 0)
+    assert revert_run(duck, again.run_id).lead_scores == 0
+    gone = revert_run(duck, first.run_id)
+    assert (gone.lead_scores, gone.account_scores, gone.stage_changes) == (4, 2, 1)
+    assert _mqls(duck) == []
+    left = duck.table("lead_scores").to_pyarrow().to_pylist()
+    assert {r["pact_version"] for r in left} == {2} and len(left) == 4
+    runs = {r["run_id"]: r for r in list_runs(duck)}
+    assert runs[first.run_id]["reverted_at"] is not None and runs[second.run_id]["reverted_at"] is None
+    with pytest.raises(UnknownRunError, match="already reverted"):
+        revert_run(duck, first.run_id)
+    with pytest.raises(UnknownRunError, match="no scoring run 'run-nope'"):
+        revert_run(duck, "run-nope")
+    # after the revert the MQL can be recorded again
+    assert run_scoring(duck, v1, AS_OF).new_mqls == 1
+
+
+def test_dry_run_says_what_would_change_and_writes_nothing(duck: Store) -> None:
+    load_tables(duck, golden_tables())
+    pact = parse_pact(GOLDEN_PACT)
+    dry = run_scoring(duck, pact, AS_OF, dry_run=True)
+    assert dry.dry_run and (dry.leads.inserted, dry.accounts.inserted, dry.new_mqls) == (4, 2, 1)
+    assert duck.table("lead_scores").count().execute() == 0 and _mqls(duck) == [] and list_runs(duck) == []
+    run_scoring(duck, pact, AS_OF)
+    again = run_scoring(duck, pact, AS_OF, dry_run=True)
+    assert (again.leads.inserted, again.leads.updated, again.leads.unchanged, again.new_mqls) == (0, 0, 4, 0)
+
+
+def _signed_store(duck: Store, text: str = GOLDEN_PACT) -> registry.PactVersion:
+    v = registry.submit(duck, text, by="ana")
+    registry.approve(duck, "1", "marketing", by="ana")
+    registry.approve(duck, "golden@1", "sales", by="bo")
+    return registry.activate(duck, v.content_hash[:12], by="ops")
+
+
+def test_activation_needs_both_teams_on_the_exact_content(duck: Store) -> None:
+    v = registry.submit(duck, GOLDEN_PACT, by="ana")
+    assert v.missing == ["marketing", "sales"] and registry.active_pact(duck) is None
+    registry.approve(duck, "v1", "marketing", by="ana")
+    with pytest.raises(
+        PactError, match=r"cannot activate golden v1 \(sha256:[0-9a-f]{8}\): sales has not approved it"
+    ):
+        registry.activate(duck, "1", by="ops")
+    # the same version number with changed rules is another content: marketing's approval does not carry over
+    changed = GOLDEN_PACT.replace("points: 20", "points: 25", 1)
+    v_changed = registry.submit(duck, changed, by="ana")
+    assert v_changed.content_hash != v.content_hash
+    registry.approve(duck, "1", "sales", by="bo")  # `1` now means the latest content of version 1
+    with pytest.raises(PactError, match="marketing has not approved it"):
+        registry.activate(duck, "1", by="ops")
+    registry.approve(duck, v_changed.content_hash, "marketing", by="ana")
+    active = registry.activate(duck, "golden@1", by="ops")
+    assert active.content_hash == v_changed.content_hash
+    pact = registry.active_pact(duck)
+    assert pact is not None and {(a.team, a.by) for a in pact.approvals} == {
+        ("marketing", "ana"),
+        ("sales", "bo"),
+    }
+    assert pact.content_hash == parse_pact(changed).content_hash  # approvals are not part of the content
+    # submitting the same content again changes nothing; comments and approvals in the YAML do not count
+    again = registry.submit(
+        duck, "# a comment\n" + changed + "approvals:\n  - {team: sales, by: x, at: 2026-01-01}\n", by="z"
+    )
+    assert again.content_hash == v_changed.content_hash and len(registry.versions(duck)) == 2
+    whats = [e.what for e in registry.history(duck)]
+    assert whats == ["submitted", "approved", "submitted", "approved", "approved", "activated"]
+    exported = registry.export_yaml(registry.resolve(duck, "1"))
+    reparsed = parse_pact(exported)
+    assert reparsed.content_hash == v_changed.content_hash and {a.team for a in reparsed.approvals} == {
+        "marketing",
+        "sales",
+    }
+
+
+def test_commands_default_to_the_active_pact_and_label_drafts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    from accord.store import connect
+
+    with connect("duckdb://accord.duckdb") as store:
+        load_tables(store, golden_tables())
+    r = runner.invoke(app, ["score", "--as-of", AS_OF.isoformat()])
+    assert r.exit_code == 2 and "has no active pact" in r.output
+    (tmp_path / "p.yaml").write_text(GOLDEN_PACT)
+    with connect("duckdb://accord.duckdb") as store:
+        _signed_store(store)
+    r = runner.invoke(app, ["score", "--as-of", AS_OF.isoformat()])
+    assert r.exit_code == 0, r.output
+    assert "with golden v1 (active); 1 new MQLs" in r.output
+    draft = tmp_path / "next.yaml"
+    draft.write_text(GOLDEN_PACT.replace("version: 1", "version: 2"))
+    later = (AS_OF + timedelta(days=1)).isoformat()
+    r = runner.invoke(app, ["score", "--pact", str(draft), "--as-of", later])
+    assert r.exit_code == 0, r.output
+    assert "golden v2 (draft from" in r.output and "MQLs not recorded as stage changes (a draft" in r.output
+    r = runner.invoke(app, ["explain", "L1", "--as-of", AS_OF.isoformat()])
+    assert r.exit_code == 0 and "with golden v1 (active)" in r.output
+    r = runner.invoke(app, ["scores", "export", "--output", "s.csv", "--mql-only"])
+    assert r.exit_code == 0, r.output
+    rows = pacsv.read_csv(tmp_path / "s.csv").to_pylist()
+    assert [(x["lead_id"], x["pact_version"]) for x in rows] == [("L1", 1)]
+    r = runner.invoke(app, ["score", "--output", "x.csv"])
+    assert r.exit_code == 2 and "--output goes with --leads FILE" in r.output
+    r = runner.invoke(app, ["runs", "list"])
+    assert r.exit_code == 0 and r.output.count("run-") == 2 and "draft" in r.output
