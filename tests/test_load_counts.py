@@ -90,12 +90,12 @@ def test_loaded_plus_rejected_is_every_data_line(
 
 def test_a_windows_1252_export_loads_its_accents(duck: Store, tmp_path: Path) -> None:
     path = tmp_path / "export.csv"
-    text = "id,job_title,created_at\nL1,Gerente – São Paulo,2024-01-01\nL2,Directeur général €,2024-01-02\n"
+    text = "id,job_title,created_at\nL1,Gerente \u2013 São Paulo,2024-01-01\nL2,Directeur général €,2024-01-02\n"
     path.write_bytes(text.encode("cp1252"))
     r = load_file(duck, "leads", path)
     assert (r.loaded, r.rejected, r.encoding) == (2, 0, "cp1252")
     titles = {x["id"]: x["job_title"] for x in duck.table("leads").to_pyarrow().to_pylist()}
-    assert titles == {"L1": "Gerente – São Paulo", "L2": "Directeur général €"}
+    assert titles == {"L1": "Gerente \u2013 São Paulo", "L2": "Directeur général €"}
 
 
 def test_salesforce_data_loader_deals_closed_before_created_load_flagged(duck: Store, tmp_path: Path) -> None:
