@@ -247,7 +247,7 @@ def test_models_that_need_times_or_milestones_refuse_path_files() -> None:
     with pytest.raises(AttributionError, match="w_shaped needs lead and opportunity creation dates"):
         make_model("w_shaped").fit(j)
     result = run_models(j, ["linear", "w_shaped"])
-    assert list(result.models) == ["linear"] and "w_shaped" in result.skipped["W"]
+    assert list(result.models) == ["linear"] and "w_shaped" in result.skipped["w_shaped"]
 
 
 def test_model_registry_errors_list_the_choices() -> None:
@@ -840,7 +840,7 @@ def test_budget_suggestion_needs_separated_intervals() -> None:
         }
     )
     spend = pd.Series({"a": 10_000.0, "b": 20_000.0, "c": 10_000.0})
-    result = Attribution(journeys={}, credit=pd.DataFrame(), models={"incr": m}, spend=spend)
+    result = Attribution(journeys={}, credit=pd.DataFrame(), models={"incrementality": m}, spend=spend)
     # per 1,000: a 5.0 (4.0-6.0), b 0.25 (0.05-0.45), c 2.0 (0.2-4.5): a surely beats b
     tip = result.budget_suggestion()
     assert tip is not None and tip.startswith("test moving 1,000 from b to a")
@@ -857,8 +857,8 @@ def test_a_channel_only_on_journeys_that_did_not_convert_gets_a_zero_row() -> No
     # Markov: P(conversion) = 1/2 * 1/2 (via a) + 1/2 * 1/2 (via b, then a) = 1/2; without b it
     # is 1/4 (removal effect 1/2), without a 0 (removal effect 1): shares 2/3 and 1/3.
     assert rows == {
-        ("first", "a"): (1.0, 10.0),
-        ("first", "b"): (0.0, 0.0),
+        ("first_touch", "a"): (1.0, 10.0),
+        ("first_touch", "b"): (0.0, 0.0),
         ("linear", "a"): (1.0, 10.0),
         ("linear", "b"): (0.0, 0.0),
         ("markov", "a"): pytest.approx((2 / 3, 20 / 3)),

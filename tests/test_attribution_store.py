@@ -113,7 +113,7 @@ def test_teams_sourced_and_influenced(duck: Store) -> None:
         teams = team_report(j).set_index("team")
         first = (
             run_models(j, ["first_touch"])
-            .models["first"]
+            .models["first_touch"]
             .breakdown(j, "team")
             .groupby("team")
             .conversions.sum()
@@ -124,9 +124,9 @@ def test_teams_sourced_and_influenced(duck: Store) -> None:
     assert teams.sourced_conversions.to_dict() == pytest.approx(first.to_dict())
     by_model = split.groupby("model").conversions.sum()
     assert by_model.to_dict() == pytest.approx(
-        dict.fromkeys(["first", "linear", "markov"], len(t[t.conv > 0].journey_id.unique()))
+        dict.fromkeys(["first_touch", "linear", "markov"], len(t[t.conv > 0].journey_id.unique()))
     )
-    first_split = split[split.model == "first"].set_index("team").conversions
+    first_split = split[split.model == "first_touch"].set_index("team").conversions
     assert first_split.to_dict() == pytest.approx(first.to_dict())
     conv = t[t.conv > 0]
     for team in ("marketing", "sales"):
@@ -142,7 +142,7 @@ def test_incrementality_is_closest_to_the_generator_truth(duck: Store) -> None:
         result = run_models(j, [*ENGINE_MODELS[:-1], "incrementality(bootstrap=20)"])
     dist = result.distance_to(gen.truth["true_incremental_opportunities"])
     best = min(dist, key=dist.get)
-    assert best.startswith("incr"), dist
+    assert best.startswith("incrementality"), dist
     assert dist[best] < 0.2 and min(v for k, v in dist.items() if k != best) > dist[best] + 0.05
     # display follows interest but causes nothing: every path-based model credits it more than the counterfactual
     shares = result.shares()
@@ -172,8 +172,8 @@ def test_cli_attribute_path_file_to_csv_and_json(tmp_path) -> None:
 
     rows = pd.read_csv(StringIO(r.stdout))
     assert rows.to_dict("records") == [
-        {"model": "first", "channel": "a", "conversions": 2.0, "value": 20.0},
-        {"model": "first", "channel": "b", "conversions": 1.0, "value": 5.0},
+        {"model": "first_touch", "channel": "a", "conversions": 2.0, "value": 20.0},
+        {"model": "first_touch", "channel": "b", "conversions": 1.0, "value": 5.0},
         {"model": "linear", "channel": "a", "conversions": 1.0, "value": 10.0},
         {"model": "linear", "channel": "b", "conversions": 2.0, "value": 15.0},
     ]
@@ -224,9 +224,9 @@ def test_cli_compare_on_the_store(tmp_path) -> None:
         "value credited",
         "markov",
         "shapley",
-        "incr",
-        "W",
-        "full",
+        "incrementality",
+        "w_shaped",
+        "full_path",
         "spend and return",
         "teams: sourced",
         "distance to the true incremental shares",

@@ -81,7 +81,7 @@ def test_demo_generates_and_loads_everything(tmp_path: Path) -> None:
         "revenue credited",
         "markov",
         "shapley",
-        "incr",
+        "incrementality",
         "teams: sourced",
         "distance to the true incremental",
         "example pact back-tested",

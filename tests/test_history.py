@@ -135,7 +135,7 @@ def test_commands_default_to_the_active_pact_and_label_drafts(
     with connect("duckdb://accord.duckdb") as store:
         load_tables(store, golden_tables())
     r = runner.invoke(app, ["score", "--as-of", AS_OF.isoformat()])
-    assert r.exit_code == 2 and "has no active pact" in r.output
+    assert r.exit_code == 4 and "has no active pact" in r.output
     (tmp_path / "p.yaml").write_text(GOLDEN_PACT)
     with connect("duckdb://accord.duckdb") as store:
         _signed_store(store)

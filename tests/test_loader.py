@@ -193,7 +193,7 @@ def test_mapping_errors_name_the_valid_choices(tmp_path: Path) -> None:
     with pytest.raises(MappingError, match="presets: hubspot-companies"):
         load_mapping("hubspot", table="leads")
     bad = write(tmp_path / "m.yaml", "columns:\n  id: {from: a, value: 3}\n")
-    with pytest.raises(MappingError, match="only one of `from`, `hash` or `value`"):
+    with pytest.raises(MappingError, match="only one of `from`, `hash`, `value` or `row`"):
         load_mapping(bad, table="leads")
     other = write(tmp_path / "o.yaml", "table: accounts\n")
     with pytest.raises(MappingError, match="for table 'accounts', not 'leads'"):

@@ -115,13 +115,16 @@ def test_cli_pact_score_explain(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert (
         ok.exit_code == 0
         and "valid: golden v1" in ok.output
-        and "draft: needs approval from marketing, sales" in ok.output
+        and f"content hash {parse_pact(GOLDEN_PACT).content_hash}" in ok.output
     )
     bad = runner.invoke(app, ["pact", "validate", str(REPO / "tests/pacts/wrong_operator.yaml")])
     assert bad.exit_code == 2 and "unknown operator 'inn'" in bad.output
-    res = runner.invoke(app, ["score", "--pact", "p.yaml", "--as-of", "2026-03-31"])
+    res = runner.invoke(app, ["score", "--pact", "p.yaml", "--as-of", "2026-03-31", "--draft"])
     assert res.exit_code == 0, res.output
-    assert "scored 4 leads and 2 accounts as of 2026-03-31 00:00 with golden v1; 1 new MQLs" in res.output
+    assert (
+        "scored 4 leads and 2 accounts as of 2026-03-31 00:00 with golden v1 (draft from p.yaml); 1 new MQLs"
+        in (res.output)
+    )
     assert "L1" in res.output and "33.1" in res.output
     ex = runner.invoke(app, ["explain", "L3", "--pact", "p.yaml", "--as-of", "2026-03-31"])
     assert ex.exit_code == 0, ex.output

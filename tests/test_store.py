@@ -135,6 +135,8 @@ def test_score_histories_on_duckdb_keep_the_compression_their_columns_name(tmp_p
         rows |= {
             "lead_id": ["l0", "l1"] * (n // 2),
             "model": ["default"] * n,
+            "pact": ["p"] * n,
+            "pact_version": [1] * n,
             "as_of": pa.array([0] * n, pa.timestamp("us")),
             "grade": ["A", "B", "C", "D"] * (n // 4),
         }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata as md
+import os
 import shutil
 import subprocess
 import sys
@@ -89,6 +90,23 @@ def check_environment(url: str | None, postgres_url: str) -> list[Check]:
             )
         )
     parsed = parse_url(url)
+    if parsed.engine == "duckdb" and parsed.target != ":memory:":
+        folder = Path(parsed.target).resolve().parent
+        if not folder.is_dir():
+            checks.append(
+                Check("store", False, f"the folder {folder} does not exist", f"create it: mkdir -p {folder}")
+            )
+            return checks
+        if not os.access(folder, os.W_OK):
+            checks.append(
+                Check(
+                    "store",
+                    False,
+                    f"the folder {folder} is not writable (a store writes its file and a WAL beside it)",
+                    "choose a writable folder with --url duckdb://PATH or $ACCORD_URL",
+                )
+            )
+            return checks
     if parsed.engine == "duckdb" and parsed.target != ":memory:" and not Path(parsed.target).exists():
         # Checking must not create the file.
         checks.append(

@@ -7,13 +7,13 @@ small classes in a registry (:mod:`.models`); :mod:`.compare` runs them together
 from accord.attribution.compare import Attribution, run_models, spend_by_channel, team_credit, team_report
 from accord.attribution.inputs import journeys_from_file
 from accord.attribution.journeys import (
-    AttributionError,
     Conversion,
     Journeys,
     JourneySpec,
     journeys_from_store,
 )
 from accord.attribution.models import DEFAULT_COMPARISON, MODELS, make_model
+from accord.errors import AttributionError
 
 __all__ = [
     "DEFAULT_COMPARISON",

@@ -15,11 +15,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from accord.attribution.journeys import AttributionError, Journeys
+from accord.attribution.journeys import Journeys
 from accord.attribution.models import DEFAULT_COMPARISON, AttributionModel, make_model
 from accord.attribution.models.base import credited
 from accord.attribution.models.incrementality import Incrementality
 from accord.attribution.models.rules import RuleModel, rule_credit
+from accord.errors import AttributionError
 from accord.store.connection import Store
 
 
@@ -65,8 +66,13 @@ class Attribution:
     def distance_to(self, truth: dict[str, float]) -> dict[str, float]:
         """Half the L1 distance between each model's conversion shares and the true shares."""
         t = pd.Series(truth, dtype=float)
-        t = t / t.sum()
         shares = self.shares()
+        if not set(t.index) & set(shares.index):
+            raise AttributionError(
+                f"the truth names no channel these journeys have (truth: {', '.join(map(str, t.index[:8]))}; "
+                f"journeys: {', '.join(map(str, shares.index[:8]))}): is it the ground truth of this data?"
+            )
+        t = t / t.sum()
         out = {}
         for m in shares.columns:
             s = shares[m].reindex(t.index.union(shares.index)).fillna(0.0)
@@ -165,6 +171,12 @@ def run_models(
         notes.append(
             f"{journeys.untouched_conversions:,.0f} conversions (value {journeys.untouched_value:,.2f}) "
             "had no touch in their window; no model credits them"
+        )
+    if journeys.repeat_conversions:
+        notes.append(
+            f"{journeys.repeat_conversions:,.0f} repeat conversions (value {journeys.repeat_value:,.2f}) "
+            "came after their customer's first; each journey ends at its first conversion, "
+            "so none is credited"
         )
     if journeys.rejected:
         notes.append(f"{journeys.rejected:,} input rows rejected; reasons in {journeys.rejects_path}")

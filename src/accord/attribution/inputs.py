@@ -22,7 +22,7 @@ import csv as csvlib
 import dataclasses
 import os
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import duckdb
 import ibis
@@ -33,12 +33,13 @@ from accord.attribution.journeys import (
     JOURNEY_COLUMNS,
     PER_JOURNEY,
     SCRATCH,
-    AttributionError,
     Conversion,
     Journeys,
     JourneySpec,
     journeys_from_store,
 )
+from accord.errors import AttributionError
+from accord.model.fields import number_expr, property_expr
 from accord.store.files import ROW, SourceFile, detect_format, read_source
 from accord.store.mapping import CsvOptions
 from accord.store.sql import ident, literal
@@ -547,7 +548,21 @@ def _tutorial(path: Path, spec: JourneySpec | None) -> Journeys:
     journeys.source = f"{path} (tutorial format, cut at each customer's first conversion)"
     journeys.rejected = result.rejected
     journeys.rejects_path = str(result.rejects_path) if result.rejects_path else None
+    journeys.repeat_conversions, journeys.repeat_value = _repeat_conversions(store)
     return journeys
+
+
+def _repeat_conversions(store: Any) -> tuple[float, float]:
+    """Conversions after each customer's first (and their value): the tutorial format credits none."""
+    tp = store.table("touchpoints")
+    conv = tp.filter(tp.touch_type == "conversion")
+    value = number_expr(property_expr(conv.properties, "conversion_value")).fill_null(0.0)
+    ranked = conv.mutate(
+        _v=value, _n=ibis.row_number().over(group_by=conv.lead_id, order_by=[conv.occurred_at, conv.id])
+    )
+    later = ranked.filter(ranked._n > 0)
+    row = later.aggregate(n=later.count(), v=later._v.sum()).to_pyarrow().to_pylist()[0]
+    return float(row["n"] or 0), float(row["v"] or 0.0)
 
 
 def journeys_from_frame(

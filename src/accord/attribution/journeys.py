@@ -12,15 +12,15 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, Literal, TypeVar
 
 import ibis
 import ibis.expr.types as ir
 
-from accord.errors import AccordError
+from accord.errors import AttributionError
 from accord.model.fields import epoch_expr, float_literal, number_expr, property_expr
-from accord.model.tables import Stage
+from accord.model.vocab import Conversion as Conversion
+from accord.model.vocab import Stage
 from accord.store.connection import Store
 
 JOURNEY_COLUMNS: dict[str, str] = {
@@ -79,24 +79,6 @@ def with_journey_columns(t: ir.Table) -> ir.Table:
     return t.mutate(age_days=(t._end - t.at_s) / DAY_SECONDS).drop("_end", "at_s")
 
 
-class AttributionError(AccordError, ValueError):
-    """Attribution cannot run as asked (bad option, unusable input, a model that does not apply)."""
-
-
-class Conversion(StrEnum):
-    """What counts as a conversion when journeys come from the store."""
-
-    TOUCH = "touch"
-    """The first touch of the conversion touch type (default `conversion`), e.g. a tutorial file."""
-    LEAD_CREATED = "lead_created"
-    MQL = "mql"
-    SAL = "sal"
-    SQL = "sql"
-    OPPORTUNITY = "opportunity"
-    WON = "won"
-    """Closed-won, worth the deal amount (revenue attribution)."""
-
-
 @dataclass(frozen=True)
 class JourneySpec:
     """How to cut journeys out of the store."""
@@ -138,6 +120,9 @@ class Journeys:
     untouched_conversions: float = 0.0
     """Conversions with no touch in their window: no model can credit them to a channel."""
     untouched_value: float = 0.0
+    repeat_conversions: float = 0.0
+    """Later conversions of a journey the format ends at its first (the tutorial format)."""
+    repeat_value: float = 0.0
     rejected: int = 0
     """Input rows refused (their reasons are in the rejects file)."""
     rejects_path: str | None = None

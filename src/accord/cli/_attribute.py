@@ -6,31 +6,20 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-import pandas as pd
 import typer
 
-from accord.attribution import (
-    Attribution,
-    AttributionError,
-    Conversion,
-    JourneySpec,
-    journeys_from_file,
-    journeys_from_store,
-    run_models,
-    spend_by_channel,
-    team_credit,
-    team_report,
-)
-from accord.attribution.compare import spend_from_file, write_details
-from accord.attribution.journeys import Journeys
-from accord.attribution.models import DEFAULT_COMPARISON, split_models
-from accord.attribution.models.incrementality import Incrementality
-from accord.attribution.models.markov import Markov
 from accord.cli._console import console, friendly, print_frame
 from accord.cli._score import parse_instant
-from accord.store import connect
+from accord.errors import AttributionError
+from accord.model.vocab import Conversion
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from accord.attribution import Attribution
+    from accord.attribution.journeys import Journeys
 
 _LOOKBACK = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(d|days?|t|touch(?:es)?)\s*$", re.IGNORECASE)
 
@@ -88,6 +77,19 @@ def attribute_command(
     url: Annotated[str | None, typer.Option(help="Store URL (default $ACCORD_URL or accord.duckdb).")] = None,
 ) -> None:
     """Credit conversions and value to channels; with --compare, every model in one table."""
+    from accord.attribution import (
+        JourneySpec,
+        journeys_from_file,
+        journeys_from_store,
+        run_models,
+        spend_by_channel,
+        team_credit,
+        team_report,
+    )
+    from accord.attribution.compare import spend_from_file, write_details
+    from accord.attribution.models import DEFAULT_COMPARISON, split_models
+    from accord.store import connect
+
     if output not in ("table", "json", "csv"):
         raise AttributionError(f"--output must be table, json or csv, not {output!r}")
     if per not in ("lead", "account"):
@@ -148,6 +150,8 @@ def _write(credit: pd.DataFrame, fmt: Literal["json", "csv"] | str, to: Path | N
 
 def print_comparison(result: Attribution, measure: str = "conversions", title: str = "") -> None:
     """Channels down, models across, with a total row."""
+    import pandas as pd
+
     wide = result.wide(measure)
     digits = 1 if measure == "conversions" else 0
     keys = [str(k) for k in wide.index.names]
@@ -181,6 +185,11 @@ def print_teams(teams: pd.DataFrame) -> None:
 def _print(
     result: Attribution, teams: pd.DataFrame | None, team_split: pd.DataFrame | None, truth: Path | None
 ) -> None:
+    import pandas as pd
+
+    from accord.attribution.models.incrementality import Incrementality
+    from accord.attribution.models.markov import Markov
+
     j = result.journeys
     console.print(
         f"{j['journeys']:,.0f} journeys, {j['touches']:,.0f} touches, {j['conversions']:,.0f} conversions, "
@@ -247,8 +256,16 @@ def _print(
             [("team", "team", None), *[(m, m, 1) for m in cols]],
         )
     if truth is not None:
-        data = json.loads(truth.read_text("utf-8"))
-        dist = result.distance_to(data["true_incremental_opportunities"])
+        key = "true_incremental_opportunities"
+        try:
+            data = json.loads(truth.read_text("utf-8"))
+        except (OSError, ValueError) as exc:
+            raise AttributionError(f"--truth {truth}: cannot read it as JSON ({exc})") from None
+        if not isinstance(data, dict) or not isinstance(data.get(key), dict):
+            raise AttributionError(
+                f"--truth {truth}: no {key!r} object (write `accord generate`'s ground_truth.json)"
+            )
+        dist = result.distance_to(data[key])
         console.print(
             "distance to the true incremental shares (half L1, lower is better): "
             + ", ".join(f"{m} {d:.3f}" for m, d in sorted(dist.items(), key=lambda kv: kv[1])),

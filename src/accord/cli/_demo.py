@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -12,7 +12,9 @@ from accord.cli._console import console, friendly, progress_bar
 from accord.cli._evaluate import print_comparison as print_pact_comparison
 from accord.cli._load import print_result
 from accord.cli._score import print_top
-from accord.demo import run_demo
+
+if TYPE_CHECKING:
+    pass
 
 
 @friendly
@@ -24,6 +26,8 @@ def demo_command(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
 ) -> None:
     """Generate a funnel, load it into DuckDB, and say where everything is."""
+    from accord.demo import run_demo
+
     if folder.exists() and any(folder.iterdir()):
         raise typer.BadParameter(f"{folder} is not empty: name a new folder")
     console.rule("[bold]Accord demo")

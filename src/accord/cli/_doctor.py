@@ -8,7 +8,6 @@ import typer
 from rich.table import Table
 
 from accord.cli._console import console
-from accord.diagnostics import check_environment
 
 
 def doctor_command(
@@ -20,6 +19,8 @@ def doctor_command(
     ] = "postgresql://postgres@127.0.0.1:5432/test",
 ) -> None:
     """Show engines, versions, the connection, and the install command for anything missing."""
+    from accord.diagnostics import check_environment
+
     report = check_environment(url, postgres)
     table = Table("component", "status", "detail", box=None, padding=(0, 2))
     for c in report:

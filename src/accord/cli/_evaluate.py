@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
 
-from accord.cli._console import console, friendly, print_frame
+from accord.cli._console import console, friendly, print_frame, work_bar
 from accord.cli._score import parse_instant
 from accord.errors import ConfigError
-from accord.evaluation import Backtest, BacktestSpec, backtest
-from accord.evaluation.compare import PactComparison, compare_pacts
-from accord.evaluation.feedback_analysis import FeedbackReport, feedback_report
-from accord.evaluation.thresholds import ThresholdAdvice, advise
-from accord.pact import load_pact
-from accord.store import connect
-from accord.workflows.pacts import choose_pact
+
+if TYPE_CHECKING:
+    from accord.evaluation import Backtest, BacktestSpec
+    from accord.evaluation.compare import PactComparison
+    from accord.evaluation.feedback_analysis import FeedbackReport
+    from accord.evaluation.thresholds import ThresholdAdvice
 
 FromOpt = Annotated[str | None, typer.Option("--from", help="First snapshot (ISO date).")]
 ToOpt = Annotated[str | None, typer.Option("--to", help="Last snapshot (ISO date).")]
@@ -51,6 +49,8 @@ UrlOpt = Annotated[str | None, typer.Option(help="Store URL (default $ACCORD_URL
 def _spec(
     start: str | None, end: str | None, every: float, horizon: float, capacity: float | None, model: str
 ) -> BacktestSpec:
+    from accord.evaluation import BacktestSpec
+
     return BacktestSpec(
         start=parse_instant(start, "--from") if start else None,
         end=parse_instant(end, "--to") if end else None,
@@ -82,6 +82,12 @@ def evaluate_command(
     url: UrlOpt = None,
 ) -> None:
     """Back-test a pact on history: conversion by band and grade, AUC, lift, funnel, volume, calibration."""
+    from accord.evaluation import backtest
+    from accord.evaluation.feedback_analysis import feedback_report
+    from accord.evaluation.thresholds import advise
+    from accord.store import connect
+    from accord.workflows.pacts import choose_pact
+
     capacity = capacity_from(capacity, reps, leads_per_rep)
     spec = _spec(start, end, every, horizon, capacity, model)
     store = connect(url)
@@ -89,7 +95,8 @@ def evaluate_command(
         chosen = choose_pact(store, pact)
         p = chosen.pact
         console.print(f"back-testing {chosen.label}", highlight=False)
-        b = backtest(store, p, spec)
+        with work_bar("back-test") as tick:
+            b = backtest(store, p, spec, progress=tick)
         advice = (
             advise(b, capacity_per_month=capacity, target_precision=precision)
             if (capacity or precision)
@@ -121,6 +128,8 @@ def _days(x: float) -> str:
 
 def print_backtest(b: Backtest) -> None:
     """The back-test as readable tables."""
+    import pandas as pd
+
     m = b.metrics
     f = m["funnel"]
     console.rule(f"[bold]Back-test of {b.pact}")
@@ -268,10 +277,15 @@ def compare_command(
     url: UrlOpt = None,
 ) -> None:
     """Back-test two pacts on the same history, side by side, with the MQLs NEW adds and drops."""
+    from accord.evaluation.compare import compare_pacts
+    from accord.pact import load_pact
+    from accord.store import connect
+
     a, b = load_pact(old), load_pact(new)
     store = connect(url)
     try:
-        c = compare_pacts(store, a, b, _spec(start, end, every, horizon, capacity, model))
+        with work_bar("comparing") as tick:
+            c = compare_pacts(store, a, b, _spec(start, end, every, horizon, capacity, model), progress=tick)
     finally:
         store.close()
     print_comparison(c)

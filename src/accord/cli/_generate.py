@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from accord.cli._console import console, friendly, progress_bar
-from accord.synth import generate, write_generated
+
+if TYPE_CHECKING:
+    pass
 
 
 @friendly
@@ -20,6 +22,8 @@ def generate_command(
     touches_per_lead: Annotated[float, typer.Option(min=1.0, help="Mean touches per lead.")] = 10.0,
 ) -> None:
     """Generate a realistic B2B funnel over 18 months, with the truth behind its outcomes."""
+    from accord.synth import generate, write_generated
+
     if fmt not in {"parquet", "csv"}:
         raise typer.BadParameter("--format must be parquet or csv")
     with progress_bar("generating") as tick:

@@ -3,27 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
 
-from accord.cli._console import console, friendly
+from accord.cli._console import console, err, friendly, work_bar
 from accord.cli._evaluate import PerRepOpt, RepsOpt, capacity_from, print_comparison
 from accord.cli._pact import print_diff
 from accord.errors import ConfigError
-from accord.evaluation import BacktestSpec
-from accord.evaluation.compare import compare_pacts
-from accord.evaluation.learn import Learned, LearnSpec, learn_from_frame, learn_from_store
-from accord.model.tables import LEADS
-from accord.pact import load_pact
-from accord.store import connect
-from accord.store.flat import file_columns, flat_frame, leads_mapping, read_flat_leads
-from accord.store.mapping import ColumnSource
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from accord.evaluation.learn import Learned
 
 
 def read_flat(path: Path, mapping: str | None, id_column: str | None, outcome: str) -> pd.DataFrame:
     """A flat leads export as the loader reads it (the mapping applied), with its outcome column."""
+    from accord.store.flat import file_columns, flat_frame, leads_mapping, read_flat_leads
+    from accord.store.mapping import ColumnSource
+
     m = leads_mapping(mapping, id_column)
     if "id" not in m.columns and "id" not in {c.lower() for c in file_columns(path, m)}:
         m = m.model_copy(update={"columns": {**m.columns, "id": ColumnSource(row=True)}})
@@ -60,15 +59,28 @@ def learn_command(
         float | None, typer.Option(help="Target MQL precision (0-1): sets the line.")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the hold-out split (flat files).")] = 7,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Set a learned MQL line even when the model does no better than chance."
+        ),
+    ] = False,
     every: Annotated[float, typer.Option(help="Days between snapshots (store).")] = 30.0,
     horizon: Annotated[float, typer.Option(help="Days in which a conversion counts (store).")] = 90.0,
     url: Annotated[str | None, typer.Option(help="Store URL (default $ACCORD_URL or accord.duckdb).")] = None,
 ) -> None:
     """Learn a readable points-based pact from history and show how it compares."""
+    from accord.evaluation import BacktestSpec
+    from accord.evaluation.compare import compare_pacts
+    from accord.evaluation.learn import LearnSpec, learn_from_frame, learn_from_store
+    from accord.model.tables import LEADS
+    from accord.store import connect
+    from accord.workflows.pacts import choose_pact
+
     if source not in ("store", "leads", "file"):
         raise ConfigError(f"--from must be store (or give --leads FILE), not {source!r}")
     capacity = capacity_from(capacity, reps, leads_per_rep)
-    spec = LearnSpec(capacity_per_month=capacity, target_precision=precision, seed=seed)
+    spec = LearnSpec(capacity_per_month=capacity, target_precision=precision, seed=seed, force=force)
     if leads is not None:
         if outcome is None:
             raise ConfigError("--leads needs --outcome COLUMN (and usually --id COLUMN)")
@@ -84,20 +96,23 @@ def learn_command(
         out.write_text(learned.yaml, encoding="utf-8")
         _print_learned(learned, out)
         return
-    if pact is None:
-        raise ConfigError(
-            "learning from the store needs the current pact: --pact FILE (or give --leads FILE)"
-        )
-    current = load_pact(pact)
     bt = BacktestSpec(every_days=every, horizon_days=horizon, capacity_per_month=capacity)
     store = connect(url)
     try:
-        learned = learn_from_store(store, current, bt, spec)
+        chosen = choose_pact(store, pact)
+        current = chosen.pact
+        console.print(f"learning from the history scored with {chosen.label}", highlight=False)
+        with work_bar("learning") as tick:
+            learned = learn_from_store(store, current, bt, spec, progress=tick)
         out.write_text(learned.yaml, encoding="utf-8")
         _print_learned(learned, out)
         console.rule("[bold]What changes")
         print_diff(current, learned.pact)
-        print_comparison(compare_pacts(store, current, learned.pact, bt, old_result=learned.baseline))
+        with work_bar("back-testing the learned pact") as tick:
+            comparison = compare_pacts(
+                store, current, learned.pact, bt, old_result=learned.baseline, progress=tick
+            )
+        print_comparison(comparison)
     finally:
         store.close()
 
@@ -111,9 +126,17 @@ def _print_learned(learned: Learned, out: Path) -> None:
         highlight=False,
     )
     console.print(f"split: {learned.split}", highlight=False)
+    lo, hi = learned.auc_interval
     console.print(
-        f"held-out AUC: learned points pact {learned.auc_points:.3f}, gradient boosting on the same features "
-        f"{learned.auc_reference:.3f} (difference {learned.auc_points - learned.auc_reference:+.3f})",
+        f"held-out AUC: learned points pact {learned.auc_points:.3f} (95% interval {lo:.3f} to {hi:.3f}), "
+        f"gradient boosting on the same features {learned.auc_reference:.3f} "
+        f"(difference {learned.auc_points - learned.auc_reference:+.3f})",
         highlight=False,
     )
+    if learned.chance:
+        err.print(
+            "[yellow]warning:[/] the learned points rank held-out leads no better than chance "
+            "(the AUC interval includes 0.5): do not put this pact in force",
+            highlight=False,
+        )
     console.print(f"MQL line: score >= {learned.threshold:g}: {learned.threshold_reason}", highlight=False)

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from accord.cli._console import console, err, friendly
-from accord.model.tables import TABLES
-from accord.store import LoadResult, connect, load_file, preset_names
+from accord.model.vocab import TABLE_NAMES
+
+if TYPE_CHECKING:
+    from accord.store import LoadResult
+
+PRESETS = Path(__file__).resolve().parents[1] / "store" / "presets"
+
+
+def preset_names() -> list[str]:
+    """The mapping presets shipped with Accord (read from their folder, with no heavy import)."""
+    return sorted(p.name.removesuffix(".yaml") for p in PRESETS.glob("*.yaml"))
 
 
 def print_result(r: LoadResult) -> None:
@@ -38,7 +47,7 @@ def print_result(r: LoadResult) -> None:
 
 @friendly
 def load_command(
-    table: Annotated[str, typer.Argument(help=f"Canonical table: {', '.join(TABLES)}.")],
+    table: Annotated[str, typer.Argument(help=f"Canonical table: {', '.join(TABLE_NAMES)}.")],
     file: Annotated[Path, typer.Argument(help="CSV, Parquet or JSON Lines file.")],
     mapping: Annotated[
         str | None,
@@ -48,6 +57,8 @@ def load_command(
     rejects: Annotated[Path | None, typer.Option(help="Where to write rejected rows.")] = None,
 ) -> None:
     """Load FILE into TABLE; bad rows go to a rejects file with their reasons."""
+    from accord.store import connect, load_file
+
     store = connect(url)
     try:
         result = load_file(store, table, file, mapping, rejects_path=rejects)

@@ -5,18 +5,22 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from accord.cli._console import console, friendly
-from accord.pact import diff_pacts, load_pact, max_score, registry
-from accord.pact.schema import Pact
-from accord.scoring.reach import SilentRule, silent_rules
-from accord.store import connect
+from accord.errors import PactRefError
 
-pact_app = typer.Typer(help="Check, compare, submit, approve and activate pacts.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from accord.pact import registry
+    from accord.pact.schema import Pact
+    from accord.scoring.reach import SilentRule
+
+pact_app = typer.Typer(
+    rich_markup_mode=None, help="Check, compare, submit, approve and activate pacts.", no_args_is_help=True
+)
 UrlOpt = Annotated[str | None, typer.Option(help="Store URL (default $ACCORD_URL or accord.duckdb).")]
 VersionArg = Annotated[
     str, typer.Argument(help="The version: 3, v3, NAME@3, or its content hash (or the start of it).")
@@ -38,6 +42,10 @@ def validate_command(
     ] = None,
 ) -> None:
     """Validate a pact; print what it holds, or every problem with its line."""
+    from accord.pact import load_pact, max_score
+    from accord.scoring.reach import silent_rules
+    from accord.store import connect
+
     pact = load_pact(file)
     console.print(f"[green]valid[/]: {pact.pact} v{pact.version}", highlight=False)
     for name, m in pact.models.items():
@@ -69,12 +77,16 @@ def diff_command(
     new: Annotated[Path, typer.Argument(help="The proposed pact.")],
 ) -> None:
     """Show rules added, removed and changed, and thresholds moved, from OLD to NEW."""
+    from accord.pact import load_pact
+
     a, b = load_pact(old), load_pact(new)
     print_diff(a, b)
 
 
 def print_diff(a: Pact, b: Pact) -> None:
     """Rules added, removed and changed, and thresholds moved, from `a` to `b`."""
+    from accord.pact import diff_pacts
+
     d = diff_pacts(a, b)
     console.print(f"{a.pact} v{a.version} -> {b.pact} v{b.version}", highlight=False)
     if d.is_empty:
@@ -106,6 +118,9 @@ def submit_command(
     file: Annotated[Path, typer.Argument(help="Pact YAML file.")], by: ByOpt = None, url: UrlOpt = None
 ) -> None:
     """Submit a pact version to the store, where marketing and sales can approve it."""
+    from accord.pact import load_pact, registry
+    from accord.store import connect
+
     load_pact(file)  # a file that does not validate is refused with its lines, before the store is opened
     text = file.read_text(encoding="utf-8")
     with connect(url) as store:
@@ -131,6 +146,9 @@ def approve_command(
     url: UrlOpt = None,
 ) -> None:
     """Approve a submitted version's exact content for one team."""
+    from accord.pact import registry
+    from accord.store import connect
+
     with connect(url) as store:
         v = registry.approve(store, version, team, by=by, comment=comment)
     console.print(f"{team} approved {v.label} ({by}); {_approval_state(v)}", highlight=False)
@@ -140,6 +158,9 @@ def approve_command(
 @friendly
 def activate_command(version: VersionArg, by: ByOpt = None, url: UrlOpt = None) -> None:
     """Put a version in force: refused unless marketing and sales both approved its content."""
+    from accord.pact import registry
+    from accord.store import connect
+
     with connect(url) as store:
         v = registry.activate(store, version, by=_who(by))
     signed = ", ".join(f"{a.team} ({a.by}, {a.at:%Y-%m-%d})" for a in v.approvals)
@@ -150,6 +171,9 @@ def activate_command(version: VersionArg, by: ByOpt = None, url: UrlOpt = None) 
 @friendly
 def status_command(url: UrlOpt = None) -> None:
     """The pact in force, who approved it, and the versions waiting for approval."""
+    from accord.pact import registry
+    from accord.store import connect
+
     with connect(url) as store:
         s = registry.status(store)
     if s.active is None:
@@ -176,6 +200,9 @@ def status_command(url: UrlOpt = None) -> None:
 @friendly
 def history_command(url: UrlOpt = None) -> None:
     """Every submission, approval and activation, oldest first."""
+    from accord.pact import registry
+    from accord.store import connect
+
     with connect(url) as store:
         events = registry.history(store)
     if not events:
@@ -202,11 +229,14 @@ def export_command(
     url: UrlOpt = None,
 ) -> None:
     """A version's YAML with the approvals the store recorded (the `approvals:` list is this export)."""
+    from accord.pact import registry
+    from accord.store import connect
+
     with connect(url) as store:
         if version is None:
             s = registry.status(store)
             if s.active is None:
-                raise registry.PactRefError("no active pact to export: name a version")
+                raise PactRefError("no active pact to export: name a version")
             v = s.active
         else:
             v = registry.resolve(store, version)

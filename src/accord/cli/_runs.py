@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.table import Table
 
 from accord.cli._console import console, friendly
-from accord.store import connect
-from accord.workflows import scoring
+
+if TYPE_CHECKING:
+    pass
 
 UrlOpt = Annotated[str | None, typer.Option(help="Store URL (default $ACCORD_URL or accord.duckdb).")]
 
-runs_app = typer.Typer(help="Scoring runs: list them, undo one.", no_args_is_help=True)
-scores_app = typer.Typer(help="Stored scores: export them.", no_args_is_help=True)
+runs_app = typer.Typer(rich_markup_mode=None, help="Scoring runs: list them, undo one.", no_args_is_help=True)
+scores_app = typer.Typer(rich_markup_mode=None, help="Stored scores: export them.", no_args_is_help=True)
 
 
 @runs_app.command("list")
@@ -25,6 +26,9 @@ def list_command(
     limit: Annotated[int, typer.Option(help="How many of the latest runs.")] = 20,
 ) -> None:
     """The latest scoring runs: when, as of when, with which pact, and what each wrote."""
+    from accord.store import connect
+    from accord.workflows import scoring
+
     with connect(url) as store:
         rows = scoring.runs(store, limit)
     if not rows:
@@ -64,6 +68,9 @@ def revert_command(
     url: UrlOpt = None,
 ) -> None:
     """Undo a scoring run: remove the scores and the MQL stage changes it wrote."""
+    from accord.store import connect
+    from accord.workflows import scoring
+
     with connect(url) as store:
         r = scoring.revert(store, run_id)
     console.print(
@@ -90,6 +97,9 @@ def export_command(
     url: UrlOpt = None,
 ) -> None:
     """Write each lead's latest score (grade, band, MQL) from the store, for a CRM to import."""
+    from accord.store import connect
+    from accord.workflows import scoring
+
     with connect(url) as store:
         r = scoring.export_scores(store, output, pact_file=pact, model=model, mql_only=mql_only, fmt=fmt)
     when = f" as of {r.as_of:%Y-%m-%d %H:%M}" if r.as_of else ""

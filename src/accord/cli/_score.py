@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from accord.cli._console import console, friendly
 from accord.errors import ConfigError
-from accord.pact import load_pact
-from accord.pact.schema import Pact
-from accord.scoring.flat import score_flat
-from accord.store import connect
-from accord.workflows import scoring
+
+if TYPE_CHECKING:
+    from accord.pact.schema import Pact
+    from accord.workflows import scoring
 
 PactOpt = Annotated[
     Path | None,
@@ -67,6 +66,10 @@ def score_command(
     output: Annotated[Path | None, typer.Option(help="Where --leads writes its scores (CSV).")] = None,
 ) -> None:
     """Score every lead and account with the active pact, keep the history, and record new MQLs."""
+    from accord.pact import load_pact
+    from accord.store import connect
+    from accord.workflows import scoring
+
     if leads is not None:
         if pact is None:
             raise ConfigError("--leads needs --pact FILE: a flat file is scored with a pact file")
@@ -133,6 +136,9 @@ def explain_command(
     url: UrlOpt = None,
 ) -> None:
     """Explain a lead's score rule by rule, with one plain sentence."""
+    from accord.store import connect
+    from accord.workflows import scoring
+
     with connect(url) as store:
         x = scoring.explain(store, lead_id, pact, parse_instant(as_of, "--as-of"), model)
     print_explanation(lead_id, x)
@@ -166,6 +172,8 @@ def print_explanation(lead_id: str, x: scoring.Explained) -> None:
         console.print(table)
     else:
         console.print("no rule fired for this lead")
+    for v in e.feedback:
+        console.print(f"feedback: {v.words}", highlight=False)
     for title, items in (("top positive", e.top_positive), ("top negative", e.top_negative)):
         if items:
             console.print(
@@ -184,6 +192,9 @@ def feedback_command(
     url: UrlOpt = None,
 ) -> None:
     """Record sales' verdict on a lead: accept, reject (with a reason), recycle, or adjust its score."""
+    from accord.store import connect
+    from accord.workflows import scoring
+
     with connect(url) as store:
         r = scoring.feedback(
             store,
@@ -202,6 +213,8 @@ def _score_flat_file(
     p: Pact, leads: Path, mapping: str | None, id_column: str | None, output: Path | None, model: str
 ) -> None:
     import pyarrow.csv as pacsv
+
+    from accord.scoring.flat import score_flat
 
     result = score_flat(p, leads, mapping, model, id_column=id_column)
     out = output or _beside(leads, ".scores.csv")

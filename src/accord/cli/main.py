@@ -16,6 +16,7 @@ from accord.cli._runs import runs_app, scores_app
 from accord.cli._score import explain_command, feedback_command, score_command
 
 app = typer.Typer(
+    rich_markup_mode=None,
     name="accord",
     help="Lead scoring and multi-touch attribution that sales and marketing agree on.",
     no_args_is_help=True,

@@ -11,6 +11,7 @@ moments.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from accord.errors import AccordError
+from accord.errors import EvaluationError
 from accord.evaluation.metrics import auc, gains, logistic_calibration, precision_recall, rate_by
 from accord.model.tables import FeedbackAction, Stage
 from accord.pact.schema import Pact
@@ -28,10 +29,6 @@ from accord.stats import sigmoid
 from accord.store.connection import Store
 
 DAYS_PER_MONTH = 30.44
-
-
-class EvaluationError(AccordError, ValueError):
-    """A back-test cannot run as asked (no history in the window, bad dates)."""
 
 
 @dataclass(frozen=True)
@@ -185,10 +182,23 @@ def _outcomes(history: History, lead_ids: pd.Series, t: datetime, horizon: timed
     )
 
 
+Progress = Callable[[str, float], None]
+"""Told (what is being done, the fraction done) as long work goes on."""
+
+
+def _quiet(_step: str, _frac: float) -> None:
+    return None
+
+
 def score_snapshots(
-    store: Store, pact: Pact, spec: BacktestSpec, history: History | None = None
+    store: Store,
+    pact: Pact,
+    spec: BacktestSpec,
+    history: History | None = None,
+    progress: Progress | None = None,
 ) -> tuple[pd.DataFrame, list[datetime]]:
     """One row per open lead and snapshot: its score then and what happened after."""
+    tick = progress or _quiet
     history = history or History.read(store)
     instants = snapshot_instants(history, spec)
     horizon = timedelta(days=spec.horizon_days)
@@ -196,6 +206,7 @@ def score_snapshots(
     frames = []
     previous_mql: set[str] = set()
     for i, t in enumerate(instants):
+        tick(f"{pact.pact} v{pact.version} as of {t:%Y-%m-%d}", i / len(instants))
         scores = score_leads(pact, inputs_as_of(store, t), t, spec.model).to_pandas()
         converted_before = set(opps.loc[opps.created_at <= t, "lead_id"])
         scores = scores[~scores.lead_id.isin(converted_before)].reset_index(drop=True)
@@ -212,12 +223,16 @@ def score_snapshots(
 
 
 def backtest(
-    store: Store, pact: Pact, spec: BacktestSpec | None = None, history: History | None = None
+    store: Store,
+    pact: Pact,
+    spec: BacktestSpec | None = None,
+    history: History | None = None,
+    progress: Progress | None = None,
 ) -> Backtest:
     """Replay `pact` over history and measure it."""
     spec = spec or BacktestSpec()
     history = history or History.read(store)
-    rows, instants = score_snapshots(store, pact, spec, history)
+    rows, instants = score_snapshots(store, pact, spec, history, progress)
     result = Backtest(f"{pact.pact} v{pact.version}", spec, rows, instants)
     result.metrics = measure(rows, instants, spec)
     result.metrics["left_out"] = left_out_note(history, spec, instants)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from accord.evaluation.backtest import DAYS_PER_MONTH, Backtest, BacktestSpec, History, backtest
+from accord.evaluation.backtest import DAYS_PER_MONTH, Backtest, BacktestSpec, History, Progress, backtest
 from accord.pact.schema import Pact
 from accord.store.connection import Store
 
@@ -91,6 +91,7 @@ def compare_pacts(
     new: Pact,
     spec: BacktestSpec | None = None,
     old_result: Backtest | None = None,
+    progress: Progress | None = None,
 ) -> PactComparison:
     """Back-test both pacts on the same snapshots and compare.
 
@@ -100,8 +101,11 @@ def compare_pacts(
     if old_result is not None and old_result.spec != spec:
         raise ValueError("old_result was back-tested with another spec than the comparison's")
     history = History.read(store)
-    a = old_result or backtest(store, old, spec, history)
-    b = backtest(store, new, spec, history)
+    tick = progress or (lambda _s, _f: None)
+    half = 0.0 if old_result is not None else 0.5
+    a = old_result or backtest(store, old, spec, history, lambda s, f: tick(s, f / 2))
+    b = backtest(store, new, spec, history, lambda s, f: tick(s, half + f * (1 - half)))
+    tick("done", 1.0)
     ha, hb = headline(a), headline(b)
     labels = list(dict.fromkeys([*ha, *hb]))
     table = pd.DataFrame(

@@ -25,16 +25,17 @@ import yaml
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 
+from accord.errors import EvaluationError
 from accord.evaluation.backtest import (
     DAYS_PER_MONTH,
     Backtest,
     BacktestSpec,
-    EvaluationError,
     History,
+    Progress,
     measure,
     score_snapshots,
 )
-from accord.evaluation.metrics import auc
+from accord.evaluation.metrics import auc, auc_interval
 from accord.evaluation.thresholds import advise
 from accord.model.fields import property_value
 from accord.pact.io import parse_pact
@@ -68,6 +69,8 @@ class LearnSpec:
     capacity_per_month: float | None = None
     target_precision: float | None = None
     name: str = "learned"
+    force: bool = False
+    """Set an MQL line even when the held-out AUC interval includes 0.5 (no better than chance)."""
 
 
 @dataclass
@@ -278,6 +281,10 @@ class Learned:
     baseline: Backtest | None = None
     """The current pact's back-test the store learning started from (None for a flat file);
     pass it to `compare_pacts` as `old_result` rather than back-testing that pact again."""
+    auc_interval: tuple[float, float] = (float("nan"), float("nan"))
+    """95% interval of the held-out AUC of the points."""
+    chance: bool = False
+    """The interval includes 0.5: the points rank held-out leads no better than chance."""
 
 
 def _slug(text: str) -> str:
@@ -492,14 +499,27 @@ def _finish(
     """Measure both models on the held-out rows and write the pact."""
     test = ~train
     auc_points = auc(pm.score(pm.design.X)[test], y[test])
+    interval = auc_interval(pm.score(pm.design.X)[test], y[test])
+    chance = not interval[0] > 0.5
     auc_ref = reference_auc(pm.design, train, test, y, spec.seed)
     threshold, reason = line
+    if chance and not spec.force:
+        keep = base.definitions.mql.min_score if base is not None else None
+        threshold = float(keep) if keep is not None else float(np.sum(np.maximum(pm.points, 0)))
+        reason = (
+            f"no MQL line learned: the held-out AUC {auc_points:.3f} (95% interval {interval[0]:.3f} to "
+            f"{interval[1]:.3f}) includes 0.5, so the points rank leads no better than chance; "
+            + ("the current pact's line is kept" if keep is not None else "the line is at the top score")
+            + " (--force sets a learned one)"
+        )
     doc = pact_document(pm, y, train, spec, threshold, touch_levels, base)
     if flat_file and any(flat_file.values()):
         doc["flat_file"] = {k: v for k, v in flat_file.items() if v}
     text = dump_pact(doc)
     pact = parse_pact(text, f"{spec.name}.yaml")
-    return Learned(pact, text, pm, auc_points, auc_ref, split, threshold, reason)
+    return Learned(
+        pact, text, pm, auc_points, auc_ref, split, threshold, reason, auc_interval=interval, chance=chance
+    )
 
 
 def _outcome(values: pd.Series) -> np.ndarray:
@@ -588,13 +608,19 @@ def _feature_pact(types: list[str], spec: LearnSpec) -> Pact:
 
 
 def learn_from_store(
-    store: Store, current: Pact, backtest_spec: BacktestSpec | None = None, spec: LearnSpec | None = None
+    store: Store,
+    current: Pact,
+    backtest_spec: BacktestSpec | None = None,
+    spec: LearnSpec | None = None,
+    progress: Progress | None = None,
 ) -> Learned:
     """Learn from the store's history: rows are the current pact's back-test snapshots."""
     spec = spec or LearnSpec()
     bt = backtest_spec or BacktestSpec()
     history = History.read(store)
-    rows, instants = score_snapshots(store, current, bt, history)
+    tick = progress or (lambda _s, _f: None)
+    rows, instants = score_snapshots(store, current, bt, history, lambda s, f: tick(f"scoring {s}", 0.6 * f))
+    tick("reading touch features", 0.6)
     if len(instants) < 2:
         raise EvaluationError("learning from the store needs at least two snapshots: lengthen the window")
     leads, columns = _store_frame(store)
@@ -628,6 +654,7 @@ def learn_from_store(
     cut = min([*reached[:1], instants[-2]])  # keep at least the last snapshot for testing
     test = (rows.snapshot > cut).to_numpy()
     train = ~test
+    tick("fitting the points", 0.85)
     pm = fit_points(design, train, y, spec)
     scores = pm.score(design.X)
     touch_levels = list(range(n_fit, design.X.shape[1]))

@@ -19,6 +19,18 @@ def auc(scores: np.ndarray, outcomes: np.ndarray) -> float:
     return float((ranks[y].sum() - pos * (pos + 1) / 2) / (pos * neg))
 
 
+def auc_interval(scores: np.ndarray, outcomes: np.ndarray, z: float = 1.96) -> tuple[float, float]:
+    """A 95% interval for the AUC (Hanley and McNeil's standard error)."""
+    a = auc(scores, outcomes)
+    y = np.asarray(outcomes, dtype=bool)
+    n1, n0 = int(y.sum()), int((~y).sum())
+    if a != a:
+        return (float("nan"), float("nan"))
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    se = float(np.sqrt(max(a * (1 - a) + (n1 - 1) * (q1 - a * a) + (n0 - 1) * (q2 - a * a), 0.0) / (n1 * n0)))
+    return (max(0.0, a - z * se), min(1.0, a + z * se))
+
+
 def gains(scores: np.ndarray, outcomes: np.ndarray, bins: int = 10) -> pd.DataFrame:
     """Leads ranked by score in `bins` equal groups: each group's rate, lift and cumulative gains.
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from accord.evaluation.backtest import DAYS_PER_MONTH, Backtest, EvaluationError
+from accord.errors import EvaluationError
+from accord.evaluation.backtest import DAYS_PER_MONTH, Backtest
 from accord.evaluation.metrics import precision_recall
 
 

@@ -9,11 +9,15 @@ domain read these specs; nothing else spells a column name as a literal.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Literal
 
 import ibis
 import ibis.expr.datatypes as dt
+
+from accord.model.vocab import TABLE_NAMES
+from accord.model.vocab import FeedbackAction as FeedbackAction
+from accord.model.vocab import Stage as Stage
+from accord.model.vocab import Team as Team
 
 ColumnType = Literal["string", "int", "float", "bool", "timestamp", "json"]
 
@@ -27,35 +31,6 @@ _IBIS_TYPES: dict[ColumnType, dt.DataType] = {
     # representation DuckDB, PostgreSQL and Spark all store and round-trip alike.
     "json": dt.string,
 }
-
-
-class Stage(StrEnum):
-    """Lifecycle stages a lead moves through."""
-
-    LEAD = "lead"
-    MQL = "mql"
-    SAL = "sal"
-    SQL = "sql"
-    OPPORTUNITY = "opportunity"
-    CUSTOMER = "customer"
-    RECYCLED = "recycled"
-    DISQUALIFIED = "disqualified"
-
-
-class Team(StrEnum):
-    """Which side of the house a touch belongs to."""
-
-    MARKETING = "marketing"
-    SALES = "sales"
-
-
-class FeedbackAction(StrEnum):
-    """What a salesperson can do with a lead."""
-
-    ACCEPT = "accept"
-    REJECT = "reject"
-    RECYCLE = "recycle"
-    ADJUST = "adjust"
 
 
 # Touch types Accord knows by name. Other values load too (the set is open);
@@ -387,6 +362,8 @@ TABLES: dict[str, TableSpec] = {
     t.name: t for t in (ACCOUNTS, LEADS, TOUCHPOINTS, OPPORTUNITIES, STAGE_CHANGES, FEEDBACK, SPEND)
 }
 """Every canonical table by name, in load order (referenced tables first)."""
+if tuple(TABLES) != TABLE_NAMES:  # pragma: no cover - a guard for whoever adds a table
+    raise RuntimeError("accord.model.vocab.TABLE_NAMES must list the canonical tables in order")
 
 
 def table_spec(name: str) -> TableSpec:

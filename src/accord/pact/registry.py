@@ -16,24 +16,13 @@ from typing import Any, Literal
 import pyarrow as pa
 from pydantic import BaseModel
 
-from accord.errors import PactError
+from accord.errors import ActivationRefused, PactError, PactRefError
 from accord.model.tables import PACT_ACTIVATIONS, PACT_APPROVALS, PACT_VERSIONS, TableSpec
 from accord.pact.io import parse_pact
 from accord.pact.schema import Approval, Pact
 from accord.store.connection import Store
 
 TEAMS: tuple[Literal["marketing", "sales"], ...] = ("marketing", "sales")
-
-
-class PactRefError(PactError, KeyError):
-    """No submitted pact version matches what the user named."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
-
-
-class ActivationRefused(PactError):
-    """A version both teams have not approved cannot be activated."""
 
 
 class Signature(BaseModel):

@@ -45,6 +45,30 @@ class Explanation:
     top_negative: tuple[RuleLine, ...]
     sentence: str
     facts: dict[str, Any] = field(default_factory=dict)
+    feedback: tuple[Verdict, ...] = ()
+    """Sales' verdicts on the lead up to the instant, oldest first."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One verdict sales gave on a lead."""
+
+    given_at: datetime
+    action: str
+    actor: str | None = None
+    reason: str | None = None
+    points: float | None = None
+
+    @property
+    def words(self) -> str:
+        """`rejected by rep-7 on 2026-03-01 (no budget)`."""
+        done = {"accept": "accepted", "reject": "rejected", "recycle": "recycled", "adjust": "adjusted"}
+        what = done.get(self.action, self.action)
+        if self.action == "adjust" and self.points is not None:
+            what += f" {self.points:+g} points"
+        by = f" by {self.actor}" if self.actor else ""
+        why = f" ({self.reason})" if self.reason else ""
+        return f"{what}{by} on {self.given_at:%Y-%m-%d}{why}"
 
 
 def _ago(as_of: datetime, when: datetime) -> str:
@@ -96,14 +120,15 @@ def explain(
     touches: Sequence[Touch],
     as_of: datetime,
     model_name: str = "default",
+    feedback: Sequence[Verdict] = (),
 ) -> Explanation:
-    """Explain an online score of `lead` (with its `account` and `touches`) as of `as_of`."""
+    """Explain an online score of `lead` (with its `account`, `touches` and sales' verdicts) as of `as_of`."""
     model = pact.model(model_name)
     lines = [
         RuleLine(
             "fit",
             r.id,
-            r.description or r.id.replace("-", " "),
+            r.description or _condition(r.field, r.op, r.operand),
             float(r.points),
             score.fit_rules[r.id],
             f"{r.field} {r.op} {r.operand}",
@@ -120,12 +145,26 @@ def explain(
         )
     positive = tuple(sorted((x for x in lines if x.points > 0), key=lambda x: -x.points)[:3])
     negative = tuple(sorted((x for x in lines if x.points < 0), key=lambda x: x.points)[:3])
-    sentence = _sentence(pact, score, lead, account, touches, as_of, lines, negative)
-    return Explanation(score, tuple(lines), positive, negative, sentence)
+    verdicts = tuple(sorted((v for v in feedback if v.given_at <= as_of), key=lambda v: v.given_at))
+    sentence = _sentence(pact, score, lead, account, touches, as_of, lines, negative, verdicts)
+    return Explanation(score, tuple(lines), positive, negative, sentence, feedback=verdicts)
+
+
+def _condition(field: str, op: str, operand: Any) -> str:
+    """A fit rule's test in words: `source paid_search or organic_search`."""
+    name = field.split(".")[-1].replace("_", " ")
+    if op in ("in", "email_domain_in") and isinstance(operand, list):
+        return f"{name} {' or '.join(map(str, operand))}"
+    if op == "equals":
+        return f"{name} {operand}"
+    if op == "between" and isinstance(operand, list):
+        lo, hi = operand
+        return f"{name} {lo if lo is not None else ''}-{hi if hi is not None else ''}".rstrip("-")
+    return f"{name} {op.replace('_', ' ')} {operand}"
 
 
 def _persona(lead: Mapping[str, Any], account: Mapping[str, Any] | None) -> str:
-    who = lead.get("job_title") or (str(lead.get("seniority") or "").replace("_", "-")) or "unknown role"
+    who = lead.get("job_title") or (str(lead.get("seniority") or "").replace("_", "-"))
     if not account:
         return str(who)
     size = account.get("employees")
@@ -143,8 +182,13 @@ def _sentence(
     as_of: datetime,
     lines: Sequence[RuleLine],
     negative: Sequence[RuleLine],
+    verdicts: Sequence[Verdict] = (),
 ) -> str:
-    parts = [_persona(lead, account)]
+    # Who the lead is; where the data says nothing of role or company, the fit rules that counted.
+    persona = _persona(lead, account)
+    fits = sorted((x for x in lines if x.section == "fit" and x.points > 0), key=lambda x: -x.points)[:2]
+    fit_words = ", ".join(f"{x.description} ({x.points:+g})" for x in fits)
+    parts = [persona or (f"fits {fit_words}" if fit_words else "no fit rule counted")]
     doing = sorted((x for x in lines if x.section == "engagement" and x.points > 0), key=lambda x: -x.points)[
         :2
     ]
@@ -160,7 +204,11 @@ def _sentence(
     else:
         parts.append("no conversation with sales yet")
     if score.reset_at is not None:
-        parts.append(f"engagement counted since the recycle of {score.reset_at:%Y-%m-%d}")
+        reset = next((v for v in reversed(verdicts) if v.given_at == score.reset_at), None)
+        what = {"reject": "rejection"}.get(reset.action, reset.action) if reset else "recycle"
+        parts.append(f"engagement counted since the {what} of {score.reset_at:%Y-%m-%d}")
+    elif verdicts:
+        parts.append(f"sales: {verdicts[-1].words}")
     neg = [x for x in negative if x.section == "engagement"]
     if neg:
         parts.append("but " + neg[0].description[0].lower() + neg[0].description[1:])

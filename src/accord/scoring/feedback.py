@@ -12,9 +12,8 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 
-from accord.errors import ConfigError
+from accord.errors import ConfigError, UnknownLeadError
 from accord.model.tables import FEEDBACK, STAGE_CHANGES, FeedbackAction
-from accord.scoring.lookup import UnknownLeadError
 from accord.store.connection import Store
 from accord.store.writer import upsert
 
@@ -98,6 +97,7 @@ def record_feedback(
                 "changed_at": [when],
                 "actor": [actor],
                 "reason": [reason or action],
+                "run_id": [None],
             },
             schema=STAGE_CHANGES.schema.to_pyarrow(),
         ),

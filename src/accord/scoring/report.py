@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from accord.pact.schema import Pact
-from accord.scoring.lookup import explain_lead
+from accord.scoring.lookup import explain_leads
 from accord.store.connection import Store
 
 
@@ -28,7 +28,5 @@ def top_mqls(
         .to_pyarrow()
         .to_pylist()
     )
-    return [
-        (r["lead_id"], r["score"], explain_lead(store, pact, r["lead_id"], as_of, model).sentence)
-        for r in top
-    ]
+    explained = explain_leads(store, pact, [r["lead_id"] for r in top], as_of, model)
+    return [(r["lead_id"], r["score"], explained[r["lead_id"]].sentence) for r in top]

@@ -15,20 +15,12 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from accord.errors import AccordError
+from accord.errors import UnknownRunError
 from accord.model.tables import ACCOUNT_SCORES, LEAD_SCORES, SCORING_RUNS, STAGE_CHANGES, TableSpec
 from accord.pact.schema import Pact
 from accord.scoring.batch import Inputs, finish_scores, score_accounts, score_people
 from accord.store.connection import Store
 from accord.store.writer import WriteResult, upsert_expr
-
-
-class UnknownRunError(AccordError, KeyError):
-    """No scoring run with that id, or one already reverted."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
-
 
 REQUALIFY_FROM = ("lead", "recycled", "disqualified")
 """A lead whose latest stage is one of these may become an MQL (after the recycle wait, if recycled)."""

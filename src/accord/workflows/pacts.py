@@ -6,15 +6,11 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from accord.errors import PactError
+from accord.errors import NoActivePactError
 from accord.pact import load_pact
 from accord.pact.registry import active_pact
 from accord.pact.schema import Pact
 from accord.store.connection import Store
-
-
-class NoActivePactError(PactError):
-    """The store has no active pact and no file was given."""
 
 
 class ChosenPact(BaseModel):

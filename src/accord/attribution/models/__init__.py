@@ -5,16 +5,23 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from accord.attribution.journeys import AttributionError
 from accord.attribution.models.base import AttributionModel
 from accord.attribution.models.incrementality import Incrementality
 from accord.attribution.models.markov import Markov
 from accord.attribution.models.rules import RULE_MODELS, RuleModel
 from accord.attribution.models.shapley import Shapley
+from accord.errors import AttributionError
 
 _ALL: tuple[type[AttributionModel], ...] = (*RULE_MODELS, Markov, Shapley, Incrementality)
 MODELS: dict[str, type[AttributionModel]] = {cls.lookup_name: cls for cls in _ALL}
-"""Every model by its lookup name."""
+"""Every model by its lookup name (the one name tables and reports print)."""
+ALIASES: dict[str, str] = {
+    alias.lower(): cls.lookup_name
+    for cls in _ALL
+    for alias in (*cls.aliases, "u_shaped" if cls.lookup_name == "position" else "")
+    if alias
+}
+"""Other names `-m` accepts: `first` for `first_touch`, `U` for `position`, ..."""
 
 DEFAULT_COMPARISON = (
     "first_touch",
@@ -31,7 +38,7 @@ DEFAULT_COMPARISON = (
 )
 """What `--compare` runs (models that need what the journeys lack are skipped with a note)."""
 
-_SPEC = re.compile(r"^\s*([a-z_]+)\s*(?:\((.*)\))?\s*$")
+_SPEC = re.compile(r"^\s*([A-Za-z_]+)\s*(?:\((.*)\))?\s*$")
 
 
 def _value(text: str) -> Any:
@@ -59,6 +66,7 @@ def make_model(spec: str | AttributionModel, **params: Any) -> AttributionModel:
     if not m:
         raise AttributionError(f"cannot read model {spec!r}: write NAME or NAME(param=value, ...)")
     name, args = m.group(1), m.group(2)
+    name = name if name in MODELS else ALIASES.get(name.lower(), name)
     cls = MODELS.get(name)
     if cls is None:
         raise AttributionError(f"unknown attribution model {name!r}; models: {', '.join(MODELS)}")
@@ -96,6 +104,7 @@ def split_models(text: str) -> list[str]:
 
 
 __all__ = [
+    "ALIASES",
     "DEFAULT_COMPARISON",
     "MODELS",
     "AttributionModel",

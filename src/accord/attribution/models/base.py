@@ -13,7 +13,8 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from accord.attribution.journeys import AttributionError, Journeys, with_journey_columns
+from accord.attribution.journeys import Journeys, with_journey_columns
+from accord.errors import AttributionError
 
 DIMENSIONS = ("channel", "campaign", "touch_type", "team")
 """What credit can be broken down by."""
@@ -24,8 +25,8 @@ class AttributionModel(ABC):
 
     lookup_name: ClassVar[str]
     description: ClassVar[str]
-    short: ClassVar[str] = ""
-    """A short column heading for side-by-side tables (default: the lookup name)."""
+    aliases: ClassVar[tuple[str, ...]] = ()
+    """Other names `-m` accepts for it; tables and reports print `lookup_name` only."""
     needs_times: ClassVar[bool] = False
     needs_milestones: ClassVar[bool] = False
 
@@ -41,7 +42,7 @@ class AttributionModel(ABC):
         """The model name with any non-default parameter, e.g. `markov(order=2)`."""
         defaults = type(self)().params()
         changed = {k: v for k, v in self.params().items() if defaults.get(k) != v}
-        name = self.short or self.lookup_name
+        name = self.lookup_name
         if not changed:
             return name
         return f"{name}({', '.join(f'{k}={v}' for k, v in changed.items())})"

@@ -28,8 +28,9 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from accord.attribution.journeys import AttributionError, Journeys, with_journey_columns
+from accord.attribution.journeys import Journeys, with_journey_columns
 from accord.attribution.models.base import AttributionModel, share_total
+from accord.errors import AttributionError
 from accord.stats import fit_logistic, sigmoid
 
 
@@ -77,7 +78,7 @@ class Incrementality(AttributionModel):
     """Counterfactual incremental conversions per channel from a logistic model of exposures."""
 
     lookup_name: ClassVar[str] = "incrementality"
-    short: ClassVar[str] = "incr"
+    aliases: ClassVar[tuple[str, ...]] = ("incr",)
     description: ClassVar[str] = (
         "conversions each channel causes: the same journeys without it (logistic model)"
     )

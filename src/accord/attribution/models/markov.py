@@ -29,8 +29,9 @@ import pandas as pd
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from accord.attribution.journeys import AttributionError, Journeys
+from accord.attribution.journeys import Journeys
 from accord.attribution.models.base import AttributionModel, share_total
+from accord.errors import AttributionError
 
 START, CONVERSION, NULL = "(start)", "(conversion)", "(null)"
 SEP = "\x1f"

@@ -19,8 +19,9 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from accord.attribution.journeys import DAY_SECONDS, AttributionError, Journeys
+from accord.attribution.journeys import DAY_SECONDS, Journeys
 from accord.attribution.models.base import DIMENSIONS, AttributionModel, credited
+from accord.errors import AttributionError
 from accord.model.fields import float_literal as _f
 from accord.stats import decay_rate
 
@@ -113,7 +114,7 @@ class FirstTouch(RuleModel):
     """All credit to the first touch."""
 
     lookup_name: ClassVar[str] = "first_touch"
-    short: ClassVar[str] = "first"
+    aliases: ClassVar[tuple[str, ...]] = ("first",)
     description: ClassVar[str] = "100% to the first touch"
 
     def weight(self, t: ir.Table, prefix: str) -> ir.FloatingValue:
@@ -125,7 +126,7 @@ class LastTouch(RuleModel):
     """All credit to the last touch."""
 
     lookup_name: ClassVar[str] = "last_touch"
-    short: ClassVar[str] = "last"
+    aliases: ClassVar[tuple[str, ...]] = ("last",)
     description: ClassVar[str] = "100% to the last touch before the conversion"
 
     def weight(self, t: ir.Table, prefix: str) -> ir.FloatingValue:
@@ -137,7 +138,7 @@ class LastNonDirect(RuleModel):
     """All credit to the last touch that is not direct traffic (the last touch if all are)."""
 
     lookup_name: ClassVar[str] = "last_non_direct"
-    short: ClassVar[str] = "last_nd"
+    aliases: ClassVar[tuple[str, ...]] = ("last_nd",)
     description: ClassVar[str] = "100% to the last touch that is not direct traffic"
 
     def __init__(self, direct: tuple[str, ...] = ("direct", "(direct)", "direct traffic", "(none)")) -> None:
@@ -177,7 +178,7 @@ class TimeDecay(RuleModel):
     """Credit halves for every `half_life_days` a touch lies before the conversion."""
 
     lookup_name: ClassVar[str] = "time_decay"
-    short: ClassVar[str] = "decay"
+    aliases: ClassVar[tuple[str, ...]] = ("decay",)
     description: ClassVar[str] = "credit halves every half-life before the conversion"
     needs_times: ClassVar[bool] = True
 
@@ -252,7 +253,7 @@ class PositionBased(RuleModel):
     """U-shaped: `first` to the first touch, `last` to the last, the rest evenly between."""
 
     lookup_name: ClassVar[str] = "position"
-    short: ClassVar[str] = "U"
+    aliases: ClassVar[tuple[str, ...]] = ("U",)
     description: ClassVar[str] = "40% first, 40% last, 20% spread over the middle (U-shaped)"
 
     def __init__(self, first: float = 0.4, last: float = 0.4) -> None:
@@ -349,7 +350,7 @@ class WShaped(_Milestones):
     """30% each to the first touch, the lead-creation touch and the opportunity-creation touch."""
 
     lookup_name: ClassVar[str] = "w_shaped"
-    short: ClassVar[str] = "W"
+    aliases: ClassVar[tuple[str, ...]] = ("W",)
     description: ClassVar[str] = "30% first touch, 30% lead creation, 30% opportunity creation, 10% the rest"
     roles: ClassVar[tuple[str, ...]] = ("first", "lead", "opportunity")
 
@@ -362,7 +363,7 @@ class FullPath(_Milestones):
     """22.5% each to first touch, lead creation, opportunity creation and closed-won; 10% the rest."""
 
     lookup_name: ClassVar[str] = "full_path"
-    short: ClassVar[str] = "full"
+    aliases: ClassVar[tuple[str, ...]] = ("full",)
     description: ClassVar[str] = "22.5% each to first touch, lead, opportunity and closed-won touches"
     roles: ClassVar[tuple[str, ...]] = ("first", "lead", "opportunity", "won")
 

@@ -25,8 +25,9 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from accord.attribution.journeys import AttributionError, Journeys
+from accord.attribution.journeys import Journeys
 from accord.attribution.models.base import AttributionModel, credited
+from accord.errors import AttributionError
 
 Shares = dict[int, dict[int, tuple[float, float]]]
 """Per coalition bitmask: channel code -> (share of the coalition's conversions, its standard error)."""
