@@ -109,3 +109,9 @@ def test_one_name_per_model_everywhere() -> None:
         assert make_model(alias).label == name
     assert make_model("U").label == "position" and make_model("first").label == "first_touch"
     assert set(ALIASES.values()) <= set(MODELS)
+
+
+def test_doctor_says_when_the_store_folder_does_not_exist(tmp_path: Path) -> None:
+    r = CliRunner().invoke(app, ["doctor", "--url", f"duckdb://{tmp_path / 'nope' / 'a.duckdb'}"])
+    assert r.exit_code == 1
+    assert f"the folder {tmp_path / 'nope'} does not exist" in r.output and "mkdir -p" in r.output

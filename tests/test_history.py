@@ -158,3 +158,91 @@ def test_commands_default_to_the_active_pact_and_label_drafts(
     assert r.exit_code == 2 and "--output goes with --leads FILE" in r.output
     r = runner.invoke(app, ["runs", "list"])
     assert r.exit_code == 0 and r.output.count("run-") == 2 and "draft" in r.output
+
+
+def test_backtest_range_comes_from_the_data_not_from_todays_feedback() -> None:
+    import pandas as pd
+
+    from accord.evaluation.backtest import BacktestSpec, History, left_out_note, snapshot_instants
+
+    leads = pd.DataFrame(
+        {"id": ["a", "b"], "created_at": pd.to_datetime(["2017-01-10", "2018-06-30"]), "source": [None, None]}
+    )
+    opps = pd.DataFrame(
+        {
+            "lead_id": ["a"],
+            "created_at": pd.to_datetime(["2018-08-01"]),
+            "closed_at": pd.to_datetime(["2018-09-15"]),
+            "is_won": [True],
+        }
+    )
+    today = pd.Timestamp("2026-11-29")
+    stages = pd.DataFrame({"lead_id": ["b"], "to_stage": ["disqualified"], "changed_at": [today]})
+    feedback = pd.DataFrame(
+        {"lead_id": ["b"], "given_at": [today], "actor": ["rep"], "action": ["reject"], "reason": ["x"]}
+    )
+    history = History(leads, opps, stages, feedback, last_touch=datetime(2018, 9, 1))
+    assert history.activity_end == datetime(2018, 9, 15)
+    spec = BacktestSpec()
+    instants = snapshot_instants(history, spec)
+    assert instants[-1] <= datetime(2018, 9, 15) - timedelta(days=90)
+    note = left_out_note(history, spec, instants[1:])
+    assert note is not None and "outcome horizon" in note and "(2018-09-15)" in note
+
+
+def test_stages_the_store_never_records_are_not_rates_of_zero() -> None:
+    import math
+
+    import pandas as pd
+
+    from accord.cli._evaluate import _pct
+    from accord.evaluation.backtest import History, _unknown_stages
+
+    empty_fb = pd.DataFrame({"lead_id": [], "given_at": [], "actor": [], "action": [], "reason": []})
+    stages = pd.DataFrame({"lead_id": ["a"], "to_stage": ["mql"], "changed_at": [pd.Timestamp("2018-01-01")]})
+    opps = pd.DataFrame(
+        {"lead_id": ["a"], "created_at": [pd.Timestamp("2018-02-01")], "closed_at": [None], "is_won": [None]}
+    )
+    history = History(pd.DataFrame(), opps, stages, empty_fb)
+    funnel = {"mql_to_sal": 0.0, "mql_to_sql": 0.0, "mql_to_opportunity": 0.25, "mql_to_won": 0.0}
+    _unknown_stages(funnel, history)
+    assert (
+        math.isnan(funnel["mql_to_sal"])
+        and math.isnan(funnel["mql_to_sql"])
+        and math.isnan(funnel["mql_to_won"])
+    )
+    assert funnel["mql_to_opportunity"] == 0.25
+    assert _pct(funnel["mql_to_sal"]) == "n/a" and _pct(0.25) == "25.0%"
+
+
+def test_rules_that_can_never_fire_on_the_store_are_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from accord.store import connect
+
+    monkeypatch.chdir(tmp_path)
+    with connect("duckdb://accord.duckdb") as store:
+        load_tables(store, golden_tables())
+    text = GOLDEN_PACT.replace(
+        "        - {id: freemail,",
+        "        - {id: landing, field: lead.properties.landing_pge_id, equals: x, points: 5}\n"
+        "        - {id: freemail,",
+    ).replace(
+        "        - {id: unsub,",
+        "        - {id: webinars, touch_type: webinar_live, points: 3}\n        - {id: unsub,",
+    )
+    (tmp_path / "p.yaml").write_text(text)
+    runner = CliRunner()
+    r = runner.invoke(app, ["pact", "validate", "p.yaml", "--url", "duckdb://accord.duckdb"])
+    assert r.exit_code == 0, r.output
+    assert (
+        "rule 'landing' can never fire on this store: no lead in the store has a value for property"
+        in r.output
+    )
+    assert (
+        "rule 'webinars' can never fire on this store: no touch in the store has touch_type 'webinar_live'"
+        in (r.output)
+    )
+    assert "rule 'budget'" not in r.output and "rule 'visit'" not in r.output
+    r = runner.invoke(app, ["score", "--pact", "p.yaml", "--as-of", AS_OF.isoformat()])
+    assert r.exit_code == 0 and r.output.count("can never fire") == 2

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from accord.cli._console import console, friendly
+from accord.cli._console import console, err, friendly
 from accord.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -114,6 +114,10 @@ def print_run(r: scoring.Scored, when: datetime) -> None:
         highlight=False,
     )
     print_top(r.top)
+    for s in r.silent:
+        err.print(
+            f"[yellow]warning:[/] rule {s.rule_id!r} can never fire on this store: {s.why}", highlight=False
+        )
 
 
 def print_top(rows: list[scoring.TopMql]) -> None:

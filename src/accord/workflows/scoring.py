@@ -12,6 +12,7 @@ from accord.errors import ConfigError
 from accord.scoring.explain import Explanation
 from accord.scoring.feedback import Recorded, record_feedback
 from accord.scoring.lookup import explain_lead
+from accord.scoring.reach import SilentRule, silent_rules
 from accord.scoring.report import top_mqls
 from accord.scoring.run import Reverted, RunResult, list_runs, revert_run, run_scoring
 from accord.store.connection import Store
@@ -34,6 +35,8 @@ class Scored(BaseModel):
     chosen: ChosenPact
     run: RunResult
     top: list[TopMql]
+    silent: list[SilentRule] = []
+    """Rules that can never fire on this store's data (an unknown property key, an unseen touch type)."""
 
 
 def score_store(
@@ -59,7 +62,12 @@ def score_store(
         dry_run=dry_run,
     )
     rows = [] if dry_run else top_mqls(store, chosen.pact, as_of, model, top)
-    return Scored(chosen=chosen, run=run, top=[TopMql(lead_id=i, score=s, sentence=t) for i, s, t in rows])
+    return Scored(
+        chosen=chosen,
+        run=run,
+        top=[TopMql(lead_id=i, score=s, sentence=t) for i, s, t in rows],
+        silent=silent_rules(store, chosen.pact, model),
+    )
 
 
 class Explained(BaseModel):
