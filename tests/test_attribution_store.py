@@ -140,7 +140,7 @@ def test_incrementality_is_closest_to_the_generator_truth(duck: Store) -> None:
     fill(duck, gen)
     with journeys_from_store(duck, JourneySpec(conversion=Conversion.OPPORTUNITY)) as j:
         result = run_models(j, [*ENGINE_MODELS[:-1], "incrementality(bootstrap=20)"])
-    dist = result.distance_to(gen.truth["true_incremental_opportunities"])
+    dist = result.distance_to(gen.truth.true_incremental_opportunities)
     best = min(dist, key=dist.get)
     assert best.startswith("incrementality"), dist
     assert dist[best] < 0.2 and min(v for k, v in dist.items() if k != best) > dist[best] + 0.05
@@ -214,7 +214,7 @@ def small_store_url(tmp_path) -> str:
 def test_cli_compare_on_the_store(tmp_path) -> None:
     url = small_store_url(tmp_path)
     truth = tmp_path / "truth.json"
-    truth.write_text(json.dumps(small_world().truth), encoding="utf-8")
+    truth.write_text(small_world().truth.model_dump_json(), encoding="utf-8")
     r = runner.invoke(
         app, ["attribute", "--compare", "--url", url, "--conversion", "won", "--truth", str(truth)]
     )

@@ -115,3 +115,21 @@ def test_doctor_says_when_the_store_folder_does_not_exist(tmp_path: Path) -> Non
     r = CliRunner().invoke(app, ["doctor", "--url", f"duckdb://{tmp_path / 'nope' / 'a.duckdb'}"])
     assert r.exit_code == 1
     assert f"the folder {tmp_path / 'nope'} does not exist" in r.output and "mkdir -p" in r.output
+
+
+def test_workflow_results_are_typed_and_serialise_for_every_surface(tmp_path: Path) -> None:
+    import json
+
+    from accord.workflows.attribution import AttributionResult, attribute
+    from test_attribution_store import small_store_url, small_world
+
+    url = small_store_url(tmp_path)
+    done = attribute(url, None, ["first_touch", "linear", "markov"], by="team")
+    result = AttributionResult.model_validate_json(done.result.model_dump_json())
+    assert result.models == ["first_touch", "linear", "markov"] and result.by == "team"
+    for m in result.models:
+        credited = sum(r.conversions for r in result.credit if r.model == m)
+        assert credited == pytest.approx(result.journeys["conversions"])
+    assert {r.group for r in result.credit} <= {"marketing", "sales"}
+    truth = small_world().truth
+    assert json.loads(truth.model_dump_json())["leads"] == 1_500 == truth.leads

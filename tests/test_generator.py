@@ -71,16 +71,16 @@ def test_lifecycle_is_consistent_with_opportunities(gen) -> None:  # type: ignor
 
 def test_truth_is_consistent(gen) -> None:  # type: ignore[no-untyped-def]
     truth = gen.truth
-    inc = truth["true_incremental_opportunities"]
+    inc = truth.true_incremental_opportunities
     assert inc["display"] == pytest.approx(0.0, abs=1e-9)  # on the path, causes nothing
     assert all(v > 0 for k, v in inc.items() if k != "display")
-    assert sum(truth["true_incremental_share"].values()) == pytest.approx(1.0)
+    assert sum(truth.true_incremental_share.values()) == pytest.approx(1.0)
     lt = gen.lead_truth.to_pandas()
     assert lt.p_opportunity.mean() == pytest.approx(0.085, abs=1e-6)  # calibrated intercept
-    assert truth["opportunities"] == int(lt.opportunity.sum()) == gen.tables["opportunities"].num_rows
+    assert truth.opportunities == int(lt.opportunity.sum()) == gen.tables["opportunities"].num_rows
     # Realised incremental conversions agree with their expectation.
     for ch in ("webinar", "paid_search", "sales_outreach"):
-        assert truth["true_incremental_opportunities_realised"][ch] == pytest.approx(inc[ch], rel=0.35)
+        assert truth.true_incremental_opportunities_realised[ch] == pytest.approx(inc[ch], rel=0.35)
 
 
 def test_fit_really_drives_conversion(gen) -> None:  # type: ignore[no-untyped-def]

@@ -110,7 +110,7 @@ def run_demo(
         tick("attribution against the truth", 0.92)
         with journeys_from_store(store, JourneySpec(conversion=Conversion.OPPORTUNITY, as_of=as_of)) as j:
             opps = run_models(j)
-        distance = opps.distance_to(gen.truth["true_incremental_opportunities"])
+        distance = opps.distance_to(gen.truth.true_incremental_opportunities)
         tick("learning a pact from history", 0.98)
         spec = BacktestSpec(capacity_per_month=None)
         learned = learn_from_store(store, pact, spec)

@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from accord.attribution import Attribution
-    from accord.attribution.journeys import Journeys
 
 _LOOKBACK = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(d|days?|t|touch(?:es)?)\s*$", re.IGNORECASE)
 
@@ -77,63 +76,36 @@ def attribute_command(
     url: Annotated[str | None, typer.Option(help="Store URL (default $ACCORD_URL or accord.duckdb).")] = None,
 ) -> None:
     """Credit conversions and value to channels; with --compare, every model in one table."""
-    from accord.attribution import (
-        JourneySpec,
-        journeys_from_file,
-        journeys_from_store,
-        run_models,
-        spend_by_channel,
-        team_credit,
-        team_report,
-    )
-    from accord.attribution.compare import spend_from_file, write_details
     from accord.attribution.models import DEFAULT_COMPARISON, split_models
-    from accord.store import connect
+    from accord.workflows.attribution import attribute
 
     if output not in ("table", "json", "csv"):
         raise AttributionError(f"--output must be table, json or csv, not {output!r}")
     if per not in ("lead", "account"):
         raise AttributionError(f"--per must be lead or account, not {per!r}")
     days, touches = parse_lookback(lookback)
-    spec = JourneySpec(
+    done = attribute(
+        url,
+        source,
+        list(DEFAULT_COMPARISON) if compare else split_models(model),
         conversion=conversion,
         per="lead" if per == "lead" else "account",
         lookback_days=days,
         lookback_touches=touches,
         as_of=parse_instant(as_of) if as_of else None,
+        by=by,
+        sep=sep,
+        spend_file=spend,
+        strict=not compare,
+        teams=output == "table",
+        details=details,
     )
-    models = list(DEFAULT_COMPARISON) if compare else split_models(model)
-    spend_series = spend_from_file(str(spend)) if spend else None
-    store = None
-    try:
-        if source is not None:
-            if conversion is not Conversion.OPPORTUNITY or per != "lead" or url is not None:
-                raise AttributionError(
-                    "--conversion, --per and --url apply to the store; a journey file carries its own "
-                    "conversions (drop them, or omit the file to attribute the store)"
-                )
-            journeys: Journeys = journeys_from_file(source, sep=sep, spec=spec)
-        else:
-            store = connect(url)
-            journeys = journeys_from_store(store, spec)
-            if spend_series is None:
-                spend_series = spend_by_channel(store, end=spec.as_of)
-        with journeys:
-            result = run_models(journeys, models, by=by, spend=spend_series, strict=not compare)
-            teams = (
-                team_report(journeys) if output == "table" and journeys.has_times and source is None else None
-            )
-            team_split = team_credit(result, journeys) if teams is not None else None
-    finally:
-        if store is not None:
-            store.close()
     if details is not None:
-        written = write_details(result, details)
-        console.print(f"wrote {', '.join(p.name for p in written)} to {details}", highlight=False)
+        console.print(f"wrote each model's workings to {details}", highlight=False)
     if output != "table":
-        _write(result.credit, output, to)
+        _write(done.attribution.credit, output, to)
         return
-    _print(result, teams, team_split, truth)
+    _print(done.attribution, done.teams, done.team_split, truth)
 
 
 def _write(credit: pd.DataFrame, fmt: Literal["json", "csv"] | str, to: Path | None) -> None:

@@ -37,8 +37,8 @@ def demo_command(
         print_result(load)
     truth = result.generated.truth
     console.print(
-        f"\n{truth['leads']:,} leads, {truth['touchpoints']:,} touchpoints, "
-        f"{truth['opportunities']:,} opportunities, {truth['won']:,} won"
+        f"\n{truth.leads:,} leads, {truth.touchpoints:,} touchpoints, "
+        f"{truth.opportunities:,} opportunities, {truth.won:,} won"
     )
     r, p = result.scoring, result.pact
     console.print(
@@ -70,9 +70,9 @@ def demo_command(
     console.rule("[bold]Evidence for the review meeting")
     ev = result.evaluation.metrics
     console.print(
-        f"example pact back-tested over {ev['snapshots']} monthly snapshots: AUC {ev['auc']:.3f}, "
-        f"MQL precision {ev['precision_at_mql']:.1%}, recall {ev['recall_at_mql']:.1%}, "
-        f"{ev['funnel']['mqls_per_month']:.0f} new MQLs a month",
+        f"example pact back-tested over {ev.snapshots} monthly snapshots: AUC {ev.auc:.3f}, "
+        f"MQL precision {ev.precision_at_mql:.1%}, recall {ev.recall_at_mql:.1%}, "
+        f"{ev.funnel.mqls_per_month:.0f} new MQLs a month",
         highlight=False,
     )
     lp = result.learned

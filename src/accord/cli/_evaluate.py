@@ -82,38 +82,23 @@ def evaluate_command(
     url: UrlOpt = None,
 ) -> None:
     """Back-test a pact on history: conversion by band and grade, AUC, lift, funnel, volume, calibration."""
-    from accord.evaluation import backtest
-    from accord.evaluation.feedback_analysis import feedback_report
-    from accord.evaluation.thresholds import advise
     from accord.store import connect
-    from accord.workflows.pacts import choose_pact
+    from accord.workflows import evidence
 
     capacity = capacity_from(capacity, reps, leads_per_rep)
     spec = _spec(start, end, every, horizon, capacity, model)
-    store = connect(url)
-    try:
-        chosen = choose_pact(store, pact)
-        p = chosen.pact
-        console.print(f"back-testing {chosen.label}", highlight=False)
-        with work_bar("back-test") as tick:
-            b = backtest(store, p, spec, progress=tick)
-        advice = (
-            advise(b, capacity_per_month=capacity, target_precision=precision)
-            if (capacity or precision)
-            else None
-        )
-        report = feedback_report(store, p, b) if feedback else None
-    finally:
-        store.close()
-    print_backtest(b)
-    if advice is not None:
-        print_advice(advice)
-    if report is not None:
-        print_feedback(report)
+    with connect(url) as store, work_bar("back-test") as tick:
+        e = evidence.evaluate(store, pact, spec, target_precision=precision, feedback=feedback, progress=tick)
+    console.print(f"back-tested {e.chosen.label}", highlight=False)
+    print_backtest(e.backtest)
+    if e.advice is not None:
+        print_advice(e.advice)
+    if e.feedback is not None:
+        print_feedback(e.feedback)
     if json_out is not None:
-        data = b.to_dict()
-        if advice is not None:
-            data["threshold_advice"] = {"threshold": advice.threshold, "reason": advice.reason}
+        data = e.backtest.to_dict()
+        if e.advice is not None:
+            data["threshold_advice"] = {"threshold": e.advice.threshold, "reason": e.advice.reason}
         json_out.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
         console.print(f"wrote {json_out}", highlight=False)
 
@@ -128,23 +113,23 @@ def _days(x: float) -> str:
 
 def print_backtest(b: Backtest) -> None:
     """The back-test as readable tables."""
-    import pandas as pd
+    from accord.evaluation.results import frame_of
 
     m = b.metrics
-    f = m["funnel"]
+    f = m.funnel
     console.rule(f"[bold]Back-test of {b.pact}")
     console.print(
-        f"{m['snapshots']} snapshots every {b.spec.every_days:g} days from {b.snapshots[0]:%Y-%m-%d} to "
-        f"{b.snapshots[-1]:%Y-%m-%d}; {m['rows']:,} lead-snapshots ({m['leads']:,} leads); a conversion "
-        f"is an opportunity within {b.spec.horizon_days:g} days; base rate {m['conversion_rate']:.2%}",
+        f"{m.snapshots} snapshots every {b.spec.every_days:g} days from {b.snapshots[0]:%Y-%m-%d} to "
+        f"{b.snapshots[-1]:%Y-%m-%d}; {m.rows:,} lead-snapshots ({m.leads:,} leads); a conversion "
+        f"is an opportunity within {b.spec.horizon_days:g} days; base rate {m.conversion_rate:.2%}",
         highlight=False,
     )
     console.print(
-        f"AUC {m['auc']:.3f}; at the MQL line: precision {m['precision_at_mql']:.1%}, recall "
-        f"{m['recall_at_mql']:.1%} ({m['mql_share']:.1%} of open leads are MQLs)",
+        f"AUC {m.auc:.3f}; at the MQL line: precision {_pct(m.precision_at_mql)}, recall "
+        f"{_pct(m.recall_at_mql)} ({m.mql_share:.1%} of open leads are MQLs)",
         highlight=False,
     )
-    grid = m["grade_band"].pivot_table(index="grade", columns="band", values="rate")
+    grid = frame_of(m.grade_band).pivot_table(index="grade", columns="band", values="rate")
     grid = grid.reset_index()
     grid.columns = [str(c) for c in grid.columns]
     print_frame(
@@ -154,7 +139,7 @@ def print_backtest(b: Backtest) -> None:
     )
     print_frame(
         "lift and cumulative gains by score decile",
-        m["gains"],
+        frame_of(m.gains),
         [
             ("decile", "group", 0),
             ("leads", "leads", 0),
@@ -163,35 +148,37 @@ def print_backtest(b: Backtest) -> None:
             ("cum. gain", "cumulative_gain", 3),
         ],
     )
-    cap = f" against a capacity of {f['capacity_per_month']:g}" if f["capacity_per_month"] else ""
+    cap = f" against a capacity of {f.capacity_per_month:g}" if f.capacity_per_month else ""
     console.print(
-        f"funnel: {f['new_mqls']:,} new MQLs ({f['mqls_per_month']:.0f} a month{cap}); accepted by sales "
-        f"{_pct(f['mql_to_sal'])}, SQL {_pct(f['mql_to_sql'])}, opportunity {_pct(f['mql_to_opportunity'])}, "
-        f"won {_pct(f['mql_to_won'])}; median days MQL to opportunity "
-        f"{_days(f['median_days_mql_to_opportunity'])}, to won {_days(f['median_days_mql_to_won'])}"
+        f"funnel: {f.new_mqls:,} new MQLs ({f.mqls_per_month:.0f} a month{cap}); accepted by sales "
+        f"{_pct(f.mql_to_sal)}, SQL {_pct(f.mql_to_sql)}, opportunity {_pct(f.mql_to_opportunity)}, "
+        f"won {_pct(f.mql_to_won)}; median days MQL to opportunity "
+        f"{_days(f.median_days_mql_to_opportunity)}, to won {_days(f.median_days_mql_to_won)}"
         " (n/a: the store records no such stage)",
         highlight=False,
     )
-    if m.get("left_out"):
-        console.print(f"note: {m['left_out']}", highlight=False)
-    vol = m["volume"].assign(month=lambda d: pd.to_datetime(d.snapshot).dt.strftime("%Y-%m-%d"))
+    if m.left_out:
+        console.print(f"note: {m.left_out}", highlight=False)
+    vol = frame_of(m.volume)
+    vol["month"] = [f"{v.snapshot:%Y-%m-%d}" for v in m.volume]
     cols: list[tuple[str, str, int | None]] = [
         ("snapshot", "month", None),
         ("new MQLs / month", "per_month", 0),
     ]
-    if "over_capacity" in vol:
+    if b.spec.capacity_per_month is not None:
         cols.append(("over capacity", "over_capacity", None))
     print_frame("MQL volume", vol, cols)
-    print_frame(
-        "calibration (fitted on the earlier snapshots, measured on the later)",
-        m["calibration"],
-        [
-            ("band", "band", None),
-            ("leads", "leads", 0),
-            ("predicted", "predicted", 3),
-            ("observed", "observed", 3),
-        ],
-    )
+    if m.calibration:
+        print_frame(
+            "calibration (fitted on the earlier snapshots, measured on the later)",
+            frame_of(m.calibration),
+            [
+                ("band", "band", None),
+                ("leads", "leads", 0),
+                ("predicted", "predicted", 3),
+                ("observed", "observed", 3),
+            ],
+        )
 
 
 def print_advice(a: ThresholdAdvice) -> None:
@@ -277,17 +264,12 @@ def compare_command(
     url: UrlOpt = None,
 ) -> None:
     """Back-test two pacts on the same history, side by side, with the MQLs NEW adds and drops."""
-    from accord.evaluation.compare import compare_pacts
-    from accord.pact import load_pact
     from accord.store import connect
+    from accord.workflows import evidence
 
-    a, b = load_pact(old), load_pact(new)
-    store = connect(url)
-    try:
-        with work_bar("comparing") as tick:
-            c = compare_pacts(store, a, b, _spec(start, end, every, horizon, capacity, model), progress=tick)
-    finally:
-        store.close()
+    spec = _spec(start, end, every, horizon, capacity, model)
+    with connect(url) as store, work_bar("comparing") as tick:
+        c = evidence.compare(store, old, new, spec, progress=tick)
     print_comparison(c)
 
 

@@ -13,24 +13,7 @@ from accord.cli._pact import print_diff
 from accord.errors import ConfigError
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from accord.evaluation.learn import Learned
-
-
-def read_flat(path: Path, mapping: str | None, id_column: str | None, outcome: str) -> pd.DataFrame:
-    """A flat leads export as the loader reads it (the mapping applied), with its outcome column."""
-    from accord.store.flat import file_columns, flat_frame, leads_mapping, read_flat_leads
-    from accord.store.mapping import ColumnSource
-
-    m = leads_mapping(mapping, id_column)
-    if "id" not in m.columns and "id" not in {c.lower() for c in file_columns(path, m)}:
-        m = m.model_copy(update={"columns": {**m.columns, "id": ColumnSource(row=True)}})
-    flat = read_flat_leads(path, m, keep=[outcome])
-    try:
-        return flat_frame(flat)
-    finally:
-        flat.close()
 
 
 @friendly
@@ -71,11 +54,9 @@ def learn_command(
 ) -> None:
     """Learn a readable points-based pact from history and show how it compares."""
     from accord.evaluation import BacktestSpec
-    from accord.evaluation.compare import compare_pacts
-    from accord.evaluation.learn import LearnSpec, learn_from_frame, learn_from_store
-    from accord.model.tables import LEADS
+    from accord.evaluation.learn import LearnSpec
     from accord.store import connect
-    from accord.workflows.pacts import choose_pact
+    from accord.workflows import evidence
 
     if source not in ("store", "leads", "file"):
         raise ConfigError(f"--from must be store (or give --leads FILE), not {source!r}")
@@ -84,37 +65,19 @@ def learn_command(
     if leads is not None:
         if outcome is None:
             raise ConfigError("--leads needs --outcome COLUMN (and usually --id COLUMN)")
-        if capacity is not None:
-            raise ConfigError(
-                "a flat file has no dates to count MQLs per month: set the line with --precision "
-                "(learn from the store to size it by capacity)"
-            )
-        df = read_flat(leads, mapping, id_column, outcome)
-        canonical = set(LEADS.column_names)
-        remembered = {"id": id_column} | ({"mapping": mapping} if mapping else {})
-        learned = learn_from_frame(df, outcome, "id", spec, canonical=canonical, flat_file=remembered)
+        learned = evidence.learn_from_file(leads, outcome, spec, mapping=mapping, id_column=id_column)
         out.write_text(learned.yaml, encoding="utf-8")
         _print_learned(learned, out)
         return
     bt = BacktestSpec(every_days=every, horizon_days=horizon, capacity_per_month=capacity)
-    store = connect(url)
-    try:
-        chosen = choose_pact(store, pact)
-        current = chosen.pact
-        console.print(f"learning from the history scored with {chosen.label}", highlight=False)
-        with work_bar("learning") as tick:
-            learned = learn_from_store(store, current, bt, spec, progress=tick)
-        out.write_text(learned.yaml, encoding="utf-8")
-        _print_learned(learned, out)
-        console.rule("[bold]What changes")
-        print_diff(current, learned.pact)
-        with work_bar("back-testing the learned pact") as tick:
-            comparison = compare_pacts(
-                store, current, learned.pact, bt, old_result=learned.baseline, progress=tick
-            )
-        print_comparison(comparison)
-    finally:
-        store.close()
+    with connect(url) as store, work_bar("learning") as tick:
+        done = evidence.learn_from_history(store, pact, bt, spec, progress=tick)
+    out.write_text(done.learned.yaml, encoding="utf-8")
+    console.print(f"learned from the history scored with {done.chosen.label}", highlight=False)
+    _print_learned(done.learned, out)
+    console.rule("[bold]What changes")
+    print_diff(done.chosen.pact, done.learned.pact)
+    print_comparison(done.comparison)
 
 
 def _print_learned(learned: Learned, out: Path) -> None:

@@ -12,7 +12,7 @@ moments.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,6 +21,15 @@ import pandas as pd
 
 from accord.errors import EvaluationError
 from accord.evaluation.metrics import auc, gains, logistic_calibration, precision_recall, rate_by
+from accord.evaluation.results import (
+    BacktestMetrics,
+    CalibrationRow,
+    Funnel,
+    GainsRow,
+    Rate,
+    VolumeRow,
+    rows_of,
+)
 from accord.model.tables import FeedbackAction, Stage
 from accord.pact.schema import Pact
 from accord.scoring.batch import score_leads
@@ -106,28 +115,14 @@ class Backtest:
     """snapshot, lead_id, score, fit, engagement, grade, band, is_mql, new_mql, converted, won,
     days_to_opportunity, days_to_won, accepted, sql."""
     snapshots: list[datetime]
-    metrics: dict[str, Any] = field(default_factory=dict)
+    metrics: BacktestMetrics
 
     def to_dict(self) -> dict[str, Any]:
-        """Metrics as plain JSON-ready values."""
-        out: dict[str, Any] = _plain(self.metrics)
+        """Metrics as plain JSON-ready values (NaN as null)."""
+        import json
+
+        out: dict[str, Any] = json.loads(self.metrics.model_dump_json())
         return out
-
-
-def _plain(x: Any) -> Any:
-    if isinstance(x, pd.DataFrame):
-        return [_plain(r) for r in x.to_dict(orient="records")]
-    if isinstance(x, dict):
-        return {str(k): _plain(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_plain(v) for v in x]
-    if isinstance(x, np.generic):
-        x = x.item()
-    if isinstance(x, float) and not np.isfinite(x):
-        return None
-    if isinstance(x, datetime | pd.Timestamp):
-        return x.isoformat()
-    return x
 
 
 def snapshot_instants(history: History, spec: BacktestSpec) -> list[datetime]:
@@ -233,24 +228,36 @@ def backtest(
     spec = spec or BacktestSpec()
     history = history or History.read(store)
     rows, instants = score_snapshots(store, pact, spec, history, progress)
-    result = Backtest(f"{pact.pact} v{pact.version}", spec, rows, instants)
-    result.metrics = measure(rows, instants, spec)
-    result.metrics["left_out"] = left_out_note(history, spec, instants)
-    _unknown_stages(result.metrics["funnel"], history)
-    return result
+    metrics = measure_on(history, rows, instants, spec)
+    return Backtest(f"{pact.pact} v{pact.version}", spec, rows, instants, metrics)
 
 
-def _unknown_stages(funnel: dict[str, Any], history: History) -> None:
+def measure_on(
+    history: History, rows: pd.DataFrame, instants: list[datetime], spec: BacktestSpec
+) -> BacktestMetrics:
+    """`measure`, with what the history says: stages it never records, snapshots left out."""
+    m = measure(rows, instants, spec)
+    return m.model_copy(
+        update={
+            "left_out": left_out_note(history, spec, instants),
+            "funnel": _unknown_stages(m.funnel, history),
+        }
+    )
+
+
+def _unknown_stages(funnel: Funnel, history: History) -> Funnel:
     """A stage the store records nothing of is unknown (NaN), not a rate of 0."""
     nan = float("nan")
+    unknown: dict[str, float] = {}
     if not (history.feedback.action == FeedbackAction.ACCEPT.value).any():
-        funnel["mql_to_sal"] = nan
+        unknown["mql_to_sal"] = nan
     if not (history.stages.to_stage == Stage.SQL.value).any():
-        funnel["mql_to_sql"] = nan
+        unknown["mql_to_sql"] = nan
     if history.opportunities.empty:
-        funnel["mql_to_opportunity"] = funnel["mql_to_won"] = nan
+        unknown |= {"mql_to_opportunity": nan, "mql_to_won": nan}
     elif not history.opportunities.is_won.fillna(False).astype(bool).any():
-        funnel["mql_to_won"] = nan
+        unknown["mql_to_won"] = nan
+    return funnel.model_copy(update=unknown)
 
 
 def left_out_note(history: History, spec: BacktestSpec, instants: list[datetime]) -> str | None:
@@ -268,7 +275,7 @@ def left_out_note(history: History, spec: BacktestSpec, instants: list[datetime]
     )
 
 
-def measure(rows: pd.DataFrame, instants: list[datetime], spec: BacktestSpec) -> dict[str, Any]:
+def measure(rows: pd.DataFrame, instants: list[datetime], spec: BacktestSpec) -> BacktestMetrics:
     """Every back-test metric from snapshot rows."""
     y = rows.converted.to_numpy()
     precision, recall = precision_recall(rows.is_mql.to_numpy(), y)
@@ -282,33 +289,34 @@ def measure(rows: pd.DataFrame, instants: list[datetime], spec: BacktestSpec) ->
     )
     if spec.capacity_per_month is not None:
         volume["over_capacity"] = volume.per_month > spec.capacity_per_month
-    return {
-        "snapshots": len(instants),
-        "rows": len(rows),
-        "leads": int(rows.lead_id.nunique()),
-        "conversion_rate": float(y.mean()) if len(y) else float("nan"),
-        "auc": auc(rows.score.to_numpy(), y),
-        "precision_at_mql": precision,
-        "recall_at_mql": recall,
-        "mql_share": float(rows.is_mql.mean()) if len(rows) else float("nan"),
-        "by_band": rate_by(rows.band.astype(str), y),
-        "by_grade": rate_by(rows.grade.astype(str), y),
-        "grade_band": grade_band,
-        "gains": gains(rows.score.to_numpy(), y),
-        "funnel": {
-            "new_mqls": len(mqls),
-            "mqls_per_month": len(mqls) / months if months else float("nan"),
-            "capacity_per_month": spec.capacity_per_month,
-            "mql_to_sal": _mean(mqls.accepted),
-            "mql_to_sql": _mean(mqls.sql),
-            "mql_to_opportunity": _mean(mqls.converted),
-            "mql_to_won": _mean(mqls.won),
-            "median_days_mql_to_opportunity": _median(mqls.days_to_opportunity),
-            "median_days_mql_to_won": _median(mqls.days_to_won),
-        },
-        "volume": volume,
-        "calibration": calibration(rows, instants),
-    }
+    funnel = Funnel(
+        new_mqls=len(mqls),
+        mqls_per_month=len(mqls) / months if months else float("nan"),
+        capacity_per_month=spec.capacity_per_month,
+        mql_to_sal=_mean(mqls.accepted),
+        mql_to_sql=_mean(mqls.sql),
+        mql_to_opportunity=_mean(mqls.converted),
+        mql_to_won=_mean(mqls.won),
+        median_days_mql_to_opportunity=_median(mqls.days_to_opportunity),
+        median_days_mql_to_won=_median(mqls.days_to_won),
+    )
+    return BacktestMetrics(
+        snapshots=len(instants),
+        rows=len(rows),
+        leads=int(rows.lead_id.nunique()),
+        conversion_rate=float(y.mean()) if len(y) else float("nan"),
+        auc=auc(rows.score.to_numpy(), y),
+        precision_at_mql=precision,
+        recall_at_mql=recall,
+        mql_share=float(rows.is_mql.mean()) if len(rows) else float("nan"),
+        by_band=rows_of(rate_by(rows.band.astype(str), y), Rate),
+        by_grade=rows_of(rate_by(rows.grade.astype(str), y), Rate),
+        grade_band=rows_of(grade_band, Rate),
+        gains=rows_of(gains(rows.score.to_numpy(), y), GainsRow),
+        funnel=funnel,
+        volume=rows_of(volume, VolumeRow),
+        calibration=rows_of(calibration(rows, instants), CalibrationRow),
+    )
 
 
 def _mean(s: pd.Series) -> float:

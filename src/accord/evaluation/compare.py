@@ -33,22 +33,23 @@ def headline(b: Backtest) -> dict[str, float]:
     """The metrics a review meeting reads first, by label."""
     out: dict[str, float] = {}
     m = b.metrics
+    cal = m.calibration
     extra = {
-        "top_decile_lift": float(m["gains"].lift.iloc[0]) if len(m["gains"]) else float("nan"),
-        "calibration_error": float((m["calibration"].predicted - m["calibration"].observed).abs().mean())
-        if len(m["calibration"])
+        "top_decile_lift": m.gains[0].lift if m.gains else float("nan"),
+        "calibration_error": float(np.mean([abs(r.predicted - r.observed) for r in cal]))
+        if cal
         else float("nan"),
     }
     for key, label in HEADLINE:
         if key in extra:
             out[label] = extra[key]
             continue
-        value: Any = b.metrics
+        value: Any = m
         for part in key.split("."):
-            value = value[part]
+            value = getattr(value, part)
         out[label] = float(value) if value is not None else float("nan")
-    for frame, key in ((m["by_band"], "band"), (m["by_grade"], "grade")):
-        for r in frame.itertuples():
+    for rates, key in ((m.by_band, "band"), (m.by_grade, "grade")):
+        for r in rates:
             out[f"conversion, {key} {getattr(r, key)}"] = float(r.rate)
     return out
 

@@ -33,6 +33,7 @@ from accord.evaluation.backtest import (
     History,
     Progress,
     measure,
+    measure_on,
     score_snapshots,
 )
 from accord.evaluation.metrics import auc, auc_interval
@@ -665,7 +666,7 @@ def learn_from_store(
     )
     learned = _finish(pm, y, train, spec, (float(round(threshold)), reason), touch_levels, current, split)
     learned.baseline = Backtest(
-        f"{current.pact} v{current.version}", bt, rows, instants, measure(rows, instants, bt)
+        f"{current.pact} v{current.version}", bt, rows, instants, measure_on(history, rows, instants, bt)
     )
     return learned
 
@@ -674,7 +675,8 @@ def _store_threshold(
     rows: pd.DataFrame, scores: np.ndarray, current: Pact, spec: LearnSpec, bt: BacktestSpec
 ) -> tuple[float, str]:
     learned_rows = rows.assign(score=scores)
-    b = Backtest("learned", bt, learned_rows, sorted(set(rows.snapshot)))
+    snapshots = sorted(set(rows.snapshot))
+    b = Backtest("learned", bt, learned_rows, snapshots, measure(learned_rows, snapshots, bt))
     if spec.capacity_per_month is not None or spec.target_precision is not None:
         a = advise(b, capacity_per_month=spec.capacity_per_month, target_precision=spec.target_precision)
         if a.threshold is not None:

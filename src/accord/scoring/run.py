@@ -60,6 +60,20 @@ def inputs_as_of(store: Store, as_of: datetime) -> Inputs:
     )
 
 
+def _leads_by(store: Store, as_of: datetime) -> Inputs:
+    """The scoring inputs with only the leads created by `as_of`.
+
+    Touches and feedback after it are left out by the scorer itself (its window ends at `as_of`;
+    adjustments and resets count up to it), so they need no filter of their own here.
+    """
+    leads = store.table("leads")
+    i = inputs_from(store)
+    latest = leads.created_at.max().execute()
+    if latest is None or latest <= as_of:
+        return i  # the usual run, scoring now: the filter would cost the engine a slower plan
+    return Inputs(leads.filter(leads.created_at <= as_of), i.accounts, i.touchpoints, i.feedback)
+
+
 def inputs_from(store: Store) -> Inputs:
     """The canonical tables of a store as scoring inputs (everything, whatever its date)."""
     return Inputs(
@@ -104,7 +118,7 @@ def run_scoring(
     # Fit and engagement are the expensive part: compute them once for leads and accounts.
     # Account scores feed both histories and every lead's blend: materialise them once too.
     scratch, scratch_accounts = "_accord_people", "_accord_accounts"
-    people = store.scratch(scratch, score_people(pact, inputs_as_of(store, as_of), as_of, model))
+    people = store.scratch(scratch, score_people(pact, _leads_by(store, as_of), as_of, model))
     try:
         accounts = store.scratch(scratch_accounts, score_accounts(people, pact.model(model)))
         lead_rows, account_rows = _rows(pact, as_of, model, run_id, people, accounts)

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from accord.synth import world as W
+from accord.synth.truth import GroundTruth
 
 DAY = 86_400.0
 START = datetime(2025, 5, 1)
@@ -34,7 +35,7 @@ class Generated:
     """The generated tables (Arrow) and the ground truth (JSON-ready)."""
 
     tables: dict[str, pa.Table]
-    truth: dict[str, Any]
+    truth: GroundTruth
     lead_truth: pa.Table
     """Per lead: the true probability of becoming an opportunity, and whether it did."""
     meta: dict[str, Any] = field(default_factory=dict)
@@ -398,35 +399,37 @@ def generate(
     tables["spend"] = _spend(chan_all, camp_idx, camp_names, t_all, cost, horizon)
     tick("lifecycle tables", 0.95)
 
-    truth = {
-        "seed": seed,
-        "leads": leads,
-        "touchpoints": int(n_all),
-        "start": START.isoformat(),
-        "months": MONTHS,
-        "conversion": "opportunity created (a lead's touches before it are its path)",
-        "model": "logit P(opportunity) = intercept + fit effects + sum_channel effect * ln(1 + touches) "
-        "+ pricing_page * ln(1 + pricing visits) + unsubscribe + N(0, 0.35) noise",
-        "intercept": float(intercept),
-        "fit_effects": {
-            "industry": {i[0]: i[3] for i in W.INDUSTRIES},
-            "employees": {"200-5000": 0.45, "<20": -0.6, "other": 0.0},
-            "seniority": {s[0]: s[2] for s in W.SENIORITIES},
-            "department": {d[0]: d[2] for d in W.DEPARTMENTS},
-            "budget": {b[0]: b[2] for b in W.BUDGET},
-            "timeline": {t[0]: t[2] for t in W.TIMELINE},
-            "free_mail": W.FREE_MAIL_EFFECT,
-            "competitor": W.COMPETITOR_EFFECT,
-        },
-        "touch_effects": {c.name: c.effect for c in W.CHANNELS},
-        "pricing_page_effect": W.PRICING_PAGE_EFFECT,
-        "unsubscribe_effect": W.UNSUBSCRIBE_EFFECT,
-        "opportunities": int(converts.sum()),
-        "won": int((won & np.isin(np.arange(leads), opp_idx[is_closed])).sum()),
-        "true_incremental_opportunities": true_inc,
-        "true_incremental_opportunities_realised": true_inc_realised,
-        "true_incremental_share": {k: v / sum(true_inc.values()) for k, v in true_inc.items()},
-    }
+    truth = GroundTruth.model_validate(
+        {
+            "seed": seed,
+            "leads": leads,
+            "touchpoints": int(n_all),
+            "start": START.isoformat(),
+            "months": MONTHS,
+            "conversion": "opportunity created (a lead's touches before it are its path)",
+            "model": "logit P(opportunity) = intercept + fit effects + sum_channel effect * ln(1 + touches) "
+            "+ pricing_page * ln(1 + pricing visits) + unsubscribe + N(0, 0.35) noise",
+            "intercept": float(intercept),
+            "fit_effects": {
+                "industry": {i[0]: i[3] for i in W.INDUSTRIES},
+                "employees": {"200-5000": 0.45, "<20": -0.6, "other": 0.0},
+                "seniority": {s[0]: s[2] for s in W.SENIORITIES},
+                "department": {d[0]: d[2] for d in W.DEPARTMENTS},
+                "budget": {b[0]: b[2] for b in W.BUDGET},
+                "timeline": {t[0]: t[2] for t in W.TIMELINE},
+                "free_mail": W.FREE_MAIL_EFFECT,
+                "competitor": W.COMPETITOR_EFFECT,
+            },
+            "touch_effects": {c.name: c.effect for c in W.CHANNELS},
+            "pricing_page_effect": W.PRICING_PAGE_EFFECT,
+            "unsubscribe_effect": W.UNSUBSCRIBE_EFFECT,
+            "opportunities": int(converts.sum()),
+            "won": int((won & np.isin(np.arange(leads), opp_idx[is_closed])).sum()),
+            "true_incremental_opportunities": true_inc,
+            "true_incremental_opportunities_realised": true_inc_realised,
+            "true_incremental_share": {k: v / sum(true_inc.values()) for k, v in true_inc.items()},
+        }
+    )
     lead_truth = pa.table(
         {
             "lead_id": lead_ids,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Literal
 
@@ -32,7 +31,7 @@ def write_generated(
         else:
             pacsv.write_csv(_undictionary(table), path)
         paths[name] = path
-    (folder / TRUTH_FILE).write_text(json.dumps(gen.truth, indent=2), encoding="utf-8")
+    (folder / TRUTH_FILE).write_text(gen.truth.model_dump_json(indent=2), encoding="utf-8")
     pq.write_table(gen.lead_truth, folder / LEAD_TRUTH_FILE)
     return paths
 

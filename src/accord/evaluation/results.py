@@ -1,0 +1,116 @@
+"""Typed results of the evidence for the review meeting.
+
+What the CLI prints, the service returns and the report renders, unchanged. NaN stands for
+"not known" (no stage data, an empty group); JSON carries it as null.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+R = TypeVar("R", bound=BaseModel)
+
+
+class _Result(BaseModel):
+    model_config = ConfigDict(frozen=True, ser_json_inf_nan="null")
+
+
+class Rate(_Result):
+    """Conversion of one group of lead-snapshots (a band, a grade, a grade and band)."""
+
+    grade: str | None = None
+    band: str | None = None
+    leads: int
+    conversions: float
+    rate: float
+
+
+class GainsRow(_Result):
+    """One score decile: its leads, conversions, rate, lift and cumulative gains."""
+
+    group: int
+    leads: int
+    conversions: float
+    rate: float
+    lift: float
+    cumulative_share_of_leads: float
+    cumulative_gain: float
+
+
+class VolumeRow(_Result):
+    """New MQLs at one snapshot, and the monthly rate they make."""
+
+    snapshot: datetime
+    new_mqls: int
+    per_month: float
+    over_capacity: bool | None = None
+
+
+class CalibrationRow(_Result):
+    """Predicted against observed conversion in a band (fitted on the earlier snapshots)."""
+
+    band: str
+    leads: int
+    predicted: float
+    observed: float
+
+
+class Funnel(_Result):
+    """What became of the new MQLs: volume, and rates to each later stage with cycle days."""
+
+    new_mqls: int
+    mqls_per_month: float
+    capacity_per_month: float | None
+    mql_to_sal: float
+    mql_to_sql: float
+    mql_to_opportunity: float
+    mql_to_won: float
+    median_days_mql_to_opportunity: float
+    median_days_mql_to_won: float
+
+
+class BacktestMetrics(_Result):
+    """Every back-test metric."""
+
+    snapshots: int
+    rows: int
+    leads: int
+    conversion_rate: float
+    auc: float
+    precision_at_mql: float
+    recall_at_mql: float
+    mql_share: float
+    by_band: list[Rate]
+    by_grade: list[Rate]
+    grade_band: list[Rate]
+    gains: list[GainsRow]
+    funnel: Funnel
+    volume: list[VolumeRow]
+    calibration: list[CalibrationRow]
+    left_out: str | None = None
+    """Why no later snapshot was taken (its outcome horizon is not observed yet)."""
+
+
+def rows_of(frame: pd.DataFrame, model: type[R]) -> list[R]:
+    """A frame's rows as typed results (keys as text, as a table shows them)."""
+    out = []
+    for record in frame.to_dict(orient="records"):
+        data = {str(k): v for k, v in record.items()}
+        for key in ("band", "grade"):
+            if key in data and data[key] is not None:
+                data[key] = str(data[key])
+        out.append(model.model_validate(data))
+    return out
+
+
+def frame_of(rows: list[R]) -> pd.DataFrame:
+    """Typed rows back as a frame, for tables and charts."""
+    import pandas as pd
+
+    return pd.DataFrame([r.model_dump() for r in rows])
