@@ -206,6 +206,8 @@ def test_learned_from_a_flat_file_uses_canonical_fields_and_remembers_its_shape(
         "table: leads\ncolumns:\n  source:\n    from: origin\n"
         "    map: {paid search: paid_search, organic search: organic_search}\n"
     )
+    (tmp_path / "store.csv").write_text("id,source,created_at\ns1,paid_search,2024-01-01\n")
+    assert CliRunner().invoke(app, ["load", "leads", "store.csv"]).exit_code == 0
     r = CliRunner().invoke(
         app,
         [
@@ -225,6 +227,9 @@ def test_learned_from_a_flat_file_uses_canonical_fields_and_remembers_its_shape(
         ],
     )
     assert r.exit_code == 0, r.output
+    # the store's leads carry no `page` property: rules on it are named
+    assert "can never fire on the store: no lead in the store has a value for property 'page'" in r.output
+    assert "rule 'lead-source-paid-search' can never" not in r.output
     pact = load_pact(tmp_path / "next.yaml")
     fields = {rule.field for rule in pact.model().fit.rules}
     assert "lead.source" in fields and "lead.properties.origin" not in fields

@@ -120,3 +120,16 @@ def test_salesforce_data_loader_deals_closed_before_created_load_flagged(duck: S
     assert json.loads(deal["properties"])["created_at_in_source"] == "2019-06-02T10:11:00"
     assert deal["is_won"] is True and rows["0065g00000Abc000"]["is_won"] is False
     assert rows["0065g00000Abc005"]["amount"] is None
+
+
+def test_salesforce_open_deals_have_no_close_date(duck: Store, tmp_path: Path) -> None:
+    path = tmp_path / "Opportunity.csv"
+    path.write_text(
+        "Id,AccountId,StageName,Amount,CloseDate,IsWon,IsClosed,CreatedDate\n"
+        "o1,,Prospecting,100,2031-01-31,false,false,2030-01-02T10:00:00.000Z\n"
+        "o2,,Closed Won,200,2030-03-01,true,true,2030-01-02T10:00:00.000Z\n"
+    )
+    r = load_file(duck, "opportunities", path, "salesforce-opportunities")
+    assert (r.loaded, r.rejected, sum(r.warnings.values())) == (2, 0, 0)
+    rows = {x["id"]: x for x in duck.table("opportunities").to_pyarrow().to_pylist()}
+    assert rows["o1"]["closed_at"] is None and rows["o2"]["closed_at"].year == 2030

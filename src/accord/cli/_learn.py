@@ -68,6 +68,16 @@ def learn_command(
         learned = evidence.learn_from_file(leads, outcome, spec, mapping=mapping, id_column=id_column)
         out.write_text(learned.yaml, encoding="utf-8")
         _print_learned(learned, out)
+        silent = evidence.silent_on_store(url, learned.pact)
+        if silent is None:
+            console.print(
+                "no store to check the rules against (--url): the file's own columns are not a store's"
+            )
+        for s in silent or []:
+            err.print(
+                f"[yellow]warning:[/] rule {s.rule_id!r} can never fire on the store: {s.why}",
+                highlight=False,
+            )
         return
     bt = BacktestSpec(every_days=every, horizon_days=horizon, capacity_per_month=capacity)
     with connect(url) as store, work_bar("learning") as tick:

@@ -97,11 +97,15 @@ class Plan:
             expr = f"(CASE {expr} {whens} WHEN NULL THEN NULL ELSE {other} END)"
         if src.default is not None:
             expr = f"coalesce({expr}, CAST({literal(src.default)} AS VARCHAR))"
+        if src.only_if is not None:
+            flag = ident(self._source_col(src.only_if, what))
+            true = ", ".join(literal(v) for v in _TRUE)
+            expr = f"(CASE WHEN lower(trim(CAST({flag} AS VARCHAR))) IN ({true}) THEN {expr} END)"
         return expr
 
     def _passthrough(self, src: ColumnSource, kind: str) -> str | None:
         """A typed source column used as is (Parquet timestamps, numbers), skipping text parsing."""
-        if src.source is None or src.map or src.format or src.default is not None:
+        if src.source is None or src.map or src.format or src.default is not None or src.only_if:
             return None
         col = self._by_lower.get(src.source.lower())
         if col is None:

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from accord.evaluation.feedback_analysis import FeedbackReport
     from accord.evaluation.learn import Learned, LearnSpec
     from accord.evaluation.thresholds import ThresholdAdvice
+    from accord.pact.schema import Pact
+    from accord.scoring.reach import SilentRule
     from accord.store.connection import Store
     from accord.workflows.pacts import ChosenPact
 
@@ -180,3 +182,18 @@ def learn_from_history(
         progress=compare_progress,
     )
     return LearnedFromStore(chosen, learned, summarise(learned), comparison)
+
+
+def silent_on_store(url: str | None, pact: Pact) -> list[SilentRule] | None:
+    """The rules of `pact` that could never fire on the store at `url`; None when there is no store yet."""
+    from accord.scoring.reach import silent_rules
+    from accord.store import connect
+    from accord.store.connection import parse_url
+
+    parsed = parse_url(url)
+    if parsed.engine == "duckdb" and parsed.target != ":memory:" and not Path(parsed.target).exists():
+        return None
+    with connect(url) as store:
+        if not store.has_table("leads"):
+            return None
+        return silent_rules(store, pact)
