@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from accord.cli.main import app
 from accord.demo import demo_pact
 from accord.evaluation import BacktestSpec, backtest
-from accord.evaluation.backtest import Backtest, score_snapshots
+from accord.evaluation.backtest import Backtest, measure, score_snapshots
 from accord.evaluation.compare import compare_pacts
 from accord.evaluation.feedback_analysis import feedback_report, rates_by
 from accord.evaluation.metrics import auc, gains, logistic_calibration, precision_recall, rate_by
@@ -197,7 +197,11 @@ def test_threshold_curve_counts_new_mqls_by_hand() -> None:
             "converted": [False, False, True, False, True, False],
         }
     )
-    b = Backtest("t", BacktestSpec(every_days=30.44), rows, snaps)
+    spec = BacktestSpec(every_days=30.44)
+    # what threshold advice does not read, for the metrics every back-test carries
+    rest = {"is_mql": False, "new_mql": False, "grade": "A", "band": 1, "accepted": False, "sql": False}
+    full = rows.assign(**rest, won=False, days_to_opportunity=np.nan, days_to_won=np.nan)
+    b = Backtest("t", spec, rows, snaps, measure(full, snaps, spec))
     curve = threshold_curve(b, thresholds=[60, 85]).set_index("threshold")
     # at 60: a is above at the first snapshot (nothing before it to compare: not counted), b
     # crosses at the second, c at the third: 2 new MQLs in 2 months; 5 rows at or above, b's

@@ -197,6 +197,7 @@ def test_stages_the_store_never_records_are_not_rates_of_zero() -> None:
 
     from accord.cli._evaluate import _pct
     from accord.evaluation.backtest import History, _unknown_stages
+    from accord.evaluation.results import Funnel
 
     empty_fb = pd.DataFrame({"lead_id": [], "given_at": [], "actor": [], "action": [], "reason": []})
     stages = pd.DataFrame({"lead_id": ["a"], "to_stage": ["mql"], "changed_at": [pd.Timestamp("2018-01-01")]})
@@ -204,15 +205,13 @@ def test_stages_the_store_never_records_are_not_rates_of_zero() -> None:
         {"lead_id": ["a"], "created_at": [pd.Timestamp("2018-02-01")], "closed_at": [None], "is_won": [None]}
     )
     history = History(pd.DataFrame(), opps, stages, empty_fb)
-    funnel = {"mql_to_sal": 0.0, "mql_to_sql": 0.0, "mql_to_opportunity": 0.25, "mql_to_won": 0.0}
-    _unknown_stages(funnel, history)
-    assert (
-        math.isnan(funnel["mql_to_sal"])
-        and math.isnan(funnel["mql_to_sql"])
-        and math.isnan(funnel["mql_to_won"])
-    )
-    assert funnel["mql_to_opportunity"] == 0.25
-    assert _pct(funnel["mql_to_sal"]) == "n/a" and _pct(0.25) == "25.0%"
+    zero = {"mql_to_sal": 0.0, "mql_to_sql": 0.0, "mql_to_opportunity": 0.25, "mql_to_won": 0.0}
+    days = {"median_days_mql_to_opportunity": 20.0, "median_days_mql_to_won": float("nan")}
+    funnel = Funnel(new_mqls=4, mqls_per_month=4.0, capacity_per_month=None, **zero, **days)
+    funnel = _unknown_stages(funnel, history)
+    assert math.isnan(funnel.mql_to_sal) and math.isnan(funnel.mql_to_sql) and math.isnan(funnel.mql_to_won)
+    assert funnel.mql_to_opportunity == 0.25
+    assert _pct(funnel.mql_to_sal) == "n/a" and _pct(0.25) == "25.0%"
 
 
 def test_rules_that_can_never_fire_on_the_store_are_named(
