@@ -245,3 +245,39 @@ def test_rules_that_can_never_fire_on_the_store_are_named(
     assert "rule 'budget'" not in r.output and "rule 'visit'" not in r.output
     r = runner.invoke(app, ["score", "--pact", "p.yaml", "--as-of", AS_OF.isoformat()])
     assert r.exit_code == 0 and r.output.count("can never fire") == 2
+
+
+def test_an_explanation_says_which_verdict_reset_engagement(duck: Store) -> None:
+    from accord.scoring.lookup import explain_lead
+
+    load_tables(duck, golden_tables())
+    pact = parse_pact(GOLDEN_PACT)
+    rejected = explain_lead(duck, pact, "L4", AS_OF)
+    assert "engagement counted since the rejection of 2026-03-31" in rejected.sentence
+    assert "recycle" not in rejected.sentence
+    assert [v.words for v in rejected.feedback] == ["rejected on 2026-03-31 (no budget)"]
+    recycled = explain_lead(duck, pact, "L3", AS_OF)
+    assert "engagement counted since the recycle of 2026-03-15" in recycled.sentence
+
+
+def test_an_explanation_without_role_or_company_names_the_fit_rules_that_counted() -> None:
+    from accord.scoring.explain import explain
+    from accord.scoring.online import OnlineScorer
+
+    pact = parse_pact(
+        "pact: p\nversion: 1\nmodels:\n  default:\n    fit:\n      rules:\n"
+        "        - {id: paid, field: lead.source, in: [paid_search, organic_search], points: 60}\n"
+        "        - {id: page, field: lead.properties.landing_page_id, equals: x1, points: 5}\n"
+        "definitions:\n  mql: {min_score: 50}\n"
+    )
+    lead = {
+        "id": "m1",
+        "account_id": None,
+        "source": "paid_search",
+        "properties": '{"landing_page_id": "x1"}',
+    }
+    score = OnlineScorer(pact).score(lead, None, [], AS_OF)
+    sentence = explain(pact, score, lead, None, [], AS_OF).sentence
+    assert sentence.startswith(
+        "A4 MQL (65): fits source paid_search or organic_search (+60), landing page id x1 (+5)"
+    )

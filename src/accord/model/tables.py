@@ -459,6 +459,8 @@ _PACT_REF = (
     ),
 )
 
+_VIA = Column("via", "string", "Through what: `cli`, or the service's key name.", "cli")
+
 PACT_VERSIONS = TableSpec(
     name="pact_versions",
     description="Every pact version submitted, with its YAML: what the teams can approve.",
@@ -467,7 +469,7 @@ PACT_VERSIONS = TableSpec(
         *_PACT_REF,
         Column("submitted_at", "timestamp", "When (UTC).", "2026-10-01 09:00:00", required=True),
         Column("author", "string", "Who submitted it.", "head-of-demand-gen"),
-        Column("via", "string", "Through what: `cli`, or the service's key name.", "cli"),
+        _VIA,
         Column("yaml", "string", "The pact as submitted.", "pact: demo-scoring ...", required=True),
     ),
 )
@@ -483,7 +485,7 @@ PACT_APPROVALS = TableSpec(
         ),
         Column("approved_by", "string", "Who signed.", "head-of-sales", required=True),
         Column("approved_at", "timestamp", "When (UTC).", "2026-10-02 17:00:00", required=True),
-        Column("via", "string", "Through what: `cli`, or the service's key name.", "cli"),
+        _VIA,
         Column("comment", "string", "What they said.", "agreed in the Q3 review"),
     ),
 )
@@ -496,7 +498,7 @@ PACT_ACTIVATIONS = TableSpec(
         *_PACT_REF,
         Column("activated_at", "timestamp", "When (UTC).", "2026-10-03 08:00:00", required=True),
         Column("activated_by", "string", "Who activated it.", "revops"),
-        Column("via", "string", "Through what: `cli`, or the service's key name.", "cli"),
+        _VIA,
     ),
 )
 

@@ -288,33 +288,28 @@ def history(store: Store) -> list[PactEvent]:
         )
         for v in versions(store)
     ]
-    events += [
-        PactEvent(
-            at=r["approved_at"],
-            what="approved",
-            pact=str(r["pact"]),
-            version=int(r["version"]),
-            content_hash=str(r["content_hash"]),
-            by=r["approved_by"],
-            team=r["team"],
-            via=r["via"],
-        )
-        for r in _rows(store, PACT_APPROVALS)
-    ]
-    events += [
-        PactEvent(
-            at=r["activated_at"],
-            what="activated",
-            pact=str(r["pact"]),
-            version=int(r["version"]),
-            content_hash=str(r["content_hash"]),
-            by=r["activated_by"],
-            via=r["via"],
-        )
-        for r in _rows(store, PACT_ACTIVATIONS)
-    ]
+    events += _events(store, PACT_APPROVALS, "approved", "approved_at", "approved_by")
+    events += _events(store, PACT_ACTIVATIONS, "activated", "activated_at", "activated_by")
     order = {"submitted": 0, "approved": 1, "activated": 2}
     return sorted(events, key=lambda e: (e.at, order[e.what]))
+
+
+def _events(
+    store: Store, spec: TableSpec, what: Literal["approved", "activated"], at: str, by: str
+) -> list[PactEvent]:
+    return [
+        PactEvent(
+            at=r[at],
+            what=what,
+            pact=str(r["pact"]),
+            version=int(r["version"]),
+            content_hash=str(r["content_hash"]),
+            by=r[by],
+            team=r.get("team"),
+            via=r["via"],
+        )
+        for r in _rows(store, spec)
+    ]
 
 
 def active_pact(store: Store) -> Pact | None:

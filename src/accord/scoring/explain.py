@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from accord.pact.schema import Pact
-from accord.scoring.online import Hit, LeadScore, Touch
+from accord.scoring.online import Feedback, Hit, LeadScore, Touch
 
 SALES_TEAM = "sales"
 
@@ -45,30 +45,8 @@ class Explanation:
     top_negative: tuple[RuleLine, ...]
     sentence: str
     facts: dict[str, Any] = field(default_factory=dict)
-    feedback: tuple[Verdict, ...] = ()
+    feedback: tuple[Feedback, ...] = ()
     """Sales' verdicts on the lead up to the instant, oldest first."""
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """One verdict sales gave on a lead."""
-
-    given_at: datetime
-    action: str
-    actor: str | None = None
-    reason: str | None = None
-    points: float | None = None
-
-    @property
-    def words(self) -> str:
-        """`rejected by rep-7 on 2026-03-01 (no budget)`."""
-        done = {"accept": "accepted", "reject": "rejected", "recycle": "recycled", "adjust": "adjusted"}
-        what = done.get(self.action, self.action)
-        if self.action == "adjust" and self.points is not None:
-            what += f" {self.points:+g} points"
-        by = f" by {self.actor}" if self.actor else ""
-        why = f" ({self.reason})" if self.reason else ""
-        return f"{what}{by} on {self.given_at:%Y-%m-%d}{why}"
 
 
 def _ago(as_of: datetime, when: datetime) -> str:
@@ -120,7 +98,7 @@ def explain(
     touches: Sequence[Touch],
     as_of: datetime,
     model_name: str = "default",
-    feedback: Sequence[Verdict] = (),
+    feedback: Sequence[Feedback] = (),
 ) -> Explanation:
     """Explain an online score of `lead` (with its `account`, `touches` and sales' verdicts) as of `as_of`."""
     model = pact.model(model_name)
@@ -182,7 +160,7 @@ def _sentence(
     as_of: datetime,
     lines: Sequence[RuleLine],
     negative: Sequence[RuleLine],
-    verdicts: Sequence[Verdict] = (),
+    verdicts: Sequence[Feedback] = (),
 ) -> str:
     # Who the lead is; where the data says nothing of role or company, the fit rules that counted.
     persona = _persona(lead, account)

@@ -7,7 +7,7 @@ from typing import Any
 
 from accord.errors import UnknownLeadError
 from accord.pact.schema import Pact
-from accord.scoring.explain import Explanation, Verdict, explain
+from accord.scoring.explain import Explanation, explain
 from accord.scoring.online import Feedback, OnlineScorer, Touch
 from accord.store.connection import Store
 
@@ -58,8 +58,7 @@ def explain_leads(
     ids = [p["id"] for p in people]
     tp, fb = store.table("touchpoints"), store.table("feedback")
     touches = _touches(tp.filter(tp.lead_id.isin(ids) & (tp.occurred_at <= as_of)).to_pyarrow().to_pylist())
-    fb_rows = fb.filter(fb.lead_id.isin(ids)).to_pyarrow().to_pylist()
-    feedback = _feedback(fb_rows)
+    feedback = _feedback(fb.filter(fb.lead_id.isin(ids)).to_pyarrow().to_pylist())
     scorer = OnlineScorer(pact, model)
     by_account: dict[str, list[dict[str, Any]]] = {}
     for p in people:
@@ -79,10 +78,5 @@ def explain_leads(
         colleagues = [engagement[p["id"]] for p in by_account.get(account_id, []) if p["id"] != lid]
         mine = touches.get(lid, [])
         score = scorer.score(lead, account, mine, as_of, feedback.get(lid, []), colleagues)
-        verdicts = [
-            Verdict(r["given_at"], r["action"], r.get("actor"), r.get("reason"), r.get("points"))
-            for r in fb_rows
-            if r["lead_id"] == lid
-        ]
-        out[lid] = explain(pact, score, lead, account, mine, as_of, model, verdicts)
+        out[lid] = explain(pact, score, lead, account, mine, as_of, model, feedback.get(lid, []))
     return out

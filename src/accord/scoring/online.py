@@ -55,11 +55,24 @@ class Feedback:
     given_at: datetime
     action: str
     points: float | None = None
+    actor: str | None = None
+    reason: str | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Feedback:
         """From a `feedback` row."""
-        return cls(row["given_at"], row["action"], row.get("points"))
+        return cls(row["given_at"], row["action"], row.get("points"), row.get("actor"), row.get("reason"))
+
+    @property
+    def words(self) -> str:
+        """`rejected by rep-7 on 2026-03-01 (no budget)`."""
+        done = {"accept": "accepted", "reject": "rejected", "recycle": "recycled", "adjust": "adjusted"}
+        what = done.get(self.action, self.action)
+        if self.action == "adjust" and self.points is not None:
+            what += f" {self.points:+g} points"
+        by = f" by {self.actor}" if self.actor else ""
+        why = f" ({self.reason})" if self.reason else ""
+        return f"{what}{by} on {self.given_at:%Y-%m-%d}{why}"
 
 
 @dataclass(frozen=True)
