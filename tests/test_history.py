@@ -152,6 +152,8 @@ def test_commands_default_to_the_active_pact_and_label_drafts(
     assert "golden v2 (draft from" in r.output and "MQLs not recorded as stage changes (a draft" in r.output
     r = runner.invoke(app, ["explain", "L1", "--as-of", AS_OF.isoformat()])
     assert r.exit_code == 0 and "with golden v1 (active)" in r.output
+    r = runner.invoke(app, ["pact", "diff", str(draft)])  # against the active version
+    assert r.exit_code == 0 and "golden v1 -> golden v2" in r.output
     r = runner.invoke(app, ["scores", "export", "--output", "s.csv", "--mql-only"])
     assert r.exit_code == 0, r.output
     rows = pacsv.read_csv(tmp_path / "s.csv").to_pylist()

@@ -253,8 +253,8 @@ def print_feedback(r: FeedbackReport) -> None:
 
 @friendly
 def compare_command(
-    old: Annotated[Path, typer.Argument(help="The pact in force (a file).")],
-    new: Annotated[Path, typer.Argument(help="The proposed pact (a file).")],
+    first: Annotated[Path, typer.Argument(help="The proposed pact; with two files, the old one first.")],
+    second: Annotated[Path | None, typer.Argument(help="The proposed pact, when OLD is a file too.")] = None,
     start: FromOpt = None,
     end: ToOpt = None,
     every: EveryOpt = 30.0,
@@ -263,10 +263,11 @@ def compare_command(
     model: ModelOpt = "default",
     url: UrlOpt = None,
 ) -> None:
-    """Back-test two pacts on the same history, side by side, with the MQLs NEW adds and drops."""
+    """Back-test the active pact (or OLD) and NEW on the same history, with the MQLs NEW adds and drops."""
     from accord.store import connect
     from accord.workflows import evidence
 
+    old, new = (first, second) if second is not None else (None, first)
     spec = _spec(start, end, every, horizon, capacity, model)
     with connect(url) as store, work_bar("comparing") as tick:
         c = evidence.compare(store, old, new, spec, progress=tick)

@@ -73,13 +73,21 @@ def validate_command(
 @pact_app.command("diff")
 @friendly
 def diff_command(
-    old: Annotated[Path, typer.Argument(help="The pact in force.")],
-    new: Annotated[Path, typer.Argument(help="The proposed pact.")],
+    first: Annotated[Path, typer.Argument(help="The proposed pact; with two files, the old one first.")],
+    second: Annotated[Path | None, typer.Argument(help="The proposed pact, when OLD is a file too.")] = None,
+    url: UrlOpt = None,
 ) -> None:
-    """Show rules added, removed and changed, and thresholds moved, from OLD to NEW."""
+    """Show rules added, removed and changed, and thresholds moved, from the active pact (or OLD) to NEW."""
     from accord.pact import load_pact
+    from accord.store import connect
+    from accord.workflows.pacts import choose_pact
 
-    a, b = load_pact(old), load_pact(new)
+    if second is not None:
+        a, b = load_pact(first), load_pact(second)
+    else:
+        b = load_pact(first)
+        with connect(url) as store:
+            a = choose_pact(store, None).pact
     print_diff(a, b)
 
 

@@ -65,13 +65,19 @@ def evaluate(
 
 
 def compare(
-    store: Store, old_file: Path, new_file: Path, spec: BacktestSpec, progress: Progress | None = None
+    store: Store,
+    old_file: Path | None,
+    new_file: Path,
+    spec: BacktestSpec,
+    progress: Progress | None = None,
 ) -> PactComparison:
-    """Two pact files back-tested on the same snapshots, side by side."""
+    """A pact file against the active pact (or another file), back-tested on the same snapshots."""
     from accord.evaluation.compare import compare_pacts
     from accord.pact import load_pact
+    from accord.workflows.pacts import choose_pact
 
-    return compare_pacts(store, load_pact(old_file), load_pact(new_file), spec, progress=progress)
+    old = choose_pact(store, old_file).pact
+    return compare_pacts(store, old, load_pact(new_file), spec, progress=progress)
 
 
 class LearnedSummary(BaseModel):
