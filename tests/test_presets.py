@@ -53,11 +53,13 @@ def test_hubspot_exports(duck: Store, tmp_path: Path) -> None:
         tmp_path / "deals.csv",
         "Record ID,Deal Name,Deal Stage,Amount,Create Date,Close Date,Associated Company ID,Associated Contact ID\n"
         "7,Big,closedwon,50000,2024-04-01,2024-06-01,101,9001\n"
-        "8,Small,appointmentscheduled,1000,2024-04-02,,101,9002\n",
+        "8,Small,appointmentscheduled,1000,2024-04-02,2024-09-30,101,9002\n",
     )
     assert load_file(duck, "opportunities", deals, "hubspot-deals").loaded == 2
-    won = {x["id"]: x["is_won"] for x in duck.table("opportunities").to_pyarrow().to_pylist()}
-    assert won == {"7": True, "8": False}
+    rows = {x["id"]: x for x in duck.table("opportunities").to_pyarrow().to_pylist()}
+    # an open deal's Close Date is only expected: not closed, neither won nor lost
+    assert rows["7"]["is_won"] is True and rows["7"]["closed_at"].month == 6
+    assert rows["8"]["is_won"] is None and rows["8"]["closed_at"] is None
 
 
 def test_salesforce_exports(duck: Store, tmp_path: Path) -> None:

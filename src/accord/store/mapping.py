@@ -45,9 +45,10 @@ class ColumnSource(_Strict):
     """Value used when the source cell is empty."""
     otherwise: Any = None
     """With `map`: value for a non-empty cell the map does not list (default: keep the cell)."""
-    only_if: str | None = None
-    """A true/false source column: the value is kept only where it is true (Salesforce's CloseDate
-    is the expected date on open deals, a close date only where IsClosed)."""
+    only_if: str | dict[str, list[str]] | None = None
+    """Keep the value only on some rows: a true/false source column (where it is true), or
+    `{column: [values]}` (where the column holds one of them). Salesforce's CloseDate is the
+    expected date on open deals, a close date only where IsClosed; HubSpot's only on closed stages."""
     type: PropertyType = "auto"
     """For properties only: the type to convert to (`auto` infers it from the data)."""
 

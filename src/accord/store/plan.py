@@ -98,10 +98,20 @@ class Plan:
         if src.default is not None:
             expr = f"coalesce({expr}, CAST({literal(src.default)} AS VARCHAR))"
         if src.only_if is not None:
-            flag = ident(self._source_col(src.only_if, what))
-            true = ", ".join(literal(v) for v in _TRUE)
-            expr = f"(CASE WHEN lower(trim(CAST({flag} AS VARCHAR))) IN ({true}) THEN {expr} END)"
+            expr = f"(CASE WHEN {self._only_if(src.only_if, what)} THEN {expr} END)"
         return expr
+
+    def _only_if(self, only_if: str | dict[str, list[str]], what: str) -> str:
+        """SQL for the rows a value is kept on (see ColumnSource.only_if)."""
+        if isinstance(only_if, str):
+            flag = ident(self._source_col(only_if, what))
+            true = ", ".join(literal(v) for v in _TRUE)
+            return f"lower(trim(CAST({flag} AS VARCHAR))) IN ({true})"
+        tests = []
+        for column, values in only_if.items():
+            col = ident(self._source_col(column, what))
+            tests.append(f"trim(CAST({col} AS VARCHAR)) IN ({', '.join(literal(v) for v in values)})")
+        return " AND ".join(tests) or "TRUE"
 
     def _passthrough(self, src: ColumnSource, kind: str) -> str | None:
         """A typed source column used as is (Parquet timestamps, numbers), skipping text parsing."""
