@@ -185,6 +185,9 @@ def test_compare_a_pact_with_itself_and_with_a_lower_threshold(world_store: Stor
         lower.table.set_index("metric").loc["new MQLs per month", "new"]
         > lower.table.set_index("metric").loc["new MQLs per month", "old"]
     )
+    typed = type(lower.result()).model_validate_json(lower.result().model_dump_json())
+    assert len(typed.added) == len(lower.added) and typed.sentence == lower.sentence
+    assert typed.new_backtest.auc == pytest.approx(lower.new.metrics.auc)
 
 
 def test_threshold_curve_counts_new_mqls_by_hand() -> None:

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from accord.evaluation.backtest import DAYS_PER_MONTH, Backtest, BacktestSpec, History, Progress, backtest
+from accord.evaluation.results import Comparison, MetricRow, MqlChange, rows_of
 from accord.pact.schema import Pact
 from accord.store.connection import Store
 
@@ -77,6 +78,19 @@ class PactComparison:
             return f"{per_month:,.0f} MQLs a month that converted at {rate:.1%}" if len(df) else "no MQLs"
 
         return f"NEW adds {part(self.added)}, and drops {part(self.dropped)}"
+
+    def result(self) -> Comparison:
+        """The comparison as a typed result (what the service returns and the report renders)."""
+        return Comparison(
+            old=self.old.pact,
+            new=self.new.pact,
+            metrics=rows_of(self.table, MetricRow),
+            added=rows_of(self.added, MqlChange),
+            dropped=rows_of(self.dropped, MqlChange),
+            sentence=self.sentence,
+            old_backtest=self.old.metrics,
+            new_backtest=self.new.metrics,
+        )
 
 
 def first_mql(rows: pd.DataFrame) -> pd.DataFrame:

@@ -97,6 +97,37 @@ class BacktestMetrics(_Result):
     """Why no later snapshot was taken (its outcome horizon is not observed yet)."""
 
 
+class MetricRow(_Result):
+    """One headline metric of two pacts on the same history."""
+
+    metric: str
+    old: float
+    new: float
+
+
+class MqlChange(_Result):
+    """A lead one pact makes an MQL and the other never does, and what became of it."""
+
+    lead_id: str
+    snapshot: datetime
+    converted: bool
+    won: bool
+
+
+class Comparison(_Result):
+    """Two pacts on the same snapshots: their metrics side by side and the MQLs that differ."""
+
+    old: str
+    new: str
+    metrics: list[MetricRow]
+    added: list[MqlChange]
+    """MQL under NEW, never under OLD (first snapshot under NEW)."""
+    dropped: list[MqlChange]
+    sentence: str
+    old_backtest: BacktestMetrics
+    new_backtest: BacktestMetrics
+
+
 def rows_of(frame: pd.DataFrame, model: type[R]) -> list[R]:
     """A frame's rows as typed results (keys as text, as a table shows them)."""
     out = []
