@@ -311,6 +311,21 @@ def test_cli_evaluate_and_compare(world_store: Store, tmp_path) -> None:
     assert "NEW adds no MQLs, and drops no MQLs" in r.output
     r = runner.invoke(app, ["evaluate", str(pact), "--url", url, "--from", "2030-01-01"])
     assert r.exit_code == 2 and "no snapshot fits" in r.output
+    # with the pact signed in the store, evaluate, learn and compare need no file for it
+    from accord.demo import sign_demo_pact
+
+    with connect(url) as store:
+        sign_demo_pact(store)
+    r = runner.invoke(app, ["evaluate", "--url", url, "--every", "60"])
+    assert r.exit_code == 0 and "back-tested demo-scoring v1 (active)" in r.output, r.output
+    learned = tmp_path / "next.yaml"
+    r = runner.invoke(app, ["learn", "--url", url, "--every", "60", "--out", str(learned)])
+    assert r.exit_code == 0, r.output
+    assert "learned from the history scored with demo-scoring v1 (active)" in r.output
+    assert "held-out AUC: learned points pact" in r.output and "95% interval" in r.output
+    assert "demo-scoring v1 -> demo-scoring-learned v2" in r.output and "NEW adds" in r.output
+    r = runner.invoke(app, ["compare", str(learned), "--url", url, "--every", "60"])
+    assert r.exit_code == 0 and "demo-scoring v1 (old) against demo-scoring-learned v2 (new)" in r.output
 
 
 def test_capacity_from_reps_and_the_comparison_covers_every_metric(world_store: Store) -> None:
