@@ -20,7 +20,7 @@ from accord.model.tables import ACCOUNT_SCORES, LEAD_SCORES, SCORING_RUNS, STAGE
 from accord.pact.schema import Pact
 from accord.scoring.batch import Inputs, finish_scores, score_accounts, score_people
 from accord.store.connection import Store
-from accord.store.writer import WriteResult, upsert_expr
+from accord.store.writer import WriteResult, upsert_expr, would_upsert
 
 REQUALIFY_FROM = ("lead", "recycled", "disqualified")
 """A lead whose latest stage is one of these may become an MQL (after the recycle wait, if recycled)."""
@@ -187,35 +187,12 @@ def _dry_run(
     scratch = "_accord_dry_leads"
     leads = store.scratch(scratch, lead_rows.select(*LEAD_SCORES.column_names))
     try:
-        lead_change = _would_write(store, LEAD_SCORES, leads, pact, model, as_of)
-        account_change = _would_write(store, ACCOUNT_SCORES, account_rows, pact, model, as_of)
+        lead_change = would_upsert(store, LEAD_SCORES, leads, float_tolerance=SCORE_TOLERANCE)
+        account_change = would_upsert(store, ACCOUNT_SCORES, account_rows, float_tolerance=SCORE_TOLERANCE)
         mqls = int(_mql_changes(store, pact, leads, as_of, run_id).count().execute()) if record else 0
     finally:
         store.drop_table(scratch)
     return RunResult(run_id, as_of, model, lead_change, account_change, mqls, draft, True, record)
-
-
-def _would_write(
-    store: Store, spec: TableSpec, rows: ir.Table, pact: Pact, model: str, as_of: datetime
-) -> WriteResult:
-    """How an upsert of `rows` would count them: new, changed beyond the tolerance, or unchanged."""
-    key = spec.key[0]
-    score = "score" if spec is LEAD_SCORES else "account_score"
-    old = _run_rows(store.table(spec.name), pact, model, as_of).select(_k=key, _old=score)
-    j = rows.left_join(old, rows[key] == old._k)
-    (c,) = (
-        j.aggregate(
-            new=j._k.isnull().ifelse(1, 0).sum(),
-            same=(j._k.notnull() & ((j[score] - j._old).abs() <= SCORE_TOLERANCE).fill_null(False))
-            .ifelse(1, 0)
-            .sum(),
-            n=j.count(),
-        )
-        .to_pyarrow()
-        .to_pylist()
-    )
-    new, same, n = int(c["new"] or 0), int(c["same"] or 0), int(c["n"])
-    return WriteResult(new, n - new - same, same)
 
 
 def _log_run(store: Store, pact: Pact, r: RunResult, started: datetime) -> None:

@@ -93,6 +93,42 @@ def _same(
     return a.identical_to(b)
 
 
+def _match(
+    store: Store, spec: TableSpec, s: ibis.Table, float_tolerance: float
+) -> tuple[ibis.Table, list[ibis.ir.BooleanValue], ibis.Table, ibis.ir.BooleanValue]:
+    """The stored table, the key condition, the rows of `s` joined to theirs, and whether each is the same."""
+    t = store.table(spec.name).select(**{f"__t_{c}": c for c in spec.column_names})
+    on = [
+        s[k] == t[f"__t_{k}"] if spec.column(k).required else s[k].identical_to(t[f"__t_{k}"])
+        for k in spec.key
+    ]
+    joined = s.inner_join(t, on)
+    rest = [c for c in spec.column_names if c not in spec.key and c not in spec.audit]
+    same_row = ibis.and_(*[_same(spec, joined[c], joined[f"__t_{c}"], c, float_tolerance) for c in rest])
+    return t, on, joined, same_row
+
+
+def _count(joined: ibis.Table, same_row: ibis.ir.BooleanValue) -> tuple[int, int]:
+    (counts,) = (
+        joined.aggregate(matched=joined.count(), same=same_row.ifelse(1, 0).sum().fill_null(0))
+        .to_pyarrow()
+        .to_pylist()
+    )
+    return int(counts["matched"]), int(counts["same"] or 0)
+
+
+def would_upsert(
+    store: Store, spec: TableSpec, rows: ibis.Table, *, float_tolerance: float = 0.0
+) -> WriteResult:
+    """What :func:`upsert_expr` of `rows` would do, counted the same way, writing nothing."""
+    store.ensure_table(spec)
+    s = rows.select(*spec.column_names)
+    _, _, joined, same_row = _match(store, spec, s, float_tolerance)
+    matched, same = _count(joined, same_row)
+    n = int(s.count().execute())
+    return WriteResult(n - matched, matched - same, same)
+
+
 def merge_stage(
     store: Store, spec: TableSpec, stage: str, n: int, *, float_tolerance: float = 0.0
 ) -> WriteResult:
@@ -103,20 +139,8 @@ def merge_stage(
     """
     try:
         s = store.con.table(stage)
-        t = store.table(spec.name).select(**{f"__t_{c}": c for c in spec.column_names})
-        on = [
-            s[k] == t[f"__t_{k}"] if spec.column(k).required else s[k].identical_to(t[f"__t_{k}"])
-            for k in spec.key
-        ]
-        joined = s.inner_join(t, on)
-        rest = [c for c in spec.column_names if c not in spec.key and c not in spec.audit]
-        same_row = ibis.and_(*[_same(spec, joined[c], joined[f"__t_{c}"], c, float_tolerance) for c in rest])
-        (counts,) = (
-            joined.aggregate(matched=joined.count(), same=same_row.ifelse(1, 0).sum().fill_null(0))
-            .to_pyarrow()
-            .to_pylist()
-        )
-        matched, same = int(counts["matched"]), int(counts["same"] or 0)
+        t, on, joined, same_row = _match(store, spec, s, float_tolerance)
+        matched, same = _count(joined, same_row)
         if matched == 0:
             store.con.insert(spec.name, s)
             return WriteResult(n, 0, 0)
