@@ -241,3 +241,24 @@ def test_learned_from_a_flat_file_uses_canonical_fields_and_remembers_its_shape(
     r = CliRunner().invoke(app, ["score", "--pact", "next.yaml", "--leads", "export.csv"])
     assert r.exit_code == 0, r.output
     assert "scored 3,000 leads from export.csv" in r.output
+
+
+def test_rules_that_read_nothing_in_the_file_are_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "x.csv"
+    path.write_text("ref,seniority,webinars\na,vp,2\nb,,0\n")
+    pact = parse_pact(
+        "pact: p\nversion: 1\nmodels:\n  default:\n    fit:\n      rules:\n"
+        "        - {id: vp, field: lead.seniority, equals: vp, points: 50}\n"
+        "        - {id: fintech, field: account.industry, equals: fintech, points: 10}\n"
+        "        - {id: budget, field: lead.properties.budget, equals: yes, points: 5}\n"
+        "    engagement:\n      rules:\n"
+        "        - {id: webinar, touch_type: webinar, points: 3}\n"
+        "        - {id: demo, touch_type: demo, points: 9}\n"
+        "definitions:\n  mql: {min_score: 40}\n"
+    )
+    scores = score_flat(pact, path, None, id_column="ref")
+    assert scores.unresolved == ["fintech", "budget", "demo"]
+    assert {r["lead_id"]: r["engagement"] for r in scores.table.to_pylist()} == {"a": 6.0, "b": 0.0}

@@ -23,6 +23,7 @@ import pyarrow as pa
 from accord.model.fields import number_expr, property_expr
 from accord.pact.schema import EngagementRule, FlatFile, Pact
 from accord.scoring.batch import Inputs, finish_scores, score_accounts, score_people
+from accord.scoring.reach import silent_rules
 from accord.store.flat import FlatLeads, file_columns, leads_mapping, read_flat_leads
 from accord.store.loader import LoadResult
 from accord.store.mapping import Mapping
@@ -123,14 +124,7 @@ def _score(pact: Pact, model_name: str, flat: FlatLeads, counts: dict[str, str])
 def _unresolved(pact: Pact, model_name: str, flat: FlatLeads, counts: dict[str, str]) -> list[str]:
     """Rules that read nothing in this file: no column, no property key, no count."""
     model = pact.model(model_name)
-    leads = flat.store.table("leads")
-    accounts = flat.store.table("accounts")
-    out = []
-    for rule in model.fit.rules:
-        t = leads if rule.scope == "lead" else accounts
-        key = rule.property_key
-        value = property_expr(t.properties, key) if key is not None else t[rule.column]
-        if int(t.filter(value.notnull()).count().execute()) == 0:
-            out.append(rule.id)
-    out += [r.id for r in model.engagement.rules if r.id not in counts]
-    return out
+    silent = {s.rule_id for s in silent_rules(flat.store, pact, model_name)}
+    return [r.id for r in model.fit.rules if r.id in silent] + [
+        r.id for r in model.engagement.rules if r.id not in counts
+    ]

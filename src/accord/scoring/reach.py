@@ -21,36 +21,37 @@ class SilentRule:
 
 
 def silent_rules(store: Store, pact: Pact, model: str = "default") -> list[SilentRule]:
-    """The rules of a model that no row of the store can satisfy, each with the reason."""
+    """The rules of a model that no row of the store can satisfy, each with the reason.
+
+    A store with no leads yet has nothing to judge by, and gets no warning.
+    """
     m = pact.model(model)
     out: list[SilentRule] = []
-    tables = {"lead": store.table("leads"), "account": store.table("accounts")}
-    for scope, t in tables.items():
+    found: dict[str, dict[str, int]] = {}
+    for scope, name in (("lead", "leads"), ("account", "accounts")):
+        t = store.table(name)
         rules = [r for r in m.fit.rules if r.scope == scope]
-        if not rules:
-            continue
         counts = {
             r.id: (property_expr(t.properties, r.property_key) if r.property_key else t[r.column])
             .notnull()
             .sum()
             for r in rules
         }
-        row = t.aggregate(_rows=t.count(), **counts).to_pyarrow().to_pylist()[0]
-        if not row["_rows"]:
-            continue
-        for r in rules:
-            if not row[r.id]:
-                what = f"property {r.property_key!r}" if r.property_key else f"{r.field}"
-                hint = " (a misspelt key?)" if r.property_key else ""
-                out.append(SilentRule(r.id, f"no {scope} in the store has a value for {what}{hint}"))
-    tp = store.table("touchpoints")
-    if m.engagement.rules and int(tp.count().execute()):
-        seen = {
-            c: set(tp.select(v=tp[c]).distinct().v.to_pyarrow().to_pylist())
-            for c in ("touch_type", "channel", "team")
-        }
-        for er in m.engagement.rules:
-            for col in ("touch_type", "channel", "team"):
+        found[scope] = t.aggregate(_rows=t.count(), **counts).to_pyarrow().to_pylist()[0]
+    if not found["lead"]["_rows"]:
+        return out
+    for r in m.fit.rules:
+        if not found[r.scope][r.id]:
+            what = f"property {r.property_key!r}" if r.property_key else f"{r.field}"
+            hint = " (a misspelt key?)" if r.property_key else ""
+            out.append(SilentRule(r.id, f"no {r.scope} in the store has a value for {what}{hint}"))
+    if m.engagement.rules:
+        tp = store.table("touchpoints")
+        kinds = ("touch_type", "channel", "team")
+        combos = tp.select(*kinds).distinct().to_pyarrow().to_pylist()
+        seen = {c: {row[c] for row in combos} for c in kinds}
+        for er in m.engagement.rules if combos else []:
+            for col in kinds:
                 wanted = getattr(er, col) or []
                 if wanted and not set(wanted) & seen[col]:
                     out.append(
