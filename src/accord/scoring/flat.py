@@ -81,6 +81,7 @@ def score_flat(
         account_fields=account_fields,
         float_properties={f"{COUNT_PREFIX}{rid}": col for rid, col in counts.items()},
         rejects_path=rejects_path,
+        columns=columns,
     )
     try:
         return FlatScores(

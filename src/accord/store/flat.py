@@ -89,16 +89,18 @@ def read_flat_leads(
     float_properties: dict[str, str] | None = None,
     keep: Iterable[str] = (),
     rejects_path: str | Path | None = None,
+    columns: list[str] | None = None,
 ) -> FlatLeads:
     """Load a flat leads file into a new in-memory store through `mapping`.
 
     `account_fields` are account columns or `properties.<key>` the caller reads (found by
     :func:`account_column`); `float_properties` maps property names to the file columns
     they are read from as numbers (a row whose cell is not a number is rejected); `keep`
-    names file columns kept as properties even when the mapping ignores unmapped columns.
+    names file columns kept as properties even when the mapping ignores unmapped columns;
+    `columns`, the file's header when the caller has read it already.
     """
     path = Path(path)
-    columns = file_columns(path, mapping)
+    columns = columns if columns is not None else file_columns(path, mapping)
     cols = _lookup(columns)
     lead_sources = {
         (s.source or "").lower() for s in [*mapping.columns.values(), *mapping.properties.values()]
@@ -125,7 +127,6 @@ def read_flat_leads(
             (s.source or "").lower() == source.lower() for s in [*mapping.columns.values(), *props.values()]
         ):
             props[source] = ColumnSource(**{"from": cols[source.lower()]})
-    update: dict[str, object] = {"properties": props, "columns": dict(mapping.columns)}
     lead_columns = dict(mapping.columns)
     lead_columns["id"] = lead_id
     if "created_at" not in lead_columns and "created_at" not in cols:
@@ -134,8 +135,7 @@ def read_flat_leads(
         lead_columns["created_at"] = ColumnSource(value=now.isoformat(sep=" "))
     if account_map or account_props:
         lead_columns["account_id"] = lead_id
-    update["columns"] = lead_columns
-    leads_map = mapping.model_copy(update=update)
+    leads_map = mapping.model_copy(update={"properties": props, "columns": lead_columns})
     store = connect("duckdb://:memory:")
     try:
         accounts = None

@@ -154,9 +154,10 @@ def read_flat(path: Path, mapping: str | None, id_column: str | None, outcome: s
     from accord.store.mapping import ColumnSource
 
     m = leads_mapping(mapping, id_column)
-    if "id" not in m.columns and "id" not in {c.lower() for c in file_columns(path, m)}:
+    columns = file_columns(path, m)
+    if "id" not in m.columns and "id" not in {c.lower() for c in columns}:
         m = m.model_copy(update={"columns": {**m.columns, "id": ColumnSource(row=True)}})
-    flat = read_flat_leads(path, m, keep=[outcome])
+    flat = read_flat_leads(path, m, keep=[outcome], columns=columns)
     try:
         return flat_frame(flat)
     finally:
