@@ -109,6 +109,10 @@ def _rows(store: Store, spec: TableSpec) -> list[dict[str, Any]]:
 
 def versions(store: Store) -> list[PactVersion]:
     """Every submitted version with its approvals, oldest first; the active one marked."""
+    return _versions(store, _active_row(store))
+
+
+def _versions(store: Store, active: dict[str, Any] | None) -> list[PactVersion]:
     signed: dict[str, list[Signature]] = {}
     for a in sorted(_rows(store, PACT_APPROVALS), key=lambda r: r["approved_at"]):
         signed.setdefault(str(a["content_hash"]), []).append(
@@ -120,7 +124,6 @@ def versions(store: Store) -> list[PactVersion]:
                 comment=a["comment"],
             )
         )
-    active = _active_row(store)
     out = [
         PactVersion(
             pact=str(r["pact"]),
@@ -152,20 +155,17 @@ def submit(
     for v in versions(store):
         if v.content_hash == digest:
             return v
-    _append(
-        store,
-        PACT_VERSIONS,
-        {
-            "pact": pact.pact,
-            "version": pact.version,
-            "content_hash": digest,
-            "submitted_at": _now(),
-            "author": by,
-            "via": via,
-            "yaml": yaml_text,
-        },
-    )
-    return resolve(store, digest)
+    row = {
+        "pact": pact.pact,
+        "version": pact.version,
+        "content_hash": digest,
+        "submitted_at": _now(),
+        "author": by,
+        "via": via,
+        "yaml": yaml_text,
+    }
+    _append(store, PACT_VERSIONS, row)
+    return PactVersion(**row, approvals=[])
 
 
 def resolve(store: Store, ref: str) -> PactVersion:
@@ -211,6 +211,7 @@ def approve(
     v = resolve(store, ref)
     if any(a.team == team and a.by == by for a in v.approvals):
         return v
+    signature = Signature(team=team, by=by, at=_now(), via=via, comment=comment)
     _append(
         store,
         PACT_APPROVALS,
@@ -220,12 +221,12 @@ def approve(
             "content_hash": v.content_hash,
             "team": team,
             "approved_by": by,
-            "approved_at": _now(),
+            "approved_at": signature.at,
             "via": via,
             "comment": comment,
         },
     )
-    return resolve(store, v.content_hash)
+    return v.model_copy(update={"approvals": [*v.approvals, signature]})
 
 
 def activate(store: Store, ref: str, *, by: str | None, via: str = "cli") -> PactVersion:
@@ -253,13 +254,13 @@ def activate(store: Store, ref: str, *, by: str | None, via: str = "cli") -> Pac
             "via": via,
         },
     )
-    return resolve(store, v.content_hash)
+    return v.model_copy(update={"active": True})
 
 
 def status(store: Store) -> PactStatus:
     """The active version, when and by whom it was activated, and what waits for approval."""
-    all_versions = versions(store)
     row = _active_row(store)
+    all_versions = _versions(store, row)
     active = next((v for v in all_versions if v.active), None)
     pending = [
         v
