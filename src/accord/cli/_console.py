@@ -79,12 +79,13 @@ def progress_bar(description: str) -> Iterator[Callable[[str, float], None]]:
 
 def format_number(x: Any, digits: int = 1) -> str:
     """A number with thousands separators, or blank when missing."""
-    if x is None or isinstance(x, str) or (isinstance(x, float) and math.isnan(x)):
-        return "" if x is None or isinstance(x, float) else x
+    if isinstance(x, str):
+        return x
     try:
-        return f"{float(x):,.{digits}f}"
-    except (TypeError, ValueError):  # pandas' NA and NaT
+        value = float(x)
+    except (TypeError, ValueError):  # None, pandas' NA and NaT
         return ""
+    return "" if math.isnan(value) else f"{value:,.{digits}f}"
 
 
 def print_frame(title: str, df: pd.DataFrame, columns: list[tuple[str, str, int | None]]) -> None:

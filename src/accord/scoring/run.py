@@ -203,7 +203,7 @@ def _log_run(store: Store, pact: Pact, r: RunResult, started: datetime) -> None:
         "model": r.model,
         "pact": pact.pact,
         "pact_version": pact.version,
-        "pact_hash": pact.content_hash,
+        "content_hash": pact.content_hash,
         "draft": r.draft,
         "leads": r.leads.inserted + r.leads.updated,
         "accounts": r.accounts.inserted + r.accounts.updated,
