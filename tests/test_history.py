@@ -285,3 +285,19 @@ def test_an_explanation_without_role_or_company_names_the_fit_rules_that_counted
     assert sentence.startswith(
         "A4 MQL (65): fits source paid_search or organic_search (+60), landing page id x1 (+5)"
     )
+
+
+def test_a_store_from_an_earlier_accord_gets_the_new_columns(store: Store) -> None:
+    import ibis
+
+    from accord.model.tables import STAGE_CHANGES
+
+    old = ibis.schema({c.name: c.ibis_type for c in STAGE_CHANGES.columns if c.name != "run_id"})
+    store.con.create_table("stage_changes", schema=old, overwrite=True)
+    assert "run_id" not in store.con.table("stage_changes").columns
+    assert store.table("stage_changes").columns == STAGE_CHANGES.column_names
+    load_tables(store, golden_tables())
+    pact = parse_pact(GOLDEN_PACT)
+    r = run_scoring(store, pact, AS_OF)
+    sc = store.table("stage_changes")
+    assert sc.filter(sc.run_id == r.run_id).count().execute() == r.new_mqls == 1

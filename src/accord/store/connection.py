@@ -149,10 +149,9 @@ class Store:
         from ibis.backends.sql.datatypes import PostgresType, PySparkType
 
         mapper = {"duckdb": DuckDBType, "postgres": PostgresType, "spark": PySparkType}[self.engine]
-        dialect = {"duckdb": "duckdb", "postgres": "postgres", "spark": "spark"}[self.engine]
         target = ident(name) if not self.parsed.schema else f"{ident(self.parsed.schema)}.{ident(name)}"
         for c in columns:
-            typ = mapper.from_ibis(c.ibis_type.copy(nullable=True)).sql(dialect)
+            typ = mapper.from_ibis(c.ibis_type.copy(nullable=True)).sql(self.engine)
             if self.engine == "spark":  # Spark quotes names with backticks and adds columns in a list
                 self.con.raw_sql(f"ALTER TABLE `{name}` ADD COLUMNS (`{c.name}` {typ})")
             else:
