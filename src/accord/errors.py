@@ -18,7 +18,11 @@ Each also inherits the builtin it refines, so callers may catch either::
     ├── AttributionError (ValueError)         attribution cannot run as asked
     ├── EvaluationError (ValueError)          a back-test cannot run as asked
     ├── UnknownLeadError (KeyError)           no lead with that id
-    └── UnknownRunError (KeyError)            no scoring run with that id (or one already reverted)
+    ├── UnknownRunError (KeyError)            no scoring run with that id (or one already reverted)
+    ├── UnknownAccountError (KeyError)        no account with that id
+    ├── UnknownJobError (KeyError)            no background job with that id
+    ├── UnknownKeyError (KeyError)            no API key of that name
+    └── ConflictError (RuntimeError)          clashes with the store's state (a key name taken)
 
 Messages say what is wrong, where, and how to fix it. :data:`OUTCOMES` is the one table
 that maps each to an exit code (the CLI) and an HTTP status (the service).
@@ -106,6 +110,22 @@ class UnknownRunError(_Plain, AccordError, KeyError):
     """No scoring run with that id, or one already reverted."""
 
 
+class UnknownAccountError(_Plain, AccordError, KeyError):
+    """No account with that id in the store."""
+
+
+class UnknownJobError(_Plain, AccordError, KeyError):
+    """No background job with that id."""
+
+
+class UnknownKeyError(_Plain, AccordError, KeyError):
+    """No API key of that name."""
+
+
+class ConflictError(AccordError, RuntimeError):
+    """The request clashes with the store's state: a key name taken, a request still running."""
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What an error means to a surface."""
@@ -136,6 +156,10 @@ OUTCOMES: dict[type[AccordError], Outcome] = {
     EvaluationError: Outcome(2, 422, "Evaluation cannot run"),
     UnknownLeadError: Outcome(3, 404, "Unknown lead"),
     UnknownRunError: Outcome(3, 404, "Unknown scoring run"),
+    UnknownAccountError: Outcome(3, 404, "Unknown account"),
+    UnknownJobError: Outcome(3, 404, "Unknown job"),
+    UnknownKeyError: Outcome(3, 404, "Unknown key"),
+    ConflictError: Outcome(4, 409, "Conflict"),
 }
 """Every error class to its exit code and HTTP status; a subclass not listed takes its parent's."""
 

@@ -14,6 +14,7 @@ from accord.cli._load import load_command
 from accord.cli._pact import pact_app
 from accord.cli._runs import runs_app, scores_app
 from accord.cli._score import explain_command, feedback_command, score_command
+from accord.cli._serve import keys_app, serve_command
 
 app = typer.Typer(
     rich_markup_mode=None,
@@ -34,6 +35,8 @@ app.command("attribute")(attribute_command)
 app.command("evaluate")(evaluate_command)
 app.command("compare")(compare_command)
 app.command("learn")(learn_command)
+app.command("serve")(serve_command)
+app.add_typer(keys_app, name="keys")
 app.add_typer(pact_app, name="pact")
 app.add_typer(runs_app, name="runs")
 app.add_typer(scores_app, name="scores")

@@ -511,3 +511,95 @@ DERIVED_TABLES: dict[str, TableSpec] = {
     for t in (LEAD_SCORES, ACCOUNT_SCORES, SCORING_RUNS, PACT_VERSIONS, PACT_APPROVALS, PACT_ACTIVATIONS)
 }
 """Tables Accord writes (never loaded from files)."""
+
+
+# ------------------------------------------------------------------ the service's own tables
+_AT = Column("created_at", "timestamp", "When (UTC).", "2026-11-30 09:00:00", required=True)
+
+API_KEYS = TableSpec(
+    name="api_keys",
+    description="The service's API keys: a name, a role, and a SHA-256 of the key (never the key).",
+    key=("name",),
+    columns=(
+        Column("name", "string", "Who or what holds the key.", "crm-sync", required=True),
+        Column(
+            "role",
+            "string",
+            "admin, marketing, sales, viewer or ingest.",
+            "ingest",
+            required=True,
+            allowed=("admin", "marketing", "sales", "viewer", "ingest"),
+        ),
+        Column("key_hash", "string", "SHA-256 of the key, hex.", "9f86d0...", required=True),
+        Column(
+            "prefix", "string", "The key's first characters, to tell keys apart.", "acc_k3Xa", required=True
+        ),
+        _AT,
+        Column("revoked_at", "timestamp", "When it was revoked; empty while valid.", None),
+    ),
+)
+
+AUDIT_LOG = TableSpec(
+    name="audit_log",
+    description="Every write through the service: who, what, when, and the row before and after.",
+    key=("id",),
+    columns=(
+        Column("id", "string", "Entry id.", "aud-5c2f...", required=True),
+        Column("at", "timestamp", "When (UTC).", "2026-11-30 09:00:01", required=True),
+        Column("actor", "string", "Key name that wrote.", "crm-sync", required=True),
+        Column("role", "string", "Its role.", "ingest"),
+        Column("action", "string", "What was done.", "touchpoints.upsert", required=True),
+        Column("target", "string", "What it was done to (erasures keep a hash, not the id).", "tp-0001"),
+        Column("before", "json", "The row before, as JSON.", None),
+        Column("after", "json", "The row after, as JSON.", '{"id": "tp-0001"}'),
+    ),
+)
+
+IDEMPOTENCY_KEYS = TableSpec(
+    name="idempotency_keys",
+    description="Responses kept for `Idempotency-Key` retries, per API key.",
+    key=("scope", "idem_key"),
+    columns=(
+        Column("scope", "string", "SHA-256 of the API key that sent it.", "9f86d0...", required=True),
+        Column("idem_key", "string", "The client's Idempotency-Key.", "7d1c-...", required=True),
+        Column("fingerprint", "string", "SHA-256 of method, path and body.", "a1b2...", required=True),
+        Column("state", "string", "in_progress or done.", "done", required=True),
+        Column("status", "int", "Response status.", 200),
+        Column("content_type", "string", "Response media type.", "application/json"),
+        Column("body", "string", "Response body.", '{"accepted": 1}'),
+        _AT,
+    ),
+)
+
+JOBS = TableSpec(
+    name="jobs",
+    description="Background jobs the service runs (the rescore after an activation) and their progress.",
+    key=("id",),
+    columns=(
+        Column("id", "string", "Job id.", "job-4f1e...", required=True),
+        Column("kind", "string", "What it does.", "rescore", required=True),
+        Column("state", "string", "queued, running, done or failed.", "running", required=True),
+        Column("progress", "float", "Share done, 0 to 1.", 0.5),
+        Column("message", "string", "What it is doing, or why it failed.", "scoring 100,000 leads"),
+        Column("created_by", "string", "Key name that started it.", "revops"),
+        _AT,
+        Column("finished_at", "timestamp", "When it ended (UTC).", None),
+        Column("result", "json", "What it produced.", '{"run_id": "run-..."}'),
+    ),
+)
+
+INGEST_MESSAGES = TableSpec(
+    name="ingest_messages",
+    description="Message ids already taken from the event collection routes (Segment `messageId`).",
+    key=("message_id",),
+    columns=(
+        Column("message_id", "string", "The sender's message id.", "ajs-next-1690...", required=True),
+        Column("kind", "string", "track, page, identify or group.", "track", required=True),
+        Column("received_at", "timestamp", "When (UTC).", "2026-11-30 09:00:01", required=True),
+    ),
+)
+
+SERVICE_TABLES: dict[str, TableSpec] = {
+    t.name: t for t in (API_KEYS, AUDIT_LOG, IDEMPOTENCY_KEYS, JOBS, INGEST_MESSAGES)
+}
+"""Tables the service keeps (keys, audit, idempotency, jobs, message ids), with primary keys."""

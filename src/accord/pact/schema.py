@@ -239,6 +239,8 @@ class Recycle(_Strict):
     """Count only touches after the recycle."""
     min_days_before_mql: float = Field(default=30, ge=0)
     """A recycled lead cannot become an MQL again before this many days."""
+    reasons: list[str] | None = None
+    """The reasons sales may give for a rejection or a recycle; none listed means any words."""
 
 
 class Approval(_Strict):

@@ -43,6 +43,23 @@ def current_stage(store: Store, lead_id: str, at: datetime) -> str:
     return str(rows[0]) if rows else "lead"
 
 
+def check_verdict(
+    action: str, reason: str | None, points: float | None, reasons: list[str] | None = None
+) -> None:
+    """Refuse a verdict that is incomplete, or whose reason is not one of the pact's `reasons`."""
+    valid = [a.value for a in FeedbackAction]
+    if action not in valid:
+        raise ConfigError(f"unknown action {action!r}; valid: {', '.join(valid)}")
+    if action == "reject" and not reason:
+        raise ConfigError("a rejection needs a reason, so marketing can learn from it")
+    if action == "adjust" and points is None:
+        raise ConfigError("an adjustment needs points (negative to lower the score)")
+    if action != "adjust" and points is not None:
+        raise ConfigError("points only go with adjust")
+    if reasons and action in ("reject", "recycle") and reason is not None and reason not in reasons:
+        raise ConfigError(f"reason {reason!r} is not one of the pact's: {', '.join(reasons)}")
+
+
 def record_feedback(
     store: Store,
     lead_id: str,
@@ -54,15 +71,7 @@ def record_feedback(
     at: datetime | None = None,
 ) -> Recorded:
     """Record one verdict on a lead; reject needs a reason and adjust needs points."""
-    valid = [a.value for a in FeedbackAction]
-    if action not in valid:
-        raise ConfigError(f"unknown action {action!r}; valid: {', '.join(valid)}")
-    if action == "reject" and not reason:
-        raise ConfigError("a rejection needs a reason (--reason), so marketing can learn from it")
-    if action == "adjust" and points is None:
-        raise ConfigError("an adjustment needs points (--points, negative to lower the score)")
-    if action != "adjust" and points is not None:
-        raise ConfigError("--points only goes with adjust")
+    check_verdict(action, reason, points)
     leads = store.table("leads")
     if leads.filter(leads.id == lead_id).count().execute() == 0:
         raise UnknownLeadError(f"no lead {lead_id!r} in {store.describe()}")

@@ -271,6 +271,16 @@ class Store:
             target, using = f"{s}.{target} AS {ident(name)}", f"{s}.{using} AS {using}"
         self.con.raw_sql(f"DELETE FROM {target} USING {using} WHERE {cond}")
 
+    def sibling(self) -> Store:
+        """Another connection to the same store, for another thread (DuckDB: the same database)."""
+        if self.engine == "duckdb":
+            con = ibis.duckdb.from_connection(self.con.con.cursor())
+            con.raw_sql("SET TimeZone = 'UTC'")
+            return Store(con, self.parsed)
+        if self.engine == "postgres":
+            return _connect_postgres(self.parsed)
+        return self
+
     def __enter__(self) -> Store:
         return self
 

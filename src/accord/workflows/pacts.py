@@ -43,3 +43,42 @@ def choose_pact(store: Store, file: Path | str | None) -> ChosenPact:
     pact = load_pact(file)
     is_active = active is not None and active.content_hash == pact.content_hash
     return ChosenPact(pact=active if is_active and active else pact, draft=not is_active, source=str(file))
+
+
+class PactDiffView(BaseModel):
+    """What a version changes against the active one, line by line."""
+
+    version: str
+    against: str | None
+    added: list[str]
+    removed: list[str]
+    changed: list[str]
+    thresholds: list[str]
+
+
+def diff_with_active(store: Store, ref: str) -> PactDiffView:
+    """Version `ref` against the pact in force (everything is added when none is)."""
+    from accord.pact import diff_pacts
+    from accord.pact.registry import resolve
+
+    v = resolve(store, ref)
+    new = v.to_pact()
+    active = active_pact(store)
+    if active is None:
+        return PactDiffView(
+            version=v.label,
+            against=None,
+            added=[f"model {m}" for m in new.models],
+            removed=[],
+            changed=[],
+            thresholds=[],
+        )
+    d = diff_pacts(active, new)
+    return PactDiffView(
+        version=v.label,
+        against=f"{active.pact} v{active.version} ({active.content_hash[:15]})",
+        added=d.added,
+        removed=d.removed,
+        changed=d.changed,
+        thresholds=d.thresholds,
+    )

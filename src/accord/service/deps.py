@@ -1,0 +1,114 @@
+"""What routes depend on: the service's state, the caller, and the permission a route needs."""
+
+from __future__ import annotations
+
+import base64
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from accord.service.settings import Settings
+from accord.store.connection import Store
+from accord.store.rows import Rows
+from accord.workflows.access import Permission, Principal, verify
+from accord.workflows.live import Live
+
+
+@dataclass
+class State:
+    """One process's service: its store, row access, the real-time use cases."""
+
+    settings: Settings
+    store: Store
+    rows: Rows
+    live: Live
+    heavy: threading.RLock = field(default_factory=threading.RLock)
+    """Ibis work (pacts, attribution, evaluation) shares one connection: one at a time."""
+    collect: Any = None
+    cache: dict[tuple[Any, ...], tuple[float, Any]] = field(default_factory=dict)
+    """Computed reads (attribution, back-test) by their parameters, with when they were computed."""
+
+
+def state(request: Request) -> State:
+    """The process's service state."""
+    found: State = request.app.state.accord
+    return found
+
+
+AppState = Annotated[State, Depends(state)]
+
+_bearer = HTTPBearer(auto_error=False, description="An API key made with `accord keys create`.")
+
+
+def caller(
+    request: Request,
+    s: AppState,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """Who is calling, from `Authorization: Bearer KEY`."""
+    if creds is None or not creds.credentials:
+        raise HTTPException(
+            401, "send an API key: Authorization: Bearer KEY", headers={"WWW-Authenticate": "Bearer"}
+        )
+    who = verify(s.rows, creds.credentials)
+    if who is None:
+        raise HTTPException(401, "this API key is unknown or revoked", headers={"WWW-Authenticate": "Bearer"})
+    request.state.principal = who
+    return who
+
+
+class Allow:
+    """A route's permission check; the role walk test finds every route's through this class."""
+
+    def __init__(self, permission: Permission) -> None:
+        self.permission = permission
+
+    def __call__(self, who: Annotated[Principal, Depends(caller)]) -> Principal:
+        """The caller, if their role grants the permission; else 403."""
+        if not who.may(self.permission):
+            raise HTTPException(
+                403, f"the {who.role} role may not do this (it needs {self.permission.value})"
+            )
+        return who
+
+
+def allow(permission: Permission) -> Callable[..., Principal]:
+    """`Depends(allow(Permission.X))` in a route's signature."""
+    return Allow(permission)
+
+
+def basic_ingest(request: Request, s: AppState) -> Principal:
+    """The Segment convention: HTTP Basic with the write key (an ingest key) as user name."""
+    header = request.headers.get("authorization", "")
+    key = ""
+    if header.lower().startswith("basic "):
+        try:
+            key = base64.b64decode(header[6:]).decode().split(":", 1)[0]
+        except (ValueError, UnicodeDecodeError):
+            key = ""
+    elif header.lower().startswith("bearer "):
+        key = header[7:].strip()
+    who = verify(s.rows, key) if key else None
+    if who is None:
+        raise HTTPException(
+            401,
+            "send an ingest key as the Basic auth user name",
+            headers={"WWW-Authenticate": 'Basic realm="accord"'},
+        )
+    if not who.may(Permission.INGEST):
+        raise HTTPException(403, f"the {who.role} role may not do this (it needs ingest)")
+    return who
+
+
+Reader = Annotated[Principal, Depends(allow(Permission.READ))]
+Ingester = Annotated[Principal, Depends(allow(Permission.INGEST))]
+Seller = Annotated[Principal, Depends(allow(Permission.FEEDBACK))]
+Submitter = Annotated[Principal, Depends(allow(Permission.PACT_SUBMIT))]
+Approver = Annotated[Principal, Depends(allow(Permission.PACT_APPROVE))]
+Activator = Annotated[Principal, Depends(allow(Permission.PACT_ACTIVATE))]
+Admin = Annotated[Principal, Depends(allow(Permission.ADMIN))]
+Collector = Annotated[Principal, Depends(basic_ingest)]

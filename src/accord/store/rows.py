@@ -1,0 +1,246 @@
+"""Row-at-a-time access for the service: keyed reads and writes in short transactions.
+
+Ibis compiles every expression, a few milliseconds each: right for a scoring run,
+too slow for one request that reads a lead and writes its score. `Rows` runs the
+service's own SQL on the store's DuckDB database or a PostgreSQL connection pool,
+every value a bound parameter (never text from a request in the SQL), with `?` as
+the placeholder on both engines.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from accord.errors import ConfigError
+from accord.model.tables import TABLES, TableSpec
+from accord.store.connection import Store
+from accord.store.sql import ident
+
+_SQL_TYPES = {
+    "duckdb": {
+        "string": "VARCHAR",
+        "json": "VARCHAR",
+        "int": "BIGINT",
+        "float": "DOUBLE",
+        "bool": "BOOLEAN",
+        "timestamp": "TIMESTAMP",
+    },
+    "postgres": {
+        "string": "TEXT",
+        "json": "TEXT",
+        "int": "BIGINT",
+        "float": "DOUBLE PRECISION",
+        "bool": "BOOLEAN",
+        "timestamp": "TIMESTAMP",
+    },
+}
+
+# Lookups the service makes per request; on DuckDB a zone-map scan answers them, PostgreSQL needs these.
+_INDEXES = {
+    "touchpoints": ("lead_id",),
+    "leads": ("account_id",),
+    "feedback": ("lead_id",),
+    "stage_changes": ("lead_id",),
+    "lead_scores": ("lead_id",),
+    "opportunities": ("primary_lead_id",),
+}
+
+
+class Conflict(Exception):
+    """A row with the same primary key exists already (another request got there first)."""
+
+
+class Tx:
+    """One open transaction."""
+
+    def __init__(self, cur: Any, engine: str) -> None:
+        self._cur = cur
+        self._engine = engine
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", "%s") if self._engine == "postgres" else sql
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Rows as dicts."""
+        self._cur.execute(self._sql(sql), list(params))
+        names = [d[0] for d in self._cur.description]
+        return [dict(zip(names, r, strict=True)) for r in self._cur.fetchall()]
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
+        """The first row, or None."""
+        rows = self.query(sql, params)
+        return rows[0] if rows else None
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run a statement; the number of rows it changed where the engine says."""
+        try:
+            self._cur.execute(self._sql(sql), list(params))
+        except Exception as exc:
+            if _is_conflict(exc):
+                raise Conflict(str(exc)) from exc
+            raise
+        n = getattr(self._cur, "rowcount", -1)
+        return int(n) if n is not None else -1
+
+    def insert(self, spec: TableSpec, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert rows (dicts by column name; missing columns are null)."""
+        if not rows:
+            return
+        cols = spec.column_names
+        sql = self._sql(
+            f"INSERT INTO {ident(spec.name)} ({', '.join(ident(c) for c in cols)}) "
+            f"VALUES ({', '.join('?' for _ in cols)})"
+        )
+        values = [[r.get(c) for c in cols] for r in rows]
+        try:
+            if len(values) == 1:
+                self._cur.execute(sql, values[0])
+            else:
+                self._cur.executemany(sql, values)
+        except Exception as exc:
+            if _is_conflict(exc):
+                raise Conflict(str(exc)) from exc
+            raise
+
+    def delete_key(self, spec: TableSpec, row: dict[str, Any]) -> None:
+        """Delete the row with `row`'s key."""
+        where = " AND ".join(f"{ident(k)} = ?" for k in spec.key)
+        self.execute(f"DELETE FROM {ident(spec.name)} WHERE {where}", [row[k] for k in spec.key])
+
+
+def _is_conflict(exc: Exception) -> bool:
+    name = type(exc).__name__
+    return name in {"ConstraintException", "UniqueViolation"} or "duplicate key" in str(exc).lower()
+
+
+class Rows:
+    """Short transactions on the store's engine, safe to use from many threads."""
+
+    def __init__(self, store: Store, *, pool_size: int = 8) -> None:
+        if store.engine == "spark":
+            raise ConfigError(
+                "the service needs DuckDB or PostgreSQL: Spark is a batch engine (score and attribute "
+                "with the CLI, serve from the store they write)"
+            )
+        self.store = store
+        self.engine = store.engine
+        self._local = threading.local()
+        # DuckDB runs one writer at a time anyway; one lock keeps writes from conflicting.
+        self.write_lock = threading.RLock()
+        self._pool: Any = None
+        if self.engine == "postgres":
+            from psycopg_pool import ConnectionPool
+
+            p = store.parsed
+            kwargs: dict[str, Any] = {
+                "host": p.host,
+                "port": p.port,
+                "user": p.user,
+                "password": p.password,
+                "dbname": p.database,
+                "autocommit": False,
+            }
+            if p.schema:
+                kwargs["options"] = f"-c search_path={p.schema}"
+            self._pool = ConnectionPool(
+                kwargs={k: v for k, v in kwargs.items() if v is not None},
+                min_size=1,
+                max_size=pool_size,
+                open=True,
+            )
+
+    def close(self) -> None:
+        """Close the pool (PostgreSQL)."""
+        if self._pool is not None:
+            self._pool.close()
+
+    def _duck(self) -> Any:
+        cur = getattr(self._local, "cur", None)
+        if cur is None:
+            cur = self.store.con.con.cursor()
+            cur.execute("SET TimeZone = 'UTC'")
+            self._local.cur = cur
+        return cur
+
+    @contextmanager
+    def tx(self, *, write: bool = True) -> Iterator[Tx]:
+        """A transaction: committed when the block ends, rolled back if it raises."""
+        if self.engine == "duckdb":
+            cur = self._duck()
+            lock = self.write_lock if write else _NO_LOCK
+            with lock:
+                cur.execute("BEGIN TRANSACTION")
+                try:
+                    yield Tx(cur, "duckdb")
+                except BaseException:
+                    cur.execute("ROLLBACK")
+                    raise
+                cur.execute("COMMIT")
+            return
+        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            yield Tx(cur, "postgres")
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """A read in its own transaction."""
+        with self.tx(write=False) as t:
+            return t.query(sql, params)
+
+    # ------------------------------------------------------------------ schema
+    def ensure(self, specs: Sequence[TableSpec], *, primary_keys: bool) -> None:
+        """Create tables that do not exist yet (with their key as PRIMARY KEY when asked)."""
+        for spec in specs:
+            if self.store.has_table(spec.name):
+                self.store.table(spec.name)  # adds columns a newer Accord defines
+                continue
+            if not primary_keys:
+                self.store.ensure_table(spec)
+                continue
+            types = _SQL_TYPES[self.engine]
+            cols = [
+                f"{ident(c.name)} {types[c.type]}" + (" NOT NULL" if c.required else "") for c in spec.columns
+            ]
+            cols.append(f"PRIMARY KEY ({', '.join(ident(k) for k in spec.key)})")
+            with self.tx() as t:
+                t.execute(f"CREATE TABLE IF NOT EXISTS {ident(spec.name)} ({', '.join(cols)})")
+
+    def index(self) -> None:
+        """Create the indexes the service's lookups use (PostgreSQL; DuckDB scans its zone maps)."""
+        if self.engine != "postgres":
+            return
+        self.ensure([*TABLES.values()], primary_keys=False)
+        from accord.model.tables import LEAD_SCORES
+
+        self.ensure([LEAD_SCORES], primary_keys=False)
+        with self.tx() as t:
+            for table, cols in _INDEXES.items():
+                name = f"accord_ix_{table}_{'_'.join(cols)}"
+                t.execute(
+                    f"CREATE INDEX IF NOT EXISTS {ident(name)} ON {ident(table)} "
+                    f"({', '.join(ident(c) for c in cols)})"
+                )
+            t.execute(
+                f"CREATE INDEX IF NOT EXISTS {ident('accord_ix_touchpoints_id')} ON "
+                f"{ident('touchpoints')} ({ident('id')})"
+            )
+            t.execute(
+                f"CREATE INDEX IF NOT EXISTS {ident('accord_ix_leads_id')} "
+                f"ON {ident('leads')} ({ident('id')})"
+            )
+            t.execute(
+                f"CREATE INDEX IF NOT EXISTS {ident('accord_ix_accounts_id')} ON "
+                f"{ident('accounts')} ({ident('id')})"
+            )
+
+
+class _NoLock:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+
+_NO_LOCK = _NoLock()

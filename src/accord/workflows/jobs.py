@@ -1,0 +1,123 @@
+"""Background jobs: the rescore an activation starts, with progress anyone can read."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from accord.errors import UnknownJobError
+from accord.model.tables import JOBS
+from accord.pact.schema import Pact
+from accord.store.connection import Store
+from accord.store.rows import Rows
+from accord.store.sql import ident
+
+
+class Job(BaseModel):
+    """A background job and how far it got."""
+
+    id: str
+    kind: str
+    state: str
+    progress: float | None
+    message: str | None
+    created_by: str | None
+    created_at: datetime
+    finished_at: datetime | None
+    result: dict[str, Any] | None
+
+
+def _update(rows: Rows, job_id: str, **values: Any) -> None:
+    cols = ", ".join(f"{ident(k)} = ?" for k in values)
+    with rows.tx() as t:
+        t.execute(f"UPDATE {ident(JOBS.name)} SET {cols} WHERE id = ?", [*values.values(), job_id])
+
+
+def get_job(rows: Rows, job_id: str) -> Job:
+    """A job by id."""
+    found = rows.query(f"SELECT * FROM {ident(JOBS.name)} WHERE id = ?", [job_id])
+    if not found:
+        raise UnknownJobError(f"no job {job_id!r}")
+    row = found[0]
+    row["result"] = json.loads(row["result"]) if row["result"] else None
+    return Job.model_validate(row)
+
+
+def abandon_running(rows: Rows, now: datetime) -> None:
+    """Jobs a stopped service left running are failed, and say so."""
+    with rows.tx() as t:
+        t.execute(
+            f"UPDATE {ident(JOBS.name)} SET state = 'failed', finished_at = ?, "
+            "message = 'the service stopped while it ran; activate again to rescore' "
+            "WHERE state IN ('queued', 'running')",
+            [now],
+        )
+
+
+def start_rescore(
+    rows: Rows,
+    store: Store,
+    pact: Pact,
+    *,
+    by: str,
+    now: Callable[[], datetime],
+    exclusive: AbstractContextManager[Any] | None = None,
+) -> Job:
+    """Rescore every lead with `pact` in a thread (on its own connection); returns the queued job."""
+    from accord.scoring.run import run_scoring
+
+    job_id = "job-" + uuid.uuid4().hex[:16]
+    with rows.tx() as t:
+        t.insert(
+            JOBS,
+            [
+                {
+                    "id": job_id,
+                    "kind": "rescore",
+                    "state": "queued",
+                    "progress": 0.0,
+                    "message": f"rescore with {pact.pact} v{pact.version}",
+                    "created_by": by,
+                    "created_at": now(),
+                }
+            ],
+        )
+
+    def work() -> None:
+        try:
+            with exclusive or nullcontext():
+                _update(rows, job_id, state="running", progress=0.1, message="scoring every lead")
+                own = store.sibling()
+                try:
+                    as_of = now()
+                    r = run_scoring(own, pact, as_of, "default")
+                finally:
+                    if own is not store:
+                        own.close()
+            result = {
+                "run_id": r.run_id,
+                "as_of": as_of.isoformat(),
+                "leads": r.leads.inserted + r.leads.updated,
+                "new_mqls": r.new_mqls,
+            }
+            _update(
+                rows,
+                job_id,
+                state="done",
+                progress=1.0,
+                message=f"scored with {pact.pact} v{pact.version}",
+                finished_at=now(),
+                result=json.dumps(result),
+            )
+        except Exception as exc:  # a job reports its failure instead of dying silently
+            _update(rows, job_id, state="failed", message=str(exc)[:500], finished_at=now())
+
+    threading.Thread(target=work, name=job_id, daemon=True).start()
+    return get_job(rows, job_id)
