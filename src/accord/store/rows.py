@@ -61,7 +61,7 @@ class Tx:
         self._engine = engine
 
     def _sql(self, sql: str) -> str:
-        return sql.replace("?", "%s") if self._engine == "postgres" else sql
+        return sql.replace("%", "%%").replace("?", "%s") if self._engine == "postgres" else sql
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """Rows as dicts."""

@@ -323,6 +323,8 @@ class Live:
             r["id"]: r
             for r in t.query(f"SELECT * FROM {ident('leads')} WHERE id IN {_in(lead_ids)}", lead_ids)
         }
+        if not leads:
+            return _People({}, {}, {}, {}, {})
         account_ids = sorted({r["account_id"] for r in leads.values() if r["account_id"] is not None})
         people = dict(leads)
         if account_ids and model.account.weight > 0:
