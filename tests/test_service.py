@@ -9,10 +9,10 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
-from service_kit import ROLE_NAMES, Served, engine_url, served, world
 
 from accord.demo import demo_pact_text
 from accord.pact.io import parse_pact
+from service_kit import ROLE_NAMES, Served, engine_url, served, world
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

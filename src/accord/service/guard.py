@@ -122,6 +122,13 @@ class Guard:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
+        if headers.get("content-encoding", "").lower() == "gzip":  # Segment's and RudderStack's clients may
+            body = _gunzip(body, self.max_body)
+            if body is None:
+                await _answer(
+                    send, *_problem(413, "Too large", f"the body is not gzip or is over {self.max_body:,} bytes")
+                )
+                return
         sent = False
 
         async def replay() -> Message:
@@ -191,6 +198,17 @@ class Guard:
             stored_body = b"".join(captured["body"])
             # A server error is not an answer worth replaying: the key is freed for a retry.
             await run_in_threadpool(_finish, rows, who, idem, status, captured["type"], stored_body)
+
+
+def _gunzip(data: bytes, limit: int) -> bytes | None:
+    import zlib
+
+    try:
+        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        out = d.decompress(data, limit + 1)
+    except zlib.error:
+        return None
+    return out if len(out) <= limit and not d.unconsumed_tail else None
 
 
 def _claim(rows: Rows, scope: str, key: str, fingerprint: str) -> str | tuple[int, str, bytes]:
