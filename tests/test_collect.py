@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from service_kit import live_server, served
 
 from accord.workflows.collect import CollectConfig
+from service_kit import live_server, served
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

@@ -6,10 +6,11 @@ What the CLI prints, the service returns and the report renders, unchanged. NaN 
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import BaseModel, ConfigDict
+
+from accord.model.json_types import Instant, Number
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -27,8 +28,8 @@ class Rate(_Result):
     grade: str | None = None
     band: str | None = None
     leads: int
-    conversions: float
-    rate: float
+    conversions: Number
+    rate: Number
 
 
 class GainsRow(_Result):
@@ -36,19 +37,19 @@ class GainsRow(_Result):
 
     group: int
     leads: int
-    conversions: float
-    rate: float
-    lift: float
-    cumulative_share_of_leads: float
-    cumulative_gain: float
+    conversions: Number
+    rate: Number
+    lift: Number
+    cumulative_share_of_leads: Number
+    cumulative_gain: Number
 
 
 class VolumeRow(_Result):
     """New MQLs at one snapshot, and the monthly rate they make."""
 
-    snapshot: datetime
+    snapshot: Instant
     new_mqls: int
-    per_month: float
+    per_month: Number
     over_capacity: bool | None = None
 
 
@@ -57,22 +58,22 @@ class CalibrationRow(_Result):
 
     band: str
     leads: int
-    predicted: float
-    observed: float
+    predicted: Number
+    observed: Number
 
 
 class Funnel(_Result):
     """What became of the new MQLs: volume, and rates to each later stage with cycle days."""
 
     new_mqls: int
-    mqls_per_month: float
-    capacity_per_month: float | None
-    mql_to_sal: float
-    mql_to_sql: float
-    mql_to_opportunity: float
-    mql_to_won: float
-    median_days_mql_to_opportunity: float
-    median_days_mql_to_won: float
+    mqls_per_month: Number
+    capacity_per_month: Number | None
+    mql_to_sal: Number
+    mql_to_sql: Number
+    mql_to_opportunity: Number
+    mql_to_won: Number
+    median_days_mql_to_opportunity: Number
+    median_days_mql_to_won: Number
 
 
 class BacktestMetrics(_Result):
@@ -81,11 +82,11 @@ class BacktestMetrics(_Result):
     snapshots: int
     rows: int
     leads: int
-    conversion_rate: float
-    auc: float
-    precision_at_mql: float
-    recall_at_mql: float
-    mql_share: float
+    conversion_rate: Number
+    auc: Number
+    precision_at_mql: Number
+    recall_at_mql: Number
+    mql_share: Number
     by_band: list[Rate]
     by_grade: list[Rate]
     grade_band: list[Rate]
@@ -101,15 +102,15 @@ class MetricRow(_Result):
     """One headline metric of two pacts on the same history."""
 
     metric: str
-    old: float
-    new: float
+    old: Number
+    new: Number
 
 
 class MqlChange(_Result):
     """A lead one pact makes an MQL and the other never does, and what became of it."""
 
     lead_id: str
-    snapshot: datetime
+    snapshot: Instant
     converted: bool
     won: bool
 

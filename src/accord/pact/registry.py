@@ -17,6 +17,7 @@ import pyarrow as pa
 from pydantic import BaseModel
 
 from accord.errors import ActivationRefused, PactError, PactRefError
+from accord.model.json_types import Instant
 from accord.model.tables import PACT_ACTIVATIONS, PACT_APPROVALS, PACT_VERSIONS, TableSpec
 from accord.pact.io import parse_pact
 from accord.pact.schema import Approval, Pact
@@ -30,7 +31,7 @@ class Signature(BaseModel):
 
     team: Literal["marketing", "sales"]
     by: str
-    at: datetime
+    at: Instant
     via: str | None = None
     comment: str | None = None
 
@@ -41,7 +42,7 @@ class PactVersion(BaseModel):
     pact: str
     version: int
     content_hash: str
-    submitted_at: datetime
+    submitted_at: Instant
     author: str | None
     via: str | None
     yaml: str
@@ -69,7 +70,7 @@ class PactVersion(BaseModel):
 class PactEvent(BaseModel):
     """One line of a pact's history."""
 
-    at: datetime
+    at: Instant
     what: Literal["submitted", "approved", "activated"]
     pact: str
     version: int
@@ -83,7 +84,7 @@ class PactStatus(BaseModel):
     """The version in force and the ones waiting for approval."""
 
     active: PactVersion | None
-    activated_at: datetime | None
+    activated_at: Instant | None
     activated_by: str | None
     pending: list[PactVersion]
 

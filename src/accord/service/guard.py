@@ -122,13 +122,13 @@ class Guard:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        if headers.get("content-encoding", "").lower() == "gzip":  # Segment's and RudderStack's clients may
-            body = _gunzip(body, self.max_body)
-            if body is None:
-                await _answer(
-                    send, *_problem(413, "Too large", f"the body is not gzip or is over {self.max_body:,} bytes")
-                )
+        if headers.get("content-encoding", "").lower() == "gzip":  # Segment's and RudderStack's clients
+            plain = _gunzip(body, self.max_body)
+            if plain is None:
+                why = f"the body is not gzip or is over {self.max_body:,} bytes unpacked"
+                await _answer(send, *_problem(413, "Too large", why))
                 return
+            body = plain
         sent = False
 
         async def replay() -> Message:

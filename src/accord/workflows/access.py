@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from accord.errors import ConfigError, ConflictError
+from accord.model.json_types import Instant
 from accord.model.tables import API_KEYS, AUDIT_LOG, SERVICE_TABLES
 from accord.store.rows import Conflict, Rows
 from accord.store.sql import ident
@@ -59,8 +60,8 @@ class KeyRow(BaseModel):
     name: str
     role: str
     prefix: str
-    created_at: datetime
-    revoked_at: datetime | None
+    created_at: Instant
+    revoked_at: Instant | None
 
 
 class NewKey(BaseModel):
@@ -211,7 +212,7 @@ class AuditEntry(BaseModel):
     """One write: who, what, when, before and after."""
 
     id: str
-    at: datetime
+    at: Instant
     actor: str
     role: str | None
     action: str

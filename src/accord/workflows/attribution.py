@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict
 
 from accord.errors import AttributionError
+from accord.model.json_types import Number
 from accord.model.vocab import Conversion
 
 if TYPE_CHECKING:
@@ -28,8 +29,8 @@ class CreditRow(BaseModel):
     channel: str
     group: str | None = None
     """The campaign, touch type or team, when credit is broken down by one."""
-    conversions: float
-    value: float
+    conversions: Number
+    value: Number
 
 
 class AttributionResult(BaseModel):
@@ -39,7 +40,7 @@ class AttributionResult(BaseModel):
 
     source: str
     by: str
-    journeys: dict[str, float]
+    journeys: dict[str, Number]
     """journeys, touches, conversions, value, non-conversions."""
     models: list[str]
     """The models that ran, by their one name (what `-m` takes)."""
@@ -69,7 +70,7 @@ def attribute(
     *,
     conversion: Conversion = Conversion.OPPORTUNITY,
     per: Literal["lead", "account"] = "lead",
-    lookback_days: float | None = None,
+    lookback_days: Number | None = None,
     lookback_touches: int | None = None,
     as_of: datetime | None = None,
     by: str = "channel",

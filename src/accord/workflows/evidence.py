@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, ConfigDict
 
 from accord.errors import ConfigError
+from accord.model.json_types import Number
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -42,7 +43,7 @@ def evaluate(
     pact_file: Path | None,
     spec: BacktestSpec,
     *,
-    target_precision: float | None = None,
+    target_precision: Number | None = None,
     feedback: bool = False,
     progress: Progress | None = None,
 ) -> Evaluated:
@@ -89,14 +90,14 @@ class LearnedSummary(BaseModel):
     version: int
     fit_rules: int
     engagement_rules: int
-    points_to_double_odds: float
+    points_to_double_odds: Number
     split: str
-    auc_points: float
+    auc_points: Number
     auc_interval: tuple[float, float]
-    auc_reference: float
+    auc_reference: Number
     chance: bool
     """The held-out AUC interval includes 0.5: no learned MQL line unless forced."""
-    threshold: float
+    threshold: Number
     threshold_reason: str
     yaml: str
 

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from accord.errors import UnknownJobError
+from accord.model.json_types import Instant
 from accord.model.tables import JOBS
 from accord.pact.schema import Pact
 from accord.store.connection import Store
@@ -29,8 +30,8 @@ class Job(BaseModel):
     progress: float | None
     message: str | None
     created_by: str | None
-    created_at: datetime
-    finished_at: datetime | None
+    created_at: Instant
+    finished_at: Instant | None
     result: dict[str, Any] | None
 
 

@@ -21,6 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from accord.errors import ConfigError, NoActivePactError, UnknownAccountError, UnknownLeadError
+from accord.model.json_types import Instant
 from accord.model.tables import (
     ACCOUNTS,
     AUDIT_LOG,
@@ -61,7 +62,7 @@ class LiveScore(BaseModel):
     """A lead's score right after a change, as the service answers it."""
 
     lead_id: str
-    as_of: datetime
+    as_of: Instant
     score: float
     fit: float
     engagement: float
@@ -113,7 +114,7 @@ class LeadView(BaseModel):
 
     lead_id: str
     account_id: str | None
-    as_of: datetime
+    as_of: Instant
     score: float
     fit: float
     engagement: float
@@ -142,7 +143,7 @@ class MovedOut(BaseModel):
 class ChangeOut(BaseModel):
     """The score at one instant and the rules that moved it since the one before."""
 
-    as_of: datetime
+    as_of: Instant
     pact_version: int
     score: float
     change: float
@@ -169,8 +170,8 @@ class QueueRow(BaseModel):
     band: int | None
     fit: float | None
     engagement: float | None
-    mql_at: datetime
-    scored_at: datetime
+    mql_at: Instant
+    scored_at: Instant
     email: str | None
     job_title: str | None
 
@@ -197,7 +198,7 @@ class AccountView(BaseModel):
     """An account: its row, its score and its people's."""
 
     account_id: str
-    as_of: datetime
+    as_of: Instant
     account: dict[str, Any]
     account_fit: float | None
     account_score: float | None

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from accord.errors import ConfigError
+from accord.model.json_types import Instant
 from accord.scoring.explain import Explanation
 from accord.scoring.feedback import record_feedback
 from accord.scoring.lookup import explain_lead
@@ -96,8 +97,8 @@ class RunRow(BaseModel):
     """One scoring run as `accord runs list` shows it."""
 
     run_id: str
-    started_at: datetime
-    as_of: datetime
+    started_at: Instant
+    as_of: Instant
     model: str
     pact: str
     pact_version: int
@@ -105,7 +106,7 @@ class RunRow(BaseModel):
     leads: int | None
     accounts: int | None
     new_mqls: int | None
-    reverted_at: datetime | None
+    reverted_at: Instant | None
 
 
 def runs(store: Store, limit: int | None = 20) -> list[RunRow]:
@@ -123,7 +124,7 @@ class Exported(BaseModel):
 
     path: Path
     rows: int
-    as_of: datetime | None
+    as_of: Instant | None
     pact: str
     pact_version: int
 
