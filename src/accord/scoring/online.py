@@ -22,7 +22,7 @@ from accord.scoring.batch import DAY, RESET_ACTIONS
 from accord.stats import decay_rate
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Touch:
     """A touchpoint as the scorer sees it."""
 
@@ -48,7 +48,7 @@ class Touch:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Feedback:
     """A sales verdict that matters for scoring: resets and manual adjustments."""
 
@@ -140,22 +140,42 @@ class OnlineScorer:
         self.pact = pact
         self.model_name = model_name
         self.model: ScoreModel = pact.model(model_name)
+        self._fit_tests = [(r, OPERATORS[r.op](r.operand).test) for r in self.model.fit.rules]
+        # Most rules name touch types: a touch is only tested against the rules that could match it.
+        rules = self.model.engagement.rules
+        self._any_type = [i for i, r in enumerate(rules) if not r.touch_type]
+        self._by_type: dict[str, list[int]] = defaultdict(list)
+        for i, r in enumerate(rules):
+            for tt in r.touch_type or ():
+                self._by_type[tt].append(i)
+
+    def _candidates(self, touch_type: str | None) -> list[int]:
+        typed = self._by_type.get(touch_type or "", [])
+        return sorted(typed + self._any_type) if self._any_type and typed else (typed or self._any_type)
 
     # -- parts ------------------------------------------------------------------
     def fit_rules(self, lead: Mapping[str, Any], account: Mapping[str, Any] | None) -> dict[str, float]:
         """Points from each fit rule."""
         out = {}
-        for rule in self.model.fit.rules:
-            out[rule.id] = float(rule.points) if self._fires(rule, lead, account) else 0.0
+        for rule, test in self._fit_tests:
+            out[rule.id] = float(rule.points) if self._fires(rule, test, lead, account) else 0.0
         return out
 
     @staticmethod
-    def _fires(rule: FitRule, lead: Mapping[str, Any], account: Mapping[str, Any] | None) -> bool:
+    def _fires(rule: FitRule, test: Any, lead: Mapping[str, Any], account: Mapping[str, Any] | None) -> bool:
         row = lead if rule.scope == "lead" else (account or {})
         value = row.get(rule.column)
         if rule.property_key is not None:
             value = property_value(value, rule.property_key)
-        return OPERATORS[rule.op](rule.operand).test(value)
+        return bool(test(value))
+
+    def engagement(
+        self, touches: Iterable[Touch], as_of: datetime, feedback: Iterable[Feedback] = ()
+    ) -> float:
+        """Engagement alone (what a colleague adds to an account's roll-up), as `score` computes it."""
+        resets = [f.given_at for f in feedback if f.given_at <= as_of and f.action in RESET_ACTIONS]
+        reset_at = max(resets) if resets and self.pact.recycle.reset_engagement else None
+        return sum(h.points for h in self.hits(touches, as_of, reset_at))
 
     def hits(self, touches: Iterable[Touch], as_of: datetime, reset_at: datetime | None = None) -> list[Hit]:
         """Every (touch, rule) match in the window with its decay and whether its cap counts it."""
@@ -166,10 +186,14 @@ class OnlineScorer:
             age_s = now - epoch_value(t.occurred_at)
             if 0 <= age_s <= eng.lookback_days * DAY and (reset_at is None or t.occurred_at > reset_at):
                 window.append((t, age_s))
+        per_rule: list[list[tuple[Touch, float]]] = [[] for _ in eng.rules]
+        for t, age_s in window:
+            for i in self._candidates(t.touch_type):
+                if _matches(eng.rules[i], t):
+                    per_rule[i].append((t, age_s / DAY))
         out: list[Hit] = []
-        for rule in eng.rules:
+        for rule, matched in zip(eng.rules, per_rule, strict=True):
             decay = rule.decay if rule.decay is not None else eng.decay
-            matched = [(t, age_s / DAY) for t, age_s in window if _matches(rule, t)]
             counted: dict[int, bool] = {}
             if rule.cap is not None:
                 buckets: dict[int, list[int]] = defaultdict(list)

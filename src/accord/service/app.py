@@ -32,7 +32,6 @@ def open_state(settings: Settings) -> State:
     """Connect to the store and make it ready to serve (its own tables, indexes, stale jobs)."""
     from accord.store.connection import connect, parse_url
     from accord.store.rows import Rows
-    from accord.workflows.access import prepare
     from accord.workflows.collect import CollectConfig
     from accord.workflows.jobs import abandon_running
     from accord.workflows.live import Live, now
@@ -47,6 +46,24 @@ def open_state(settings: Settings) -> State:
         )
     store = connect(settings.url)
     rows = Rows(store, pool_size=settings.pool_size)
+    with rows.exclusive():
+        _prepare(store, rows)
+    abandon_running(rows, now())
+    live = Live(rows, settings.model)
+    if store.engine == "duckdb":
+        live.keep_resident()
+    return State(
+        settings=settings,
+        store=store,
+        rows=rows,
+        live=live,
+        collect=CollectConfig.read(settings.collect_config),
+    )
+
+
+def _prepare(store: Any, rows: Any) -> None:
+    from accord.workflows.access import prepare
+
     prepare(rows)
     rows.index()
     for name in (
@@ -63,14 +80,6 @@ def open_state(settings: Settings) -> State:
         "pact_activations",
     ):
         store.table(name)  # every table the routes read exists, even on a new store
-    abandon_running(rows, now())
-    return State(
-        settings=settings,
-        store=store,
-        rows=rows,
-        live=Live(rows, settings.model),
-        collect=CollectConfig.read(settings.collect_config),
-    )
 
 
 def create_app(settings: Settings | None = None, *, state: State | None = None) -> FastAPI:

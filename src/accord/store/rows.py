@@ -49,6 +49,10 @@ _INDEXES = {
 }
 
 
+_SCHEMA_LOCK = 7_242_001
+"""The advisory lock id service processes take while they create the service's tables."""
+
+
 class Conflict(Exception):
     """A row with the same primary key exists already (another request got there first)."""
 
@@ -182,6 +186,21 @@ class Rows:
             return
         with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             yield Tx(cur, "postgres")
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """One process at a time (PostgreSQL workers starting together create tables and indexes once)."""
+        if self._pool is None:
+            yield
+            return
+        with self._pool.connection() as conn:
+            conn.autocommit = True
+            conn.execute("SELECT pg_advisory_lock(?)".replace("?", "%s"), [_SCHEMA_LOCK])
+            try:
+                yield
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", [_SCHEMA_LOCK])
+                conn.autocommit = False
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """A read in its own transaction."""

@@ -70,8 +70,12 @@ def start_rescore(
     by: str,
     now: Callable[[], datetime],
     exclusive: AbstractContextManager[Any] | None = None,
+    after: Callable[[], None] | None = None,
 ) -> Job:
-    """Rescore every lead with `pact` in a thread (on its own connection); returns the queued job."""
+    """Rescore every lead with `pact` in a thread (on its own connection); returns the queued job.
+
+    `after` runs once the scores are written (the service reloads what it keeps in memory).
+    """
     from accord.scoring.run import run_scoring
 
     job_id = "job-" + uuid.uuid4().hex[:16]
@@ -102,6 +106,8 @@ def start_rescore(
                 finally:
                     if own is not store:
                         own.close()
+            if after is not None:
+                after()
             result = {
                 "run_id": r.run_id,
                 "as_of": as_of.isoformat(),

@@ -11,16 +11,18 @@ import base64
 import hashlib
 import json
 import threading
+import time
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from accord.errors import ConfigError, NoActivePactError, UnknownAccountError, UnknownLeadError
+from accord.errors import AccordError, ConfigError, NoActivePactError, UnknownAccountError, UnknownLeadError
 from accord.model.json_types import Instant
 from accord.model.tables import (
     ACCOUNTS,
@@ -42,6 +44,7 @@ from accord.scoring.run import REQUALIFY_FROM
 from accord.store.items import Refused, check_item
 from accord.store.rows import Rows, Tx
 from accord.store.sql import ident
+from accord.workflows.resident import Resident, counted_types
 
 LIVE_RUN = "live"
 """`run_id` of the scores the service writes as rows arrive (batch runs have their own ids)."""
@@ -52,9 +55,26 @@ MAX_ITEMS = 1000
 INGEST_TABLES = ("accounts", "leads", "touchpoints", "opportunities", "stage_changes", "spend")
 
 
+_last_instant = datetime.min
+_instant_lock = threading.Lock()
+
+
 def now() -> datetime:
-    """The current instant, naive UTC, to the microsecond the stores keep."""
-    return datetime.now(UTC).replace(tzinfo=None)
+    """The current instant, naive UTC, to the microsecond the stores keep; never the same twice here.
+
+    A real-time score is keyed by its instant: two requests of one process never share one.
+    """
+    global _last_instant
+    t = datetime.now(UTC).replace(tzinfo=None)
+    with _instant_lock:
+        if t <= _last_instant:
+            t = _last_instant + timedelta(microseconds=1)
+        _last_instant = t
+    return t
+
+
+ACTIVE_TTL_SECONDS = 1.0
+"""How long a process trusts the active pact it read (another worker may activate one)."""
 
 
 # ------------------------------------------------------------------------------- results
@@ -268,6 +288,9 @@ class _People:
     """What scoring a set of leads needs, read in one go."""
 
     leads: dict[str, dict[str, Any]]
+    """The leads asked for."""
+    people: dict[str, dict[str, Any]]
+    """Those leads and their colleagues (when accounts blend in)."""
     accounts: dict[str, dict[str, Any]]
     touches: dict[str, list[Touch]]
     feedback: dict[str, list[Feedback]]
@@ -282,10 +305,38 @@ class Live:
         self.model = model
         self._pacts: dict[str, Pact] = {}
         self._lock = threading.Lock()
+        self.resident: Resident | None = None
+        self._active: tuple[Pact, float] | None = None
+
+    def keep_resident(self) -> None:
+        """Keep what scoring reads in memory (only for a store no other process writes: DuckDB)."""
+        types: set[str] | None = None
+        try:
+            pact = self.active()
+            days = max(m.engagement.lookback_days for m in pact.models.values())
+            types = counted_types(pact)
+        except NoActivePactError:
+            days = 365.0
+        # A month's margin: the window's start moves on while the process runs.
+        # Writes wait while it loads, so none lands between the read and the swap.
+        with self.rows.write_lock:
+            self.resident = Resident(self.rows, now() - timedelta(days=days + 30), types)
 
     # ----------------------------------------------------------------- the pact in force
     def active(self, t: Tx | None = None) -> Pact:
-        """The active pact (read per request, so an activation elsewhere is seen at once)."""
+        """The active pact: read again after an activation here, and at least every second."""
+        cached = self._active
+        if cached is not None and time.monotonic() - cached[1] < ACTIVE_TTL_SECONDS:
+            return cached[0]
+        pact = self._read_active(t)
+        self._active = (pact, time.monotonic())
+        return pact
+
+    def forget_active(self) -> None:
+        """Read the active pact again on the next request (this process just activated one)."""
+        self._active = None
+
+    def _read_active(self, t: Tx | None) -> Pact:
         sql = (
             f"SELECT content_hash FROM {ident('pact_activations')} "
             "ORDER BY activated_at DESC, content_hash DESC LIMIT 1"
@@ -317,15 +368,28 @@ class Live:
         return pact
 
     # ----------------------------------------------------------------- reading people
-    def _people(self, t: Tx, pact: Pact, lead_ids: Sequence[str], as_of: datetime) -> _People:
-        """The leads, their accounts, and (when accounts blend in) their colleagues, with touches."""
+    def _people(
+        self, t: Tx, pact: Pact, lead_ids: Sequence[str], as_of: datetime, *, memory: bool = False
+    ) -> _People:
+        """The leads, their accounts, and (when accounts blend in) their colleagues, with touches.
+
+        With `memory`, from what the process keeps (only the touches rules can count: enough to
+        score, not to explain).
+        """
         model = pact.model(self.model)
+        res = self.resident
+        if (
+            memory
+            and res is not None
+            and res.covers(as_of - timedelta(days=model.engagement.lookback_days), pact)
+        ):
+            return self._people_in_memory(res, pact, lead_ids, as_of)
         leads = {
             r["id"]: r
             for r in t.query(f"SELECT * FROM {ident('leads')} WHERE id IN {_in(lead_ids)}", lead_ids)
         }
         if not leads:
-            return _People({}, {}, {}, {}, {})
+            return _People({}, {}, {}, {}, {}, {})
         account_ids = sorted({r["account_id"] for r in leads.values() if r["account_id"] is not None})
         people = dict(leads)
         if account_ids and model.account.weight > 0:
@@ -361,11 +425,43 @@ class Live:
         for pid, p in people.items():
             if p["account_id"] is not None:
                 by_account[p["account_id"]].append(pid)
-        return _People(leads, accounts, touches, feedback, by_account)
+        return _People(leads, people, accounts, touches, feedback, by_account)
+
+    def _people_in_memory(
+        self, res: Resident, pact: Pact, lead_ids: Sequence[str], as_of: datetime
+    ) -> _People:
+        blend = pact.model(self.model).account.weight > 0
+        with res.lock:
+            leads = {i: res.leads[i] for i in lead_ids if i in res.leads}
+            people = dict(leads)
+            account_ids = {r["account_id"] for r in leads.values() if r["account_id"] is not None}
+            if blend:
+                for a in account_ids:
+                    for pid in res.members.get(a, ()):
+                        p = res.leads[pid]
+                        if pid not in people and p["created_at"] <= as_of:
+                            people[pid] = p
+            accounts = {a: res.accounts[a] for a in account_ids if a in res.accounts}
+            touches = {
+                pid: [x for x in res.touches.get(pid, {}).values() if x.occurred_at <= as_of]
+                for pid in people
+            }
+            feedback = {pid: list(res.feedback.get(pid, ())) for pid in people}
+        by_account: dict[str, list[str]] = defaultdict(list)
+        for pid, p in people.items():
+            if p["account_id"] is not None:
+                by_account[p["account_id"]].append(pid)
+        return _People(leads, people, accounts, touches, feedback, by_account)
 
     # ----------------------------------------------------------------- rescoring
     def _stages(self, t: Tx, lead_ids: Sequence[str], at: datetime) -> dict[str, tuple[str, datetime]]:
         out: dict[str, tuple[str, datetime]] = {}
+        if self.resident is not None:
+            for lid in lead_ids:
+                found = self.resident.stage(lid, at)
+                if found is not None:
+                    out[lid] = found
+            return out
         for r in t.query(
             f"SELECT lead_id, to_stage, changed_at FROM {ident('stage_changes')} "
             f"WHERE lead_id IN {_in(lead_ids)} AND changed_at <= ? ORDER BY changed_at, to_stage",
@@ -382,7 +478,7 @@ class Live:
         if not ids:
             return {}
         pact = pact or self.active(t)
-        ppl = self._people(t, pact, ids, as_of)
+        ppl = self._people(t, pact, ids, as_of, memory=True)
         # As a batch run: only leads created by the instant are scored.
         ids = [i for i in ids if i in ppl.leads and ppl.leads[i]["created_at"] <= as_of]
         scores = self._score_with_colleagues(t, pact, ppl, ids, as_of)
@@ -442,13 +538,15 @@ class Live:
                 pact_version=pact.version,
             )
         key = f"pact = ? AND pact_version = ? AND model = ? AND as_of = ? AND lead_id IN {_in(list(scores))}"
-        if scores:
+        if scores and self.resident is None:  # another worker may have scored this lead at this instant
             t.execute(
                 f"DELETE FROM {ident('lead_scores')} WHERE {key}",
                 [pact.pact, pact.version, self.model, as_of, *scores],
             )
         t.insert(LEAD_SCORES, score_rows)
         t.insert(STAGE_CHANGES, stage_rows)
+        if self.resident is not None:
+            self.resident.absorb("stage_changes", stage_rows)
         return out
 
     def _score_with_colleagues(
@@ -456,22 +554,9 @@ class Live:
     ) -> dict[str, LeadScore]:
         scorer = OnlineScorer(pact, self.model)
         blend = pact.model(self.model).account.weight > 0
-        everyone = ppl.leads
-        if blend and ppl.by_account:
-            mates = [p for members in ppl.by_account.values() for p in members if p not in everyone]
-            if mates:
-                everyone = everyone | {
-                    r["id"]: r
-                    for r in t.query(f"SELECT * FROM {ident('leads')} WHERE id IN {_in(mates)}", mates)
-                }
+        everyone = ppl.people
         engagement = {
-            pid: scorer.score(
-                p,
-                ppl.accounts.get(p["account_id"]),
-                ppl.touches.get(pid, []),
-                as_of,
-                ppl.feedback.get(pid, []),
-            ).engagement
+            pid: scorer.engagement(ppl.touches.get(pid, []), as_of, ppl.feedback.get(pid, []))
             for pid, p in everyone.items()
             if blend and p["account_id"] is not None
         }
@@ -535,9 +620,11 @@ class Live:
             seen[k] = i
             rows.append((i, row))
         as_of = now()
-        with self.rows.tx() as t:
+        with self.rows.tx() as t, self._resident_follows():
             accepted = self._check_references(t, spec, rows, results)
-            outcomes = self._upsert(t, spec, accepted, actor, role, as_of)
+            outcomes, changed, replaced = self._upsert(t, spec, accepted, actor, role, as_of)
+            if self.resident is not None:
+                self.resident.absorb(spec.name, changed, replaced)
             scores: dict[str, LiveScore] = {}
             rescore = self._to_rescore(t, spec, [r for _, r in accepted])
             if rescore:
@@ -562,6 +649,19 @@ class Live:
             table=table, received=len(items), accepted=n_ok, rejected=len(items) - n_ok, items=results
         )
 
+    @contextmanager
+    def _resident_follows(self) -> Iterator[None]:
+        """The memory follows a transaction's writes as they are made; one that fails voids it."""
+        try:
+            yield
+        except AccordError:
+            raise  # refused before anything was written (an unknown lead, a bad verdict)
+        except BaseException:
+            if self.resident is not None:
+                self.resident = None  # reads go to the store until it is loaded again
+                threading.Thread(target=self.keep_resident, daemon=True).start()
+            raise
+
     def _check_references(
         self, t: Tx, spec: TableSpec, rows: list[tuple[int, dict[str, Any]]], results: list[ItemResult]
     ) -> list[tuple[int, dict[str, Any]]]:
@@ -569,7 +669,11 @@ class Live:
         if not refs or not rows:
             return rows
         known: dict[str, dict[str, Any]] = {}
+        res = self.resident
         for parent in {c.references for c in refs if c.references}:
+            if res is not None:
+                known[parent] = res.leads if parent == "leads" else res.accounts
+                continue
             wanted = sorted(
                 {r[c.name] for _, r in rows for c in refs if c.references == parent and r[c.name]}
             )
@@ -614,9 +718,10 @@ class Live:
         actor: str,
         role: str | None,
         at: datetime,
-    ) -> list[Literal["inserted", "updated", "unchanged"]]:
+    ) -> tuple[list[Literal["inserted", "updated", "unchanged"]], list[dict[str, Any]], list[dict[str, Any]]]:
+        """Write rows by key: what each did, the rows written, and the stored rows they replaced."""
         if not rows:
-            return []
+            return [], [], []
         stored: dict[str, dict[str, Any]] = {}
         if spec.key == ("id",):
             ids = [r["id"] for _, r in rows]
@@ -631,7 +736,7 @@ class Live:
                 if rec is not None:
                     stored[_key(spec, rec)] = rec
         outcomes: list[Literal["inserted", "updated", "unchanged"]] = []
-        changed, audit = [], []
+        changed, replaced, audit = [], [], []
         for _, r in rows:
             before = stored.get(_key(spec, r))
             if before is not None and _same(before, r, spec):
@@ -641,6 +746,8 @@ class Live:
                 t.delete_key(spec, r)
             outcomes.append("inserted" if before is None else "updated")
             changed.append(r)
+            if before is not None:
+                replaced.append(before)
             audit.append(
                 {
                     "id": uuid.uuid4().hex,
@@ -655,7 +762,7 @@ class Live:
             )
         t.insert(spec, changed)
         t.insert(AUDIT_LOG, audit)
-        return outcomes
+        return outcomes, changed, replaced
 
     def _to_rescore(self, t: Tx, spec: TableSpec, rows: list[dict[str, Any]]) -> list[str]:
         if spec is LEADS:
@@ -897,7 +1004,7 @@ class Live:
     ) -> Recorded:
         """Record sales' verdict (reason from the pact's list), move the stage, rescore the lead."""
         at = now()
-        with self.rows.tx() as t:
+        with self.rows.tx() as t, self._resident_follows():
             pact = self.active(t)
             check_verdict(action, reason, points, pact.recycle.reasons)
             if t.one(f"SELECT id FROM {ident('leads')} WHERE id = ?", [lead_id]) is None:
@@ -913,21 +1020,23 @@ class Live:
             t.insert(FEEDBACK, [row])
             from_stage = self._stages(t, [lead_id], at).get(lead_id, ("lead", at))[0]
             to_stage = STAGE_FOR_ACTION.get(action)
+            moved = []
             if to_stage is not None:
-                t.insert(
-                    STAGE_CHANGES,
-                    [
-                        {
-                            "lead_id": lead_id,
-                            "from_stage": from_stage,
-                            "to_stage": to_stage,
-                            "changed_at": at,
-                            "actor": actor,
-                            "reason": reason or action,
-                            "run_id": None,
-                        }
-                    ],
+                moved.append(
+                    {
+                        "lead_id": lead_id,
+                        "from_stage": from_stage,
+                        "to_stage": to_stage,
+                        "changed_at": at,
+                        "actor": actor,
+                        "reason": reason or action,
+                        "run_id": None,
+                    }
                 )
+                t.insert(STAGE_CHANGES, moved)
+            if self.resident is not None:
+                self.resident.absorb("feedback", [row])
+                self.resident.absorb("stage_changes", moved)
             t.insert(
                 AUDIT_LOG,
                 [
@@ -949,9 +1058,11 @@ class Live:
     def erase(self, lead_id: str, *, actor: str, role: str | None = None) -> Erased:
         """Remove a lead and everything about them; the audit keeps only a hash of the id."""
         counts: dict[str, int] = {}
-        with self.rows.tx() as t:
+        with self.rows.tx() as t, self._resident_follows():
             if t.one(f"SELECT id FROM {ident('leads')} WHERE id = ?", [lead_id]) is None:
                 raise UnknownLeadError(f"no lead {lead_id!r}")
+            if self.resident is not None:
+                self.resident.erase(lead_id)
             for table, col in (
                 ("touchpoints", "lead_id"),
                 ("feedback", "lead_id"),

@@ -129,9 +129,18 @@ async def activate(version: Ref, s: AppState, who: Activator) -> Job:
     await run_in_threadpool(
         _audit, s, who.name, who.role, "pacts.activate", v.label, {"content_hash": v.content_hash}
     )
+    s.live.forget_active()
     pact = s.live.pact(v.content_hash)
     return await run_in_threadpool(
-        lambda: start_rescore(s.rows, s.store, pact, by=who.name, now=now, exclusive=_Exclusive(s))
+        lambda: start_rescore(
+            s.rows,
+            s.store,
+            pact,
+            by=who.name,
+            now=now,
+            exclusive=_Exclusive(s),
+            after=s.live.keep_resident if s.live.resident is not None else None,
+        )
     )
 
 

@@ -1,0 +1,150 @@
+"""What real-time scoring reads, kept in memory for a store only this process writes (DuckDB).
+
+A DuckDB file is held by one process, so that process sees every write: it loads the leads,
+accounts, stage history, verdicts and the touches inside the lookback window once, then
+updates them as its own writes commit. A request then reads no rows to rescore a lead (a
+DuckDB lookup by key costs about a millisecond; a request does several). PostgreSQL, served
+by several workers, is read per request through its indexes instead.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from accord.pact.schema import Pact
+from accord.scoring.online import Feedback, Touch
+from accord.store.rows import Rows
+from accord.store.sql import ident
+
+_TOUCH_COLS = ("id", "lead_id", "occurred_at", "touch_type", "channel", "campaign", "team", "properties")
+
+
+def counted_types(pact: Pact) -> set[str] | None:
+    """The touch types some engagement rule of `pact` can count; None when a rule takes any type."""
+    out: set[str] = set()
+    for model in pact.models.values():
+        for rule in model.engagement.rules:
+            if not rule.touch_type:
+                return None
+            out |= set(rule.touch_type)
+    return out
+
+
+class Resident:
+    """Leads, accounts, stages, verdicts and recent touches of a store, in memory."""
+
+    def __init__(self, rows: Rows, since: datetime, touch_types: Iterable[str] | None = None) -> None:
+        self.since = since
+        self.touch_types = set(touch_types) if touch_types is not None else None
+        """Only touches of these types are kept (the ones some rule can count); None keeps all."""
+        """Touches before this instant are not kept: instants scored must look back no further."""
+        self.lock = threading.RLock()
+        self.leads: dict[str, dict[str, Any]] = {}
+        self.accounts: dict[str, dict[str, Any]] = {}
+        self.members: dict[str, set[str]] = defaultdict(set)
+        self.touches: dict[str, dict[str, Touch]] = defaultdict(dict)
+        self.feedback: dict[str, list[Feedback]] = defaultdict(list)
+        self.stages: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
+        self._load(rows)
+
+    def _arrow(self, rows: Rows, sql: str, params: Sequence[Any] = ()) -> Iterable[dict[str, Any]]:
+        cur = rows.store.con.con.cursor()
+        try:
+            reader = cur.execute(sql, list(params)).fetch_record_batch(200_000)
+            for batch in reader:
+                yield from batch.to_pylist()
+        finally:
+            cur.close()
+
+    def _load(self, rows: Rows) -> None:
+        for r in self._arrow(rows, f"SELECT * FROM {ident('accounts')}"):
+            self.accounts[r["id"]] = r
+        for r in self._arrow(rows, f"SELECT * FROM {ident('leads')}"):
+            self.put_lead(r)
+        cols = ", ".join(ident(c) for c in _TOUCH_COLS)
+        cur = rows.store.con.con.cursor()
+        try:
+            sql = f"SELECT {cols} FROM {ident('touchpoints')} WHERE occurred_at >= ?"
+            params: list[Any] = [self.since]
+            if self.touch_types is not None:
+                sql += f" AND touch_type IN ({', '.join('?' for _ in self.touch_types)})"
+                params += sorted(self.touch_types)
+            for batch in cur.execute(sql, params).fetch_record_batch(200_000):
+                columns = [batch.column(c).to_pylist() for c in _TOUCH_COLS]
+                for tid, lid, *rest in zip(*columns, strict=True):
+                    self.touches[lid][tid] = Touch(tid, *rest)
+        finally:
+            cur.close()
+        for r in self._arrow(rows, f"SELECT * FROM {ident('feedback')}"):
+            self.feedback[r["lead_id"]].append(Feedback.from_row(r))
+        for r in self._arrow(
+            rows,
+            f"SELECT lead_id, changed_at, to_stage FROM {ident('stage_changes')} "
+            "ORDER BY changed_at, to_stage",
+        ):
+            self.stages[r["lead_id"]].append((r["changed_at"], r["to_stage"]))
+
+    # ------------------------------------------------------------------ reads
+    def covers(self, window_start: datetime, pact: Pact) -> bool:
+        """Whether the touches kept reach back to `window_start` and hold every type `pact` counts."""
+        if window_start < self.since:
+            return False
+        if self.touch_types is None:
+            return True
+        wanted = counted_types(pact)
+        return wanted is not None and wanted <= self.touch_types
+
+    def stage(self, lead_id: str, at: datetime) -> tuple[str, datetime] | None:
+        """The lead's latest stage at `at`, with when it was reached."""
+        for changed_at, to_stage in reversed(self.stages.get(lead_id, ())):
+            if changed_at <= at:
+                return to_stage, changed_at
+        return None
+
+    # ------------------------------------------------------------------ writes, once committed
+    def put_lead(self, row: dict[str, Any]) -> None:
+        """A lead inserted or changed."""
+        with self.lock:
+            old = self.leads.get(row["id"])
+            if old is not None and old["account_id"] is not None:
+                self.members[old["account_id"]].discard(row["id"])
+            self.leads[row["id"]] = dict(row)
+            if row.get("account_id") is not None:
+                self.members[row["account_id"]].add(row["id"])
+
+    def absorb(
+        self, table: str, rows: Sequence[dict[str, Any]], replaced: Sequence[dict[str, Any]] = ()
+    ) -> None:
+        """Rows of `table` a transaction of this process committed (`replaced`: the rows they replaced)."""
+        with self.lock:
+            if table == "touchpoints":
+                for old in replaced:
+                    self.touches.get(old["lead_id"], {}).pop(old["id"], None)
+            for r in rows:
+                if table == "leads":
+                    self.put_lead(r)
+                elif table == "accounts":
+                    self.accounts[r["id"]] = dict(r)
+                elif table == "touchpoints":
+                    kept = self.touch_types is None or r["touch_type"] in self.touch_types
+                    if kept and r["occurred_at"] >= self.since:
+                        self.touches[r["lead_id"]][r["id"]] = Touch.from_row(r)
+                elif table == "feedback":
+                    self.feedback[r["lead_id"]].append(Feedback.from_row(r))
+                elif table == "stage_changes":
+                    entries = self.stages[r["lead_id"]]
+                    entries.append((r["changed_at"], r["to_stage"]))
+                    entries.sort()
+
+    def erase(self, lead_id: str) -> None:
+        """Everything about a lead, gone."""
+        with self.lock:
+            old = self.leads.pop(lead_id, None)
+            if old is not None and old["account_id"] is not None:
+                self.members[old["account_id"]].discard(lead_id)
+            for table in (self.touches, self.feedback, self.stages):
+                table.pop(lead_id, None)
