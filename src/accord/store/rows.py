@@ -10,6 +10,7 @@ the placeholder on both engines.
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -57,6 +58,10 @@ class Conflict(Exception):
     """A row with the same primary key exists already (another request got there first)."""
 
 
+BULK = 50
+"""From this many rows an insert goes by Arrow (DuckDB) or COPY (PostgreSQL) instead of row by row."""
+
+
 class Tx:
     """One open transaction."""
 
@@ -102,12 +107,37 @@ class Tx:
         try:
             if len(values) == 1:
                 self._cur.execute(sql, values[0])
+            elif len(values) >= BULK and self._engine == "duckdb":
+                import pyarrow as pa
+
+                data = pa.Table.from_pylist(
+                    [dict(zip(cols, v, strict=True)) for v in values], schema=spec.schema.to_pyarrow()
+                )
+                view = f"_accord_rows_{uuid.uuid4().hex[:8]}"
+                self._cur.register(view, data)
+                try:
+                    self._cur.execute(f"INSERT INTO {ident(spec.name)} SELECT * FROM {ident(view)}")
+                finally:
+                    self._cur.unregister(view)
+            elif len(values) >= BULK:
+                names = ", ".join(ident(c) for c in cols)
+                with self._cur.copy(f"COPY {ident(spec.name)} ({names}) FROM STDIN") as copy:
+                    for v in values:
+                        copy.write_row(v)
             else:
                 self._cur.executemany(sql, values)
         except Exception as exc:
             if _is_conflict(exc):
                 raise Conflict(str(exc)) from exc
             raise
+
+    def where_in(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        """A condition `column IN values` and its parameters (a long list goes as one array parameter)."""
+        if len(values) <= 20:
+            return f"{ident(column)} IN ({', '.join('?' for _ in values)})", list(values)
+        if self._engine == "postgres":
+            return f"{ident(column)} = ANY(?)", [list(values)]
+        return f"{ident(column)} IN (SELECT UNNEST(?))", [list(values)]
 
     def delete_key(self, spec: TableSpec, row: dict[str, Any]) -> None:
         """Delete the row with `row`'s key."""

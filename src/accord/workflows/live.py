@@ -243,8 +243,13 @@ class Erased(BaseModel):
 
 
 # ------------------------------------------------------------------------------- helpers
-def _in(values: Sequence[Any]) -> str:
-    return "(" + ", ".join("?" for _ in values) + ")"
+def _c(t: Tx, column: str, values: Sequence[Any]) -> str:
+    """`column IN values` (with :func:`_p`'s parameters)."""
+    return t.where_in(column, values)[0]
+
+
+def _p(t: Tx, values: Sequence[Any]) -> list[Any]:
+    return t.where_in("_", values)[1]
 
 
 def _json_ready(row: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -386,7 +391,7 @@ class Live:
             return self._people_in_memory(res, pact, lead_ids, as_of)
         leads = {
             r["id"]: r
-            for r in t.query(f"SELECT * FROM {ident('leads')} WHERE id IN {_in(lead_ids)}", lead_ids)
+            for r in t.query(f"SELECT * FROM {ident('leads')} WHERE {_c(t, 'id', lead_ids)}", _p(t, lead_ids))
         }
         if not leads:
             return _People({}, {}, {}, {}, {}, {})
@@ -394,15 +399,16 @@ class Live:
         people = dict(leads)
         if account_ids and model.account.weight > 0:
             for r in t.query(
-                f"SELECT * FROM {ident('leads')} WHERE account_id IN {_in(account_ids)} AND created_at <= ?",
-                [*account_ids, as_of],
+                f"SELECT * FROM {ident('leads')} WHERE {_c(t, 'account_id', account_ids)} "
+                "AND created_at <= ?",
+                [*_p(t, account_ids), as_of],
             ):
                 people.setdefault(r["id"], r)
         accounts = (
             {
                 r["id"]: r
                 for r in t.query(
-                    f"SELECT * FROM {ident('accounts')} WHERE id IN {_in(account_ids)}", account_ids
+                    f"SELECT * FROM {ident('accounts')} WHERE {_c(t, 'id', account_ids)}", _p(t, account_ids)
                 )
             }
             if account_ids
@@ -413,13 +419,13 @@ class Live:
         touches: dict[str, list[Touch]] = defaultdict(list)
         for r in t.query(
             "SELECT id, lead_id, occurred_at, touch_type, channel, campaign, team, properties "
-            f"FROM {ident('touchpoints')} WHERE lead_id IN {_in(ids)} "
+            f"FROM {ident('touchpoints')} WHERE {_c(t, 'lead_id', ids)} "
             "AND occurred_at <= ? AND occurred_at >= ?",
-            [*ids, as_of, since],
+            [*_p(t, ids), as_of, since],
         ):
             touches[r["lead_id"]].append(Touch.from_row(r))
         feedback: dict[str, list[Feedback]] = defaultdict(list)
-        for r in t.query(f"SELECT * FROM {ident('feedback')} WHERE lead_id IN {_in(ids)}", ids):
+        for r in t.query(f"SELECT * FROM {ident('feedback')} WHERE {_c(t, 'lead_id', ids)}", _p(t, ids)):
             feedback[r["lead_id"]].append(Feedback.from_row(r))
         by_account: dict[str, list[str]] = defaultdict(list)
         for pid, p in people.items():
@@ -464,8 +470,8 @@ class Live:
             return out
         for r in t.query(
             f"SELECT lead_id, to_stage, changed_at FROM {ident('stage_changes')} "
-            f"WHERE lead_id IN {_in(lead_ids)} AND changed_at <= ? ORDER BY changed_at, to_stage",
-            [*lead_ids, at],
+            f"WHERE {_c(t, 'lead_id', lead_ids)} AND changed_at <= ? ORDER BY changed_at, to_stage",
+            [*_p(t, lead_ids), at],
         ):
             out[r["lead_id"]] = (r["to_stage"], r["changed_at"])
         return out
@@ -537,11 +543,13 @@ class Live:
                 pact=pact.pact,
                 pact_version=pact.version,
             )
-        key = f"pact = ? AND pact_version = ? AND model = ? AND as_of = ? AND lead_id IN {_in(list(scores))}"
+        key = (
+            f"pact = ? AND pact_version = ? AND model = ? AND as_of = ? AND {_c(t, 'lead_id', list(scores))}"
+        )
         if scores and self.resident is None:  # another worker may have scored this lead at this instant
             t.execute(
                 f"DELETE FROM {ident('lead_scores')} WHERE {key}",
-                [pact.pact, pact.version, self.model, as_of, *scores],
+                [pact.pact, pact.version, self.model, as_of, *_p(t, list(scores))],
             )
         t.insert(LEAD_SCORES, score_rows)
         t.insert(STAGE_CHANGES, stage_rows)
@@ -681,7 +689,9 @@ class Live:
             found: dict[str, Any] = {}
             for chunk in range(0, len(wanted), 500):
                 part = wanted[chunk : chunk + 500]
-                for rec in t.query(f"SELECT {cols} FROM {ident(parent)} WHERE id IN {_in(part)}", part):
+                for rec in t.query(
+                    f"SELECT {cols} FROM {ident(parent)} WHERE {_c(t, 'id', part)}", _p(t, part)
+                ):
                     found[rec["id"]] = rec
             known[parent] = found
         kept = []
@@ -727,7 +737,9 @@ class Live:
             ids = [r["id"] for _, r in rows]
             for chunk in range(0, len(ids), 500):
                 part = ids[chunk : chunk + 500]
-                for found in t.query(f"SELECT * FROM {ident(spec.name)} WHERE id IN {_in(part)}", part):
+                for found in t.query(
+                    f"SELECT * FROM {ident(spec.name)} WHERE {_c(t, 'id', part)}", _p(t, part)
+                ):
                     stored[found["id"]] = found
         else:
             where = " AND ".join(f"{ident(k)} = ?" for k in spec.key)
@@ -773,7 +785,9 @@ class Live:
             ids = [r["id"] for r in rows]
             return [
                 r["id"]
-                for r in t.query(f"SELECT id FROM {ident('leads')} WHERE account_id IN {_in(ids)}", ids)
+                for r in t.query(
+                    f"SELECT id FROM {ident('leads')} WHERE {_c(t, 'account_id', ids)}", _p(t, ids)
+                )
             ]
         return []
 
