@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from service_kit import engine_url, fill, free_port, world
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
