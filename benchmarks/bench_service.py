@@ -107,9 +107,15 @@ async def _open_loop(base: str, key: str, leads: list[str], rate: float, seconds
                 "channel": "web",
                 "touch_type": random.choice(["web_visit", "email_click", "webinar", "demo"]),
             }
-            r = await client.post("/v1/touchpoints", json=body, headers={"Authorization": f"Bearer {key}"})
+            try:
+                r = await client.post(
+                    "/v1/touchpoints", json=body, headers={"Authorization": f"Bearer {key}"}
+                )
+                ok = r.status_code == 200
+            except httpx.HTTPError:
+                ok = False
             lat.append(time.perf_counter() - due)
-            if r.status_code != 200:
+            if not ok:
                 errors += 1
 
         await asyncio.gather(*(one(i) for i in range(n)))
@@ -183,17 +189,30 @@ def run_engine(engine: str, args: argparse.Namespace) -> dict[str, dict[str, flo
 
     OUT.mkdir(parents=True, exist_ok=True)
     if engine == "duckdb":
+        import shutil
+
         path = OUT / f"svc-{args.leads}.duckdb"
+        base = OUT / f"base-{args.leads}-{args.touches_per_lead:g}.duckdb"
         path.unlink(missing_ok=True)
         Path(f"{path}.wal").unlink(missing_ok=True)
         url = f"duckdb://{path}"
         workers = 1
+        if base.exists():  # the same generated store as last time, copied: its keys and leads kept beside it
+            shutil.copy(base, path)
+            saved = json.loads(base.with_suffix(".json").read_text())
+            keys, leads = saved["keys"], saved["leads"]
+        else:
+            print(f"{engine}: building the store", flush=True)
+            keys, leads = build(url, args.leads, args.touches_per_lead)
+            shutil.copy(path, base)
+            base.with_suffix(".json").write_text(json.dumps({"keys": keys, "leads": leads}))
     else:
         schema = f"bench_svc_{uuid.uuid4().hex[:8]}"
         url = f"{PG}?schema={schema}"
         workers = args.pg_workers
-    print(f"{engine}: building the store", flush=True)
-    keys, leads = build(url, args.leads, args.touches_per_lead)
+    if engine != "duckdb":
+        print(f"{engine}: building the store", flush=True)
+        keys, leads = build(url, args.leads, args.touches_per_lead)
     port = 8700 + (engine == "postgres")
     proc = serve(url, port, workers)
     try:

@@ -95,3 +95,8 @@ def demo_command(
         f"              accord evaluate --capacity 150 --feedback --url {result.store_url}",
         highlight=False,
     )
+    console.print(
+        f"serve it:     accord keys create --role admin --name you --url {result.store_url}\n"
+        f"              accord serve --url {result.store_url}   (docs at http://127.0.0.1:8000/docs)",
+        highlight=False,
+    )
