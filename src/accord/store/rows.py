@@ -256,8 +256,18 @@ class Rows:
                 t.execute(f"CREATE TABLE IF NOT EXISTS {ident(spec.name)} ({', '.join(cols)})")
 
     def index(self) -> None:
-        """Create the indexes the service's lookups use (PostgreSQL; DuckDB scans its zone maps)."""
+        """Create the indexes the service's lookups use.
+
+        DuckDB: one, on touchpoints' id (a retried touch is found in a millisecond, not a scan);
+        the process keeps the rest in memory. PostgreSQL: every lookup's.
+        """
         if self.engine != "postgres":
+            self.ensure([TABLES["touchpoints"]], primary_keys=False)
+            with self.tx() as t:
+                t.execute(
+                    f"CREATE INDEX IF NOT EXISTS {ident('accord_ix_touchpoints_id')} "
+                    f"ON {ident('touchpoints')} ({ident('id')})"
+                )
             return
         self.ensure([*TABLES.values()], primary_keys=False)
         from accord.model.tables import LEAD_SCORES
