@@ -69,7 +69,9 @@ def test_every_acknowledged_touch_survives_a_kill(tmp_path: Path, engine: str) -
                 while True:  # a client retries the same id until it is acknowledged
                     try:
                         r = client.post(
-                            "/v1/touchpoints", json=body, headers={"Authorization": f"Bearer {keys['ingest']}"}
+                            "/v1/touchpoints",
+                            json=body,
+                            headers={"Authorization": f"Bearer {keys['ingest']}"},
                         )
                         if r.status_code == 200:
                             with lock:
@@ -98,7 +100,9 @@ def test_every_acknowledged_touch_survives_a_kill(tmp_path: Path, engine: str) -
 
     with connect(url) as store:
         rows = Rows(store)
-        stored = rows.query("SELECT id, count(*) AS n FROM touchpoints WHERE id LIKE 'tp-crash-%' GROUP BY id")
+        stored = rows.query(
+            "SELECT id, count(*) AS n FROM touchpoints WHERE id LIKE 'tp-crash-%' GROUP BY id"
+        )
         rows.close()
     counts = {r["id"]: r["n"] for r in stored}
     assert set(counts) == set(acked) and set(counts.values()) == {1}

@@ -54,6 +54,8 @@ def test_a_touch_rescores_its_lead_as_a_batch_run_would(svc: Served) -> None:
         with st.rows.tx() as t:
             t.execute("DELETE FROM lead_scores WHERE run_id = 'live'")
         run_scoring(st.store, st.live.active(), as_of)
+    if st.live.resident is not None:  # written behind the service's back: it loads the store again
+        st.live.keep_resident()
     (batch,) = svc.rows(
         "SELECT score, fit, engagement, grade, band FROM lead_scores WHERE lead_id = ? AND as_of = ?",
         [lead["id"], as_of],
@@ -217,6 +219,32 @@ def test_mql_queue_is_sorted_filtered_and_paged(svc: Served) -> None:
     mine = svc.client.get(f"/v1/mql-queue?account={acc}", headers=h).json()["items"]
     assert mine and {r["account_id"] for r in mine} == {acc}
     assert svc.client.get("/v1/mql-queue?cursor=bogus", headers=h).status_code == 422
+
+
+def test_the_queue_kept_in_memory_is_the_queue_in_the_store(svc: Served) -> None:
+    live = svc.state.live
+    if live.resident is None:
+        pytest.skip("only a DuckDB store is kept in memory")
+    lead = _lead(70)
+    svc.client.post(
+        "/v1/touchpoints", json=_touch("tp-q-1", lead["id"], datetime.utcnow()), headers=svc.auth("ingest")
+    )
+    svc.client.post(
+        f"/v1/leads/{_lead(71)['id']}/feedback", json={"action": "accept"}, headers=svc.auth("sales")
+    )
+    kept = live.resident
+    for filters in ({}, {"grade": "B"}, {"band": 2}, {"limit": 5}):
+        from_memory = live.queue(**filters)
+        live.resident = None
+        try:
+            from_store = live.queue(**filters)
+        finally:
+            live.resident = kept
+        assert from_memory == from_store, filters
+    page = live.queue(limit=3)
+    assert live.queue(limit=3, cursor=page.next_cursor).items[0].lead_id not in {
+        r.lead_id for r in page.items
+    }
 
 
 def test_account_lists_its_people(svc: Served) -> None:

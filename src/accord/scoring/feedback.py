@@ -69,9 +69,10 @@ def record_feedback(
     reason: str | None = None,
     points: float | None = None,
     at: datetime | None = None,
+    reasons: list[str] | None = None,
 ) -> Recorded:
-    """Record one verdict on a lead; reject needs a reason and adjust needs points."""
-    check_verdict(action, reason, points)
+    """Record one verdict on a lead; reject needs a reason (one of `reasons`, if given), adjust points."""
+    check_verdict(action, reason, points, reasons)
     leads = store.table("leads")
     if leads.filter(leads.id == lead_id).count().execute() == 0:
         raise UnknownLeadError(f"no lead {lead_id!r} in {store.describe()}")

@@ -33,6 +33,11 @@ class Touch:
     campaign: str | None = None
     team: str | None = None
     properties: str | None = None
+    at_s: int = field(init=False, repr=False, compare=False)
+    """`occurred_at` in epoch seconds, computed once (a touch is aged at every rescore)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "at_s", epoch_value(self.occurred_at))
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Touch:
@@ -183,7 +188,7 @@ class OnlineScorer:
         now = epoch_value(as_of)
         window = []
         for t in touches:
-            age_s = now - epoch_value(t.occurred_at)
+            age_s = now - t.at_s
             if 0 <= age_s <= eng.lookback_days * DAY and (reset_at is None or t.occurred_at > reset_at):
                 window.append((t, age_s))
         per_rule: list[list[tuple[Touch, float]]] = [[] for _ in eng.rules]

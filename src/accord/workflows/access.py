@@ -191,21 +191,36 @@ def audit(
     at: datetime,
 ) -> None:
     """Add one entry to the audit log inside the caller's transaction."""
-    t.insert(
-        AUDIT_LOG,
-        [
-            {
-                "id": uuid.uuid4().hex,
-                "at": at,
-                "actor": actor,
-                "role": role,
-                "action": action,
-                "target": target,
-                "before": None if before is None else json.dumps(before, sort_keys=True, default=str),
-                "after": None if after is None else json.dumps(after, sort_keys=True, default=str),
-            }
-        ],
-    )
+    t.insert(AUDIT_LOG, [audit_entry(actor, role, action, target, before, after, at)])
+
+
+def audit_entry(
+    actor: str,
+    role: str | None,
+    action: str,
+    target: str | None,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+    at: datetime,
+) -> dict[str, Any]:
+    """An `audit_log` row (the rows before and after as JSON), for callers that write many at once."""
+
+    def dumps(row: dict[str, Any] | None) -> str | None:
+        if row is None:
+            return None
+        ready = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items()}
+        return json.dumps(ready, sort_keys=True, default=str)
+
+    return {
+        "id": uuid.uuid4().hex,
+        "at": at,
+        "actor": actor,
+        "role": role,
+        "action": action,
+        "target": target,
+        "before": dumps(before),
+        "after": dumps(after),
+    }
 
 
 class AuditEntry(BaseModel):

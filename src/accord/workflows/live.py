@@ -12,7 +12,6 @@ import hashlib
 import json
 import threading
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -44,6 +43,7 @@ from accord.scoring.run import REQUALIFY_FROM
 from accord.store.items import Refused, check_item
 from accord.store.rows import Rows, Tx
 from accord.store.sql import ident
+from accord.workflows.access import audit, audit_entry
 from accord.workflows.resident import Resident, counted_types
 
 LIVE_RUN = "live"
@@ -264,10 +264,6 @@ def _json_ready(row: dict[str, Any] | None) -> dict[str, Any] | None:
     return out
 
 
-def _dumps(row: dict[str, Any] | None) -> str | None:
-    return None if row is None else json.dumps(_json_ready(row), sort_keys=True, default=str)
-
-
 def _same(a: dict[str, Any], b: dict[str, Any], spec: TableSpec) -> bool:
     for c in spec.columns:
         x, y = a.get(c.name), b.get(c.name)
@@ -316,16 +312,19 @@ class Live:
     def keep_resident(self) -> None:
         """Keep what scoring reads in memory (only for a store no other process writes: DuckDB)."""
         types: set[str] | None = None
+        scored_with: tuple[str, int, str] | None = None
         try:
+            self.forget_active()
             pact = self.active()
             days = max(m.engagement.lookback_days for m in pact.models.values())
             types = counted_types(pact)
+            scored_with = (pact.pact, pact.version, self.model)
         except NoActivePactError:
             days = 365.0
         # A month's margin: the window's start moves on while the process runs.
         # Writes wait while it loads, so none lands between the read and the swap.
         with self.rows.write_lock:
-            self.resident = Resident(self.rows, now() - timedelta(days=days + 30), types)
+            self.resident = Resident(self.rows, now() - timedelta(days=days + 30), types, scored_with)
 
     # ----------------------------------------------------------------- the pact in force
     def active(self, t: Tx | None = None) -> Pact:
@@ -555,6 +554,7 @@ class Live:
         t.insert(STAGE_CHANGES, stage_rows)
         if self.resident is not None:
             self.resident.absorb("stage_changes", stage_rows)
+            self.resident.absorb("lead_scores", score_rows)
         return out
 
     def _score_with_colleagues(
@@ -760,18 +760,8 @@ class Live:
             changed.append(r)
             if before is not None:
                 replaced.append(before)
-            audit.append(
-                {
-                    "id": uuid.uuid4().hex,
-                    "at": at,
-                    "actor": actor,
-                    "role": role,
-                    "action": f"{spec.name}.{'insert' if before is None else 'update'}",
-                    "target": _key(spec, r),
-                    "before": _dumps(before),
-                    "after": _dumps(r),
-                }
-            )
+            what = f"{spec.name}.{'insert' if before is None else 'update'}"
+            audit.append(audit_entry(actor, role, what, _key(spec, r), before, r, at))
         t.insert(spec, changed)
         t.insert(AUDIT_LOG, audit)
         return outcomes, changed, replaced
@@ -908,6 +898,11 @@ class Live:
                 after = (float(s), str(lid))
             except (ValueError, TypeError) as exc:
                 raise ConfigError("cursor is not one this service gave out") from exc
+        res = self.resident
+        if res is not None:
+            pact = self.active()
+            if res.scored_with == (pact.pact, pact.version, self.model):
+                return self._queue_in_memory(res, owner, grade, band, account, after, limit)
         owner_sql = (
             "json_extract_string(l.properties, '$.owner')"
             if self.rows.engine == "duckdb"
@@ -953,6 +948,10 @@ class Live:
                 LIMIT ?
             """
             rows = t.query(sql, [pact.pact, pact.version, self.model, *params, limit + 1])
+        return self._page(rows, limit)
+
+    @staticmethod
+    def _page(rows: list[dict[str, Any]], limit: int) -> QueuePage:
         more = len(rows) > limit
         rows = rows[:limit]
         nxt = None
@@ -960,6 +959,55 @@ class Live:
             last = rows[-1]
             nxt = base64.urlsafe_b64encode(json.dumps([last["score"], last["lead_id"]]).encode()).decode()
         return QueuePage(items=[QueueRow.model_validate(r) for r in rows], next_cursor=nxt)
+
+    def _queue_in_memory(
+        self,
+        res: Resident,
+        owner: str | None,
+        grade: str | None,
+        band: int | None,
+        account: str | None,
+        after: tuple[float, str] | None,
+        limit: int,
+    ) -> QueuePage:
+        """The queue from what the process keeps: the same rows, order and pages as the SQL."""
+        picked = []
+        with res.lock:
+            for lid in res.mqls:
+                s = res.scores.get(lid)
+                lead = res.leads.get(lid)
+                if s is None or lead is None:
+                    continue
+                if (grade is not None and s["grade"] != grade) or (band is not None and s["band"] != band):
+                    continue
+                if account is not None and lead["account_id"] != account:
+                    continue
+                if owner is not None and res.owners.get(lid) != owner:
+                    continue
+                if after is not None and not (
+                    s["score"] < after[0] or (s["score"] == after[0] and lid > after[1])
+                ):
+                    continue
+                picked.append((s, lead, res.stages[lid][-1][0]))
+        picked.sort(key=lambda x: (-x[0]["score"], x[0]["lead_id"]))
+        rows = [
+            {
+                "lead_id": s["lead_id"],
+                "account_id": lead["account_id"],
+                "owner": res.owners.get(s["lead_id"]),
+                "score": s["score"],
+                "grade": s["grade"],
+                "band": s["band"],
+                "fit": s["fit"],
+                "engagement": s["engagement"],
+                "mql_at": mql_at,
+                "scored_at": s["as_of"],
+                "email": lead.get("email"),
+                "job_title": lead.get("job_title"),
+            }
+            for s, lead, mql_at in picked[: limit + 1]
+        ]
+        return self._page(rows, limit)
 
     def account(self, account_id: str, as_of: datetime | None = None) -> AccountView:
         """An account scored now with the active pact, with each of its people."""
@@ -1051,21 +1099,8 @@ class Live:
             if self.resident is not None:
                 self.resident.absorb("feedback", [row])
                 self.resident.absorb("stage_changes", moved)
-            t.insert(
-                AUDIT_LOG,
-                [
-                    {
-                        "id": uuid.uuid4().hex,
-                        "at": at,
-                        "actor": actor,
-                        "role": role,
-                        "action": f"feedback.{action}",
-                        "target": lead_id,
-                        "before": json.dumps({"stage": from_stage}),
-                        "after": _dumps(row | {"stage": to_stage or from_stage}),
-                    }
-                ],
-            )
+            after = row | {"stage": to_stage or from_stage}
+            audit(t, actor, role, f"feedback.{action}", lead_id, {"stage": from_stage}, after, at)
             score = self.rescore(t, [lead_id], at, pact).get(lead_id)
         return Recorded(lead_id=lead_id, action=action, from_stage=from_stage, to_stage=to_stage, score=score)
 
@@ -1105,19 +1140,5 @@ class Live:
                 'WHERE strpos("after", ?) > 0 OR strpos("before", ?) > 0',
                 [json.dumps(lead_id), json.dumps(lead_id)],
             )
-            t.insert(
-                AUDIT_LOG,
-                [
-                    {
-                        "id": uuid.uuid4().hex,
-                        "at": now(),
-                        "actor": actor,
-                        "role": role,
-                        "action": "leads.erase",
-                        "target": h,
-                        "before": None,
-                        "after": json.dumps(counts, sort_keys=True),
-                    }
-                ],
-            )
+            audit(t, actor, role, "leads.erase", h, None, dict(counts), now())
         return Erased(lead_hash=h, rows=counts)

@@ -9,6 +9,7 @@ by several workers, is read per request through its indexes instead.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -21,6 +22,16 @@ from accord.store.rows import Rows
 from accord.store.sql import ident
 
 _TOUCH_COLS = ("id", "lead_id", "occurred_at", "touch_type", "channel", "campaign", "team", "properties")
+
+
+def _owner(properties: Any) -> str | None:
+    if not isinstance(properties, str) or '"owner"' not in properties:
+        return None
+    try:
+        value = json.loads(properties).get("owner")
+    except (ValueError, AttributeError):
+        return None
+    return None if value is None else str(value)
 
 
 def counted_types(pact: Pact) -> set[str] | None:
@@ -37,7 +48,13 @@ def counted_types(pact: Pact) -> set[str] | None:
 class Resident:
     """Leads, accounts, stages, verdicts and recent touches of a store, in memory."""
 
-    def __init__(self, rows: Rows, since: datetime, touch_types: Iterable[str] | None = None) -> None:
+    def __init__(
+        self,
+        rows: Rows,
+        since: datetime,
+        touch_types: Iterable[str] | None = None,
+        scored_with: tuple[str, int, str] | None = None,
+    ) -> None:
         self.since = since
         self.touch_types = set(touch_types) if touch_types is not None else None
         """Only touches of these types are kept (the ones some rule can count); None keeps all."""
@@ -49,6 +66,12 @@ class Resident:
         self.touches: dict[str, dict[str, Touch]] = defaultdict(dict)
         self.feedback: dict[str, list[Feedback]] = defaultdict(list)
         self.stages: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
+        self.mqls: set[str] = set()
+        """Leads whose latest stage is `mql`: the queue."""
+        self.owners: dict[str, str | None] = {}
+        self.scores: dict[str, dict[str, Any]] = {}
+        """Each lead's latest stored score for `scored_with` (pact, version, model)."""
+        self.scored_with = scored_with
         self._load(rows)
 
     def _arrow(self, rows: Rows, sql: str, params: Sequence[Any] = ()) -> Iterable[dict[str, Any]]:
@@ -87,6 +110,15 @@ class Resident:
             "ORDER BY changed_at, to_stage",
         ):
             self.stages[r["lead_id"]].append((r["changed_at"], r["to_stage"]))
+        self.mqls = {lid for lid, entries in self.stages.items() if entries and entries[-1][1] == "mql"}
+        if self.scored_with is not None:
+            for r in self._arrow(
+                rows,
+                f"SELECT * FROM {ident('lead_scores')} WHERE pact = ? AND pact_version = ? AND model = ? "
+                "QUALIFY row_number() OVER (PARTITION BY lead_id ORDER BY as_of DESC) = 1",
+                list(self.scored_with),
+            ):
+                self.scores[r["lead_id"]] = r
 
     # ------------------------------------------------------------------ reads
     def covers(self, window_start: datetime, pact: Pact) -> bool:
@@ -115,6 +147,7 @@ class Resident:
             self.leads[row["id"]] = dict(row)
             if row.get("account_id") is not None:
                 self.members[row["account_id"]].add(row["id"])
+            self.owners[row["id"]] = _owner(row.get("properties"))
 
     def absorb(
         self, table: str, rows: Sequence[dict[str, Any]], replaced: Sequence[dict[str, Any]] = ()
@@ -139,6 +172,15 @@ class Resident:
                     entries = self.stages[r["lead_id"]]
                     entries.append((r["changed_at"], r["to_stage"]))
                     entries.sort()
+                    if entries[-1][1] == "mql":
+                        self.mqls.add(r["lead_id"])
+                    else:
+                        self.mqls.discard(r["lead_id"])
+                elif table == "lead_scores":
+                    key = (r["pact"], r["pact_version"], r["model"])
+                    latest = self.scores.get(r["lead_id"])
+                    if key == self.scored_with and (latest is None or latest["as_of"] <= r["as_of"]):
+                        self.scores[r["lead_id"]] = dict(r)
 
     def erase(self, lead_id: str) -> None:
         """Everything about a lead, gone."""
@@ -146,5 +188,6 @@ class Resident:
             old = self.leads.pop(lead_id, None)
             if old is not None and old["account_id"] is not None:
                 self.members[old["account_id"]].discard(lead_id)
-            for table in (self.touches, self.feedback, self.stages):
+            for table in (self.touches, self.feedback, self.stages, self.scores, self.owners):
                 table.pop(lead_id, None)
+            self.mqls.discard(lead_id)

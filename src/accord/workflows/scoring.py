@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict
 from accord.errors import ConfigError
 from accord.model.json_types import Instant
 from accord.scoring.explain import Explanation
-from accord.scoring.feedback import record_feedback
+from accord.scoring.feedback import Recorded, record_feedback
 from accord.scoring.lookup import explain_lead
 from accord.scoring.reach import SilentRule, silent_rules
 from accord.scoring.report import top_mqls
@@ -89,8 +89,24 @@ def explain(
     return Explained(chosen=chosen, explanation=explain_lead(store, chosen.pact, lead_id, as_of, model))
 
 
-feedback = record_feedback
-"""Record sales' verdict on a lead (accept, reject with a reason, recycle, adjust): the domain's own."""
+def feedback(
+    store: Store,
+    lead_id: str,
+    action: str,
+    *,
+    actor: str,
+    reason: str | None = None,
+    points: float | None = None,
+    at: datetime | None = None,
+) -> Recorded:
+    """Record sales' verdict on a lead; a reason must be one of the active pact's, when it lists them."""
+    from accord.pact.registry import active_pact
+
+    pact = active_pact(store)
+    reasons = pact.recycle.reasons if pact is not None else None
+    return record_feedback(
+        store, lead_id, action, actor=actor, reason=reason, points=points, at=at, reasons=reasons
+    )
 
 
 class RunRow(BaseModel):
