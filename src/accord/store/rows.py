@@ -48,6 +48,10 @@ _INDEXES = {
     "lead_scores": ("lead_id",),
     "opportunities": ("primary_lead_id",),
 }
+_MORE_INDEXES = {
+    "stage_changes": ("to_stage", "lead_id"),
+    "lead_scores": ("pact", "pact_version", "model", "lead_id", "as_of"),
+}
 
 
 _SCHEMA_LOCK = 7_242_001
@@ -274,7 +278,7 @@ class Rows:
 
         self.ensure([LEAD_SCORES], primary_keys=False)
         with self.tx() as t:
-            for table, cols in _INDEXES.items():
+            for table, cols in [*_INDEXES.items(), *_MORE_INDEXES.items()]:
                 name = f"accord_ix_{table}_{'_'.join(cols)}"
                 t.execute(
                     f"CREATE INDEX IF NOT EXISTS {ident(name)} ON {ident(table)} "
