@@ -927,14 +927,12 @@ class Live:
             if after is not None:
                 where.append("(s.score < ? OR (s.score = ? AND s.lead_id > ?))")
                 params += [after[0], after[0], after[1]]
-            # Leads that were ever MQLs (an index finds them), then each one's latest stage by index.
             sql = f"""
-                WITH c AS (SELECT DISTINCT lead_id FROM {ident("stage_changes")} WHERE to_stage = 'mql'),
-                st AS (
-                    SELECT s.lead_id, s.to_stage, s.changed_at,
+                WITH st AS (
+                    SELECT lead_id, to_stage, changed_at,
                            row_number() OVER (
-                               PARTITION BY s.lead_id ORDER BY s.changed_at DESC, s.to_stage DESC) AS n
-                    FROM {ident("stage_changes")} s JOIN c ON c.lead_id = s.lead_id
+                               PARTITION BY lead_id ORDER BY changed_at DESC, to_stage DESC) AS n
+                    FROM {ident("stage_changes")}
                 ),
                 q AS (SELECT lead_id, changed_at AS mql_at FROM st WHERE n = 1 AND to_stage = 'mql'),
                 sc AS (
