@@ -176,7 +176,7 @@ def load_main(args: argparse.Namespace) -> None:
     spec = json.loads(Path(args.load).read_text())
     base, leads = spec["base"], spec["leads"]
     out = {
-        "queue": asyncio.run(_queue(base, spec["viewer"], 300)),
+        "queue": asyncio.run(_queue(base, spec["viewer"], 100)),
         "single": asyncio.run(_open_loop(base, spec["ingest"], leads, args.rate, args.seconds)),
         "batch": asyncio.run(_batches(base, spec["ingest"], leads, args.batches)),
     }

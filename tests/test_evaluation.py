@@ -382,3 +382,10 @@ def test_backtest_and_feedback_analysis_agree_on_every_engine(store: Store) -> N
         assert rows[col].tolist() == want_rows[col].tolist(), col
     rules = feedback_report(store, demo_pact(), b).rules
     pd.testing.assert_frame_equal(rules, want_rules, check_exact=False, atol=1e-9)
+
+
+def test_a_backtest_with_too_many_snapshots_is_refused_before_any_work(world_store: Store) -> None:
+    from accord.errors import EvaluationError
+
+    with pytest.raises(EvaluationError, match=r"snapshots; at most 400 \(snapshot less often\)"):
+        backtest(world_store, demo_pact(), BacktestSpec(every_days=1e-6, horizon_days=30))

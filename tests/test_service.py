@@ -547,3 +547,25 @@ def test_keys_cli_prints_the_key_once_and_revokes(tmp_path) -> None:
         assert verify(rows, key) is None
         rows.close()
     assert run.invoke(app, ["keys", "create", "--role", "boss", "--name", "x", "--url", url]).exit_code == 2
+
+
+def test_admin_makes_lists_and_revokes_keys_over_the_api(svc: Served) -> None:
+    admin = svc.auth("admin")
+    made = svc.client.post("/v1/keys", json={"name": "crm-sync", "role": "ingest"}, headers=admin)
+    assert made.status_code == 201 and made.json()["key"].startswith("acc_")
+    key = made.json()["key"]
+    h = {"Authorization": f"Bearer {key}"}
+    assert svc.client.post("/v1/accounts", json={"id": "acc-k-1"}, headers=h).status_code == 200
+    listed = svc.client.get("/v1/keys", headers=admin).json()
+    assert "crm-sync" in {k["name"] for k in listed} and key not in json.dumps(listed)
+    assert (
+        svc.client.post("/v1/keys", json={"name": "crm-sync", "role": "ingest"}, headers=admin).status_code
+        == 409
+    )
+    assert svc.client.delete("/v1/keys/crm-sync", headers=admin).json()["revoked_at"] is not None
+    assert svc.client.post("/v1/accounts", json={"id": "acc-k-2"}, headers=h).status_code == 401
+    assert svc.client.delete("/v1/keys/nobody", headers=admin).status_code == 404
+    log = svc.client.get("/v1/audit?action=keys.", headers=admin).json()
+    assert {("keys.create", "admin-key"), ("keys.revoke", "admin-key")} <= {
+        (e["action"], e["actor"]) for e in log
+    }

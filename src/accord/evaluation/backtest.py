@@ -125,6 +125,10 @@ class Backtest:
         return out
 
 
+MAX_SNAPSHOTS = 400
+"""The most snapshots one back-test replays (daily over a year is 365)."""
+
+
 def snapshot_instants(history: History, spec: BacktestSpec) -> list[datetime]:
     """The snapshot instants of a back-test (plus, first, a warm-up one before `start`)."""
     if history.leads.empty:
@@ -144,6 +148,12 @@ def snapshot_instants(history: History, spec: BacktestSpec) -> list[datetime]:
             f"(history runs {first:%Y-%m-%d} to {last_seen:%Y-%m-%d}, horizon {spec.horizon_days:g} days)"
         )
     step = timedelta(days=spec.every_days)
+    count = int((end - start) / step) + 1 if step > timedelta(0) else MAX_SNAPSHOTS + 1
+    if count > MAX_SNAPSHOTS:
+        raise EvaluationError(
+            f"a snapshot every {spec.every_days:g} days from {start:%Y-%m-%d} to {end:%Y-%m-%d} is {count:,} "
+            f"snapshots; at most {MAX_SNAPSHOTS} (snapshot less often)"
+        )
     out = [start - step]
     t = start
     while t <= end:

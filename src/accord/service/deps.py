@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -14,7 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from accord.service.settings import Settings
 from accord.store.connection import Store
 from accord.store.rows import Rows
-from accord.workflows.access import Permission, Principal, verify
+from accord.workflows.access import Permission, Principal, digest, verify
 from accord.workflows.live import Live
 
 
@@ -29,6 +30,8 @@ class State:
     heavy: threading.RLock = field(default_factory=threading.RLock)
     """Ibis work (pacts, attribution, evaluation) shares one connection: one at a time."""
     collect: Any = None
+    keys: dict[str, tuple[Principal, float]] = field(default_factory=dict)
+    """Keys verified lately, by their hash (a revocation elsewhere is seen within `KEY_TTL`)."""
     cache: dict[tuple[Any, ...], tuple[float, Any]] = field(default_factory=dict)
     """Computed reads (attribution, back-test) by their parameters, with when they were computed."""
 
@@ -44,6 +47,23 @@ AppState = Annotated[State, Depends(state)]
 _bearer = HTTPBearer(auto_error=False, description="An API key made with `accord keys create`.")
 
 
+KEY_TTL = 2.0
+"""Seconds a verified key is trusted without asking the store again."""
+
+
+def _verified(s: State, key: str) -> Principal | None:
+    h = digest(key)
+    hit = s.keys.get(h)
+    if hit is not None and time.monotonic() - hit[1] < KEY_TTL:
+        return hit[0]
+    who = verify(s.rows, key)
+    if who is None:
+        s.keys.pop(h, None)
+        return None
+    s.keys[h] = (who, time.monotonic())
+    return who
+
+
 def caller(
     request: Request,
     s: AppState,
@@ -54,7 +74,7 @@ def caller(
         raise HTTPException(
             401, "send an API key: Authorization: Bearer KEY", headers={"WWW-Authenticate": "Bearer"}
         )
-    who = verify(s.rows, creds.credentials)
+    who = _verified(s, creds.credentials)
     if who is None:
         raise HTTPException(401, "this API key is unknown or revoked", headers={"WWW-Authenticate": "Bearer"})
     request.state.principal = who
@@ -92,7 +112,7 @@ def basic_ingest(request: Request, s: AppState) -> Principal:
             key = ""
     elif header.lower().startswith("bearer "):
         key = header[7:].strip()
-    who = verify(s.rows, key) if key else None
+    who = _verified(s, key) if key else None
     if who is None:
         raise HTTPException(
             401,

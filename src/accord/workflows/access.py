@@ -97,7 +97,7 @@ def prepare(rows: Rows) -> None:
     rows.ensure(list(SERVICE_TABLES.values()), primary_keys=True)
 
 
-def create_key(rows: Rows, name: str, role: str, *, now: datetime) -> NewKey:
+def create_key(rows: Rows, name: str, role: str, *, now: datetime, by: str = "cli") -> NewKey:
     """A new key for `name` with `role`; refused if `name` holds a valid key already."""
     if role not in ROLES:
         raise ConfigError(f"unknown role {role!r}; valid: {', '.join(ROLES)}")
@@ -127,7 +127,7 @@ def create_key(rows: Rows, name: str, role: str, *, now: datetime) -> NewKey:
             )
         except Conflict as exc:
             raise KeyExists(f"a key named {name!r} was just made by someone else") from exc
-        audit(t, "cli", "admin", "keys.create", name, None, {"name": name, "role": role}, now)
+        audit(t, by, "admin", "keys.create", name, None, {"name": name, "role": role}, now)
     return NewKey(name=name, role=role, key=key)
 
 

@@ -67,8 +67,12 @@ class EvaluationView(BaseModel):
 async def evaluation(
     s: AppState,
     _: Reader,
-    every_days: Annotated[float, Query(gt=0, le=365)] = 30.0,
-    horizon_days: Annotated[float, Query(gt=0, le=730)] = 90.0,
+    every_days: Annotated[
+        float, Query(ge=7, le=365, description="Days between snapshots (weekly at most)")
+    ] = 30.0,
+    horizon_days: Annotated[
+        float, Query(ge=7, le=730, description="Days each snapshot waits for its outcome")
+    ] = 90.0,
 ) -> EvaluationView:
     """How the active pact's MQLs converted: AUC, precision and recall at the MQL line, by band and grade."""
     from accord.evaluation import BacktestSpec
