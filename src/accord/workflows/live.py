@@ -818,17 +818,7 @@ class Live:
             is_mql=s.is_mql,
             stage=stage,
             sentence=e.sentence,
-            rules=[
-                RuleLineOut(
-                    section=x.section,
-                    rule_id=x.rule_id,
-                    description=x.description,
-                    points_before=x.points_before,
-                    points=x.points,
-                    detail=x.detail,
-                )
-                for x in e.lines
-            ],
+            rules=[RuleLineOut.model_validate(x, from_attributes=True) for x in e.lines],
             feedback=[f.words for f in e.feedback],
             lead=_json_ready(lead) or {},
             pact=pact.pact,
@@ -1040,17 +1030,7 @@ class Live:
             account=_json_ready(acc) or {},
             account_fit=acc_fit,
             account_score=acc_score,
-            people=[
-                AccountPerson(
-                    lead_id=s.lead_id,
-                    score=s.score,
-                    grade=s.grade,
-                    band=s.band,
-                    engagement=s.engagement,
-                    is_mql=s.is_mql,
-                )
-                for s in people
-            ],
+            people=[AccountPerson.model_validate(s, from_attributes=True) for s in people],
         )
 
     # ----------------------------------------------------------------- writes by people
