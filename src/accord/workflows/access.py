@@ -83,10 +83,6 @@ class Principal(BaseModel):
         return permission in ROLES.get(self.role, frozenset())
 
 
-class KeyExists(ConflictError):
-    """A key of that name exists and is not revoked."""
-
-
 def digest(key: str) -> str:
     """SHA-256 of a key, hex (keys are 256 random bits: a slow hash would add nothing)."""
     return hashlib.sha256(key.encode()).hexdigest()
@@ -108,7 +104,7 @@ def create_key(rows: Rows, name: str, role: str, *, now: datetime, by: str = "cl
     with rows.tx() as t:
         old = t.one(f"SELECT revoked_at FROM {ident(API_KEYS.name)} WHERE name = ?", [name])
         if old is not None and old["revoked_at"] is None:
-            raise KeyExists(f"a key named {name!r} exists; revoke it first (`accord keys revoke {name}`)")
+            raise ConflictError(f"a key named {name!r} exists; revoke it first (`accord keys revoke {name}`)")
         if old is not None:
             t.execute(f"DELETE FROM {ident(API_KEYS.name)} WHERE name = ?", [name])
         try:
@@ -126,7 +122,7 @@ def create_key(rows: Rows, name: str, role: str, *, now: datetime, by: str = "cl
                 ],
             )
         except Conflict as exc:
-            raise KeyExists(f"a key named {name!r} was just made by someone else") from exc
+            raise ConflictError(f"a key named {name!r} was just made by someone else") from exc
         audit(t, by, "admin", "keys.create", name, None, {"name": name, "role": role}, now)
     return NewKey(name=name, role=role, key=key)
 
