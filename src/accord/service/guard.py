@@ -8,7 +8,6 @@ body replay the stored answer; the same key with another body is 422; one still 
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import threading
 import time
@@ -17,8 +16,10 @@ from datetime import timedelta
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
 
 from accord.model.tables import IDEMPOTENCY_KEYS
+from accord.service.problems import problem
 from accord.store.rows import Conflict, Rows
 from accord.store.sql import ident
 from accord.workflows.live import now
@@ -55,18 +56,10 @@ class Buckets:
             return (1 - tokens) / self.rate
 
 
-def _problem(
-    status: int, title: str, detail: str, headers: dict[str, str] | None = None
-) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
-    body = json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail}).encode()
-    h = [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]
-    h += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
-    return status, body, h
-
-
-async def _answer(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+async def _send_problem(
+    scope: Scope, receive: Receive, send: Send, status: int, title: str, detail: str, **extra: Any
+) -> None:
+    await problem(status, title, detail, **extra)(scope, receive, send)
 
 
 class Guard:
@@ -91,22 +84,21 @@ class Guard:
                 who if headers.get("authorization") else f"ip:{(scope.get('client') or ('?',))[0]}"
             )
             if wait > 0:
-                await _answer(
-                    send,
-                    *_problem(
-                        429,
-                        "Too many requests",
-                        f"this key is over {self.buckets.rate:g} requests per second; retry after the pause",
-                        {"Retry-After": str(max(1, math.ceil(wait)))},
-                    ),
-                )
+                await problem(
+                    429,
+                    "Too many requests",
+                    f"this key is over {self.buckets.rate:g} requests per second; retry after the pause",
+                    headers={"Retry-After": str(max(1, math.ceil(wait)))},
+                )(scope, receive, send)
                 return
         if scope["method"] not in ("POST", "PUT", "PATCH", "DELETE"):
             await self.app(scope, receive, send)
             return
         declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body:
-            await _answer(send, *_problem(413, "Too large", f"the body is over {self.max_body:,} bytes"))
+            await _send_problem(
+                scope, receive, send, 413, "Too large", f"the body is over {self.max_body:,} bytes"
+            )
             return
         chunks, size = [], 0
         while True:
@@ -116,7 +108,9 @@ class Guard:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body:
-                await _answer(send, *_problem(413, "Too large", f"the body is over {self.max_body:,} bytes"))
+                await _send_problem(
+                    scope, receive, send, 413, "Too large", f"the body is over {self.max_body:,} bytes"
+                )
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -126,7 +120,7 @@ class Guard:
             plain = _gunzip(body, self.max_body)
             if plain is None:
                 why = f"the body is not gzip or is over {self.max_body:,} bytes unpacked"
-                await _answer(send, *_problem(413, "Too large", why))
+                await _send_problem(scope, receive, send, 413, "Too large", why)
                 return
             body = plain
         sent = False
@@ -144,8 +138,8 @@ class Guard:
             await self.app(scope, replay, send)
             return
         if len(idem) > 255:
-            await _answer(
-                send, *_problem(422, "Invalid request", "Idempotency-Key is longer than 255 characters")
+            await _send_problem(
+                scope, receive, send, 422, "Invalid request", "Idempotency-Key is longer than 255 characters"
             )
             return
         fingerprint = hashlib.sha256(
@@ -153,31 +147,29 @@ class Guard:
         ).hexdigest()
         state = await run_in_threadpool(_claim, rows, who, idem, fingerprint)
         if state == "mismatch":
-            await _answer(
+            await _send_problem(
+                scope,
+                receive,
                 send,
-                *_problem(
-                    422, "Idempotency-Key reused", "this Idempotency-Key was used with another request body"
-                ),
+                422,
+                "Idempotency-Key reused",
+                "this Idempotency-Key was used with another request body",
             )
             return
         if state == "busy":
-            await _answer(
+            await _send_problem(
+                scope,
+                receive,
                 send,
-                *_problem(409, "Request in progress", "a request with this Idempotency-Key is still running"),
+                409,
+                "Request in progress",
+                "a request with this Idempotency-Key is still running",
             )
             return
         if isinstance(state, tuple):
             status, ctype, stored = state
-            await _answer(
-                send,
-                status,
-                stored,
-                [
-                    (b"content-type", ctype.encode()),
-                    (b"content-length", str(len(stored)).encode()),
-                    (b"idempotent-replayed", b"true"),
-                ],
-            )
+            replayed = Response(stored, status, {"Idempotent-Replayed": "true"}, media_type=ctype)
+            await replayed(scope, receive, send)
             return
         captured: dict[str, Any] = {"status": 500, "type": "application/json", "body": []}
 

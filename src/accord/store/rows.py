@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from accord.errors import ConfigError
@@ -111,9 +111,7 @@ class Tx:
             elif len(values) >= BULK and self._engine == "duckdb":
                 import pyarrow as pa
 
-                data = pa.Table.from_pylist(
-                    [dict(zip(cols, v, strict=True)) for v in values], schema=spec.schema.to_pyarrow()
-                )
+                data = pa.Table.from_pylist(list(rows), schema=spec.schema.to_pyarrow())
                 view = f"_accord_rows_{uuid.uuid4().hex[:8]}"
                 self._cur.register(view, data)
                 try:
@@ -205,7 +203,7 @@ class Rows:
         """A transaction: committed when the block ends, rolled back if it raises."""
         if self.engine == "duckdb":
             cur = self._duck()
-            lock = self.write_lock if write else _NO_LOCK
+            lock: AbstractContextManager[Any] = self.write_lock if write else nullcontext()
             with lock:
                 cur.execute("BEGIN TRANSACTION")
                 try:
@@ -298,14 +296,3 @@ class Rows:
         with self.tx() as t:
             for table in (*_INDEXES, "accounts"):
                 t.execute(f"ANALYZE {ident(table)}")
-
-
-class _NoLock:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *_: object) -> None:
-        return None
-
-
-_NO_LOCK = _NoLock()

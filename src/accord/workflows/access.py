@@ -202,10 +202,7 @@ def audit_entry(
     """An `audit_log` row (the rows before and after as JSON), for callers that write many at once."""
 
     def dumps(row: dict[str, Any] | None) -> str | None:
-        if row is None:
-            return None
-        ready = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items()}
-        return json.dumps(ready, sort_keys=True, default=str)
+        return None if row is None else json.dumps(row, sort_keys=True, default=_iso)
 
     return {
         "id": uuid.uuid4().hex,
@@ -217,6 +214,10 @@ def audit_entry(
         "before": dumps(before),
         "after": dumps(after),
     }
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
 
 
 class AuditEntry(BaseModel):

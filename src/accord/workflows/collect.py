@@ -134,6 +134,17 @@ class Collected(BaseModel):
     rejected: list[dict[str, Any]]
 
 
+def _rows_in(
+    live: Live, table: str, column: str, values: list[str], columns: str = "*"
+) -> list[dict[str, Any]]:
+    """The rows of `table` whose `column` is one of `values`."""
+    if not values:
+        return []
+    with live.rows.tx(write=False) as t:
+        where, params = t.where_in(column, values)
+        return t.query(f"SELECT {columns} FROM {ident(table)} WHERE {where}", params)
+
+
 def _obj(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
@@ -155,18 +166,7 @@ def collect(
     skipped = duplicates = 0
     fresh: list[tuple[int, dict[str, Any]]] = []
     ids = [str(m.get("messageId")) for m in messages if isinstance(m, dict) and m.get("messageId")]
-    seen: set[str] = set()
-    if ids:
-        for chunk in range(0, len(ids), 500):
-            part = ids[chunk : chunk + 500]
-            marks = ", ".join("?" for _ in part)
-            seen |= {
-                r["message_id"]
-                for r in live.rows.query(
-                    f"SELECT message_id FROM {ident(INGEST_MESSAGES.name)} WHERE message_id IN ({marks})",
-                    part,
-                )
-            }
+    seen = {r["message_id"] for r in _rows_in(live, INGEST_MESSAGES.name, "message_id", ids, "message_id")}
     in_request: set[str] = set()
     for i, m in enumerate(messages):
         if not isinstance(m, dict):
@@ -338,10 +338,7 @@ def _merged(live: Live, leads: list[tuple[int, dict[str, Any]]]) -> list[tuple[i
     if not leads:
         return []
     ids = sorted({row["id"] for _, row in leads})
-    marks = ", ".join("?" for _ in ids)
-    stored = {
-        r["id"]: r for r in live.rows.query(f"SELECT * FROM {ident('leads')} WHERE id IN ({marks})", ids)
-    }
+    stored = {r["id"]: r for r in _rows_in(live, "leads", "id", ids)}
     current: dict[str, dict[str, Any]] = {}
     out: list[tuple[int, dict[str, Any]]] = []
     for i, row in leads:

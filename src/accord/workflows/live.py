@@ -486,7 +486,7 @@ class Live:
         ppl = self._people(t, pact, ids, as_of, memory=True)
         # As a batch run: only leads created by the instant are scored.
         ids = [i for i in ids if i in ppl.leads and ppl.leads[i]["created_at"] <= as_of]
-        scores = self._score_with_colleagues(t, pact, ppl, ids, as_of)
+        scores = self._score_with_colleagues(pact, ppl, ids, as_of)
         stages = self._stages(t, list(scores), as_of)
         wait = timedelta(days=pact.recycle.min_days_before_mql)
         score_rows, stage_rows, out = [], [], {}
@@ -558,7 +558,7 @@ class Live:
         return out
 
     def _score_with_colleagues(
-        self, t: Tx, pact: Pact, ppl: _People, ids: list[str], as_of: datetime
+        self, pact: Pact, ppl: _People, ids: list[str], as_of: datetime
     ) -> dict[str, LeadScore]:
         scorer = OnlineScorer(pact, self.model)
         blend = pact.model(self.model).account.weight > 0
@@ -790,7 +790,7 @@ class Live:
             ppl = self._people(t, pact, [lead_id], as_of)
             if lead_id not in ppl.leads:
                 raise UnknownLeadError(f"no lead {lead_id!r}")
-            s = self._score_with_colleagues(t, pact, ppl, [lead_id], as_of)[lead_id]
+            s = self._score_with_colleagues(pact, ppl, [lead_id], as_of)[lead_id]
             stage = self._stages(t, [lead_id], as_of).get(lead_id, ("lead", as_of))[0]
         lead = ppl.leads[lead_id]
         account = ppl.accounts.get(lead["account_id"]) if lead["account_id"] else None
@@ -850,7 +850,7 @@ class Live:
                 if version is not None:
                     ppl = self._people(t, version, [lead_id], r["as_of"])
                     if lead_id in ppl.leads:
-                        s = self._score_with_colleagues(t, version, ppl, [lead_id], r["as_of"])[lead_id]
+                        s = self._score_with_colleagues(version, ppl, [lead_id], r["as_of"])[lead_id]
                         computed = parts(version, self.model, s)
                 points.append(Point(r["as_of"], r["pact_version"], r["score"], computed))
         found = changes(points)
@@ -1017,7 +1017,7 @@ class Live:
             scores: dict[str, LeadScore] = {}
             if ids:
                 ppl = self._people(t, pact, ids, as_of)
-                scores = self._score_with_colleagues(t, pact, ppl, ids, as_of)
+                scores = self._score_with_colleagues(pact, ppl, ids, as_of)
         scorer = OnlineScorer(pact, self.model)
         model = pact.model(self.model)
         fired = scorer.fit_rules({}, acc)

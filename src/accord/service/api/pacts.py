@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Body, HTTPException, Path, Query, Request
@@ -26,18 +27,10 @@ async def heavy(s: State, fn: Callable[[], T]) -> T:
     """Run Ibis work on the shared connection, one at a time (and, on DuckDB, apart from row writes)."""
 
     def run() -> T:
-        with s.heavy, s.rows.write_lock if s.rows.engine == "duckdb" else _nothing():
+        with s.heavy, s.rows.write_lock if s.rows.engine == "duckdb" else nullcontext():
             return fn()
 
     return await run_in_threadpool(run)
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *_: object) -> None:
-        return None
 
 
 def _audit(s: State, actor: str, role: str, action: str, target: str, after: dict[str, Any]) -> None:
