@@ -13,15 +13,14 @@ import json
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from accord.errors import AccordError, ConfigError, NoActivePactError, UnknownAccountError, UnknownLeadError
+from accord.errors import ConfigError, NoActivePactError, UnknownAccountError, UnknownLeadError
 from accord.model.json_types import Instant
 from accord.model.tables import (
     ACCOUNTS,
@@ -308,6 +307,7 @@ class Live:
         self._lock = threading.Lock()
         self.resident: Resident | None = None
         self._active: tuple[Pact, float] | None = None
+        rows.on_abort = self._writes_rolled_back
 
     def keep_resident(self) -> None:
         """Keep what scoring reads in memory (only for a store no other process writes: DuckDB)."""
@@ -628,7 +628,7 @@ class Live:
             seen[k] = i
             rows.append((i, row))
         as_of = now()
-        with self.rows.tx() as t, self._resident_follows():
+        with self.rows.tx() as t:
             accepted = self._check_references(t, spec, rows, results)
             outcomes, changed, replaced = self._upsert(t, spec, accepted, actor, role, as_of)
             if self.resident is not None:
@@ -657,18 +657,11 @@ class Live:
             table=table, received=len(items), accepted=n_ok, rejected=len(items) - n_ok, items=results
         )
 
-    @contextmanager
-    def _resident_follows(self) -> Iterator[None]:
-        """The memory follows a transaction's writes as they are made; one that fails voids it."""
-        try:
-            yield
-        except AccordError:
-            raise  # refused before anything was written (an unknown lead, a bad verdict)
-        except BaseException:
-            if self.resident is not None:
-                self.resident = None  # reads go to the store until it is loaded again
-                threading.Thread(target=self.keep_resident, daemon=True).start()
-            raise
+    def _writes_rolled_back(self) -> None:
+        """The memory follows writes as they are made: rolled back, it is void."""
+        if self.resident is not None:
+            self.resident = None  # reads go to the store until it is loaded again
+            threading.Thread(target=self.keep_resident, daemon=True).start()
 
     def _check_references(
         self, t: Tx, spec: TableSpec, rows: list[tuple[int, dict[str, Any]]], results: list[ItemResult]
@@ -1046,7 +1039,7 @@ class Live:
     ) -> Recorded:
         """Record sales' verdict (reason from the pact's list), move the stage, rescore the lead."""
         at = now()
-        with self.rows.tx() as t, self._resident_follows():
+        with self.rows.tx() as t:
             pact = self.active(t)
             check_verdict(action, reason, points, pact.recycle.reasons)
             if t.one(f"SELECT id FROM {ident('leads')} WHERE id = ?", [lead_id]) is None:
@@ -1087,7 +1080,7 @@ class Live:
     def erase(self, lead_id: str, *, actor: str, role: str | None = None) -> Erased:
         """Remove a lead and everything about them; the audit keeps only a hash of the id."""
         counts: dict[str, int] = {}
-        with self.rows.tx() as t, self._resident_follows():
+        with self.rows.tx() as t:
             if t.one(f"SELECT id FROM {ident('leads')} WHERE id = ?", [lead_id]) is None:
                 raise UnknownLeadError(f"no lead {lead_id!r}")
             if self.resident is not None:

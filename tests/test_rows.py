@@ -1,0 +1,167 @@
+"""Row access on DuckDB: transactions of concurrent requests commit in groups, all or none."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from accord.errors import EngineError
+from accord.model.tables import AUDIT_LOG
+from accord.store import connect
+from accord.store.rows import Rows
+
+
+@pytest.fixture
+def rows(tmp_path: Path) -> Iterator[Rows]:
+    store = connect(f"duckdb://{tmp_path / 'rows.duckdb'}")
+    r = Rows(store)
+    r.ensure([AUDIT_LOG], primary_keys=False)
+    yield r
+    r.close()
+    store.close()
+
+
+def _entry(i: int) -> dict:
+    return {"id": f"e{i}", "at": datetime(2026, 11, 30), "actor": "t", "action": "x", "target": str(i)}
+
+
+def _ids(rows: Rows) -> list[str]:
+    return sorted(r["id"] for r in rows.query('SELECT id FROM "audit_log"'))
+
+
+def _commits(rows: Rows) -> list[int]:
+    """Count the COMMITs the writer connection runs."""
+    counted = [0]
+    real = rows._cursor
+
+    def cursor() -> object:
+        cur = real()
+
+        class Counting:
+            def __getattr__(self, name: str) -> object:
+                return getattr(cur, name)
+
+            def execute(self, sql: str, *args: object) -> object:
+                if sql == "COMMIT":
+                    counted[0] += 1
+                return cur.execute(sql, *args)
+
+        return Counting()
+
+    rows._cursor = cursor  # type: ignore[method-assign]
+    return counted
+
+
+def test_concurrent_writes_all_commit_in_fewer_commits(rows: Rows) -> None:
+    commits = _commits(rows)
+    start = threading.Barrier(16)
+
+    def work(k: int) -> None:
+        start.wait()
+        for j in range(25):
+            with rows.tx() as t:
+                t.insert(AUDIT_LOG, [_entry(k * 100 + j)])
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(16)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert _ids(rows) == sorted(f"e{k * 100 + j}" for k in range(16) for j in range(25))
+    # Every transaction was answered after a commit, and commits were shared.
+    assert 1 <= commits[0] < 16 * 25
+
+
+def test_a_write_is_committed_when_its_block_ends(rows: Rows) -> None:
+    with rows.tx() as t:
+        t.insert(AUDIT_LOG, [_entry(1)])
+    other = rows.store.con.con.cursor()  # another connection sees it: it is committed
+    assert other.execute('SELECT count(*) FROM "audit_log"').fetchone() == (1,)
+
+
+class _Gate:
+    """The writer's lock, with a way to make one thread's next acquire wait for an event."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self.hold: dict[int, threading.Event] = {}
+
+    def acquire(self) -> None:
+        wait = self.hold.pop(threading.get_ident(), None)
+        if wait is not None:
+            wait.wait(10)
+        self._lock.acquire()
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def __enter__(self) -> None:
+        self.acquire()
+
+    def __exit__(self, *_: object) -> None:
+        self.release()
+
+
+def test_a_failure_rolls_back_its_group_and_the_others_are_told(rows: Rows) -> None:
+    aborted = []
+    rows.on_abort = lambda: aborted.append(True)
+    gate = rows._lock = _Gate()  # type: ignore[assignment]
+    second_done = threading.Event()
+    outcome: dict[str, object] = {}
+
+    def second() -> None:  # writes in the group `first` is waiting to commit, then fails
+        try:
+            with rows.tx() as t:
+                t.insert(AUDIT_LOG, [_entry(2)])
+                raise RuntimeError("boom")
+        except RuntimeError as exc:
+            outcome["second"] = exc
+        finally:
+            second_done.set()
+
+    b = threading.Thread(target=second)
+    try:
+        with rows.tx() as t:
+            t.insert(AUDIT_LOG, [_entry(1)])
+            gate.hold[threading.get_ident()] = second_done  # commit only after `second` ran
+            b.start()
+        outcome["first"] = "committed"
+    except EngineError as exc:
+        outcome["first"] = exc
+    b.join()
+    assert str(outcome["second"]) == "boom"
+    assert isinstance(outcome["first"], EngineError)
+    assert "send it again" in str(outcome["first"])
+    assert _ids(rows) == []  # neither kept
+    assert aborted == [True]
+    with rows.tx() as t:  # the writer works on
+        t.insert(AUDIT_LOG, [_entry(3)])
+    assert _ids(rows) == ["e3"]
+
+
+def test_a_block_that_wrote_nothing_leaves_the_group_alone(rows: Rows) -> None:
+    aborted = []
+    rows.on_abort = lambda: aborted.append(True)
+    with rows.tx() as t:
+        t.insert(AUDIT_LOG, [_entry(1)])
+    with pytest.raises(ValueError), rows.tx() as t:
+        t.query("SELECT 1")
+        raise ValueError("refused before writing")
+    assert aborted == []
+    assert _ids(rows) == ["e1"]
+
+
+def test_taking_the_write_lock_commits_waiting_writes(rows: Rows) -> None:
+    with rows._lock:
+        with rows.tx() as t:  # nested under the lock: its commit waits for the lock's holder
+            t.insert(AUDIT_LOG, [_entry(1)])
+        rows.write_lock.acquire()
+        try:
+            other = rows.store.con.con.cursor()
+            assert other.execute('SELECT count(*) FROM "audit_log"').fetchone() == (1,)
+        finally:
+            rows.write_lock.release()
