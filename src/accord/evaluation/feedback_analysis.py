@@ -109,15 +109,23 @@ def rule_evidence(store: Store, pact: Pact, b: Backtest, verdicts: pd.DataFrame)
             if parts
             else pd.DataFrame(columns=["lead_id", "rule", "snapshot"])
         )
-        key = rows.lead_id + "|" + rows.snapshot.astype(str)
+        # (lead, snapshot) pairs as integers: string keys and their set lookups took seconds.
+        leads = pd.Index(pd.unique(rows.lead_id))
+        snaps = pd.Index(pd.unique(rows.snapshot))
+        lead_at = leads.get_indexer(pd.Index(rows.lead_id)).astype(np.int64)
+        key = lead_at * len(snaps) + snaps.get_indexer(pd.Index(rows.snapshot))
         for i, rule in enumerate(model.engagement.rules):
             mk = matched[matched.rule == i]
-            hit_keys = set(mk.lead_id + "|" + mk.snapshot.astype(str))
-            hits[rule.id] = key.isin(hit_keys)
+            lk = leads.get_indexer(pd.Index(mk.lead_id)).astype(np.int64)
+            sk = snaps.get_indexer(pd.DatetimeIndex(mk.snapshot))
+            ok = (lk >= 0) & (sk >= 0)
+            hits[rule.id] = pd.Series(np.isin(key, lk[ok] * len(snaps) + sk[ok]), index=rows.index)
     rejected = set(verdicts.lead_id[verdicts.action == FeedbackAction.REJECT.value])
     recycled = set(verdicts.lead_id[verdicts.action == FeedbackAction.RECYCLE.value])
     judged = set(verdicts.lead_id)
     turned_down = verdicts[verdicts.action != FeedbackAction.ACCEPT.value]
+    down_leads = turned_down.lead_id.to_numpy(dtype=object)
+    row_leads = rows.lead_id.to_numpy(dtype=object)
     points = {r.id: r.points for r in model.fit.rules}
     points.update({e.id: e.points for e in model.engagement.rules})
     y = rows.converted.to_numpy(dtype=float)
@@ -130,11 +138,11 @@ def rule_evidence(store: Store, pact: Pact, b: Backtest, verdicts: pd.DataFrame)
         pooled = y.mean()
         se = np.sqrt(pooled * (1 - pooled) * (1 / max(n1, 1) + 1 / max(n0, 1)))
         z = (p1 - p0) / se if se > 0 and n1 and n0 else float("nan")
-        hit_leads = set(rows.lead_id[h])
+        hit_leads = set(row_leads[h])
         judged_hit = hit_leads & judged
         reject_rate = len(hit_leads & rejected) / len(judged_hit) if judged_hit else float("nan")
         recycle_rate = len(hit_leads & recycled) / len(judged_hit) if judged_hit else float("nan")
-        reasons = turned_down.reason[turned_down.lead_id.isin(hit_leads)].value_counts()
+        reasons = turned_down.reason[[x in hit_leads for x in down_leads]].value_counts()
         pts = points[rule_id]
         disagrees = bool(np.isfinite(z) and ((pts > 0 and z <= -2) or (pts < 0 and z >= 2)))
         out.append(
