@@ -41,13 +41,14 @@ lint: $(STAMP) ## ruff and mypy (strict on src/accord)
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/mypy
 
-bench: $(XSTAMP) ## Throughput: generator and load, scoring, attribution vs ChannelAttribution, learning, processes, service
+bench: $(XSTAMP) ## Throughput: generator and load, scoring, attribution vs ChannelAttribution, learning, processes, service, report
 	$(PY) benchmarks/bench_generate_load.py
 	$(PY) benchmarks/bench_scoring.py
 	$(PY) benchmarks/bench_attribution.py
 	$(PY) benchmarks/bench_learn.py
 	$(PY) benchmarks/bench_processes.py
 	$(PY) benchmarks/bench_service.py
+	$(PY) benchmarks/bench_report.py
 
 clean: ## Remove the venv, caches and demo output
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache accord-demo bench-out spark-warehouse

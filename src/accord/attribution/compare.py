@@ -211,6 +211,18 @@ def spend_by_channel(store: Store, start: Any = None, end: Any = None) -> pd.Ser
     return series
 
 
+def spend_by_campaign(store: Store, start: Any = None, end: Any = None) -> pd.DataFrame:
+    """Spend per channel and campaign over the periods overlapping [start, end] (named campaigns only)."""
+    s = store.table("spend")
+    s = s.filter(s.campaign.notnull())
+    if start is not None:
+        s = s.filter(s.period_end >= start)
+    if end is not None:
+        s = s.filter(s.period_start <= end)
+    out: pd.DataFrame = s.group_by(["channel", "campaign"]).agg(spend=s.amount.sum()).to_pandas()
+    return out
+
+
 def spend_from_file(path: str) -> pd.Series:
     """Spend per channel from a CSV with `channel` and `amount` (or `spend`) columns."""
     try:

@@ -17,6 +17,19 @@ if TYPE_CHECKING:
     pass
 
 
+def _write_review(url: str, folder: Path) -> Path:
+    """The quarterly review of the demo store, with the learned pact as the proposal."""
+    from accord.report.render import write_report
+    from accord.store import connect
+    from accord.workflows.review import ReviewSpec, review
+
+    out = folder / "review.html"
+    with connect(url) as store, progress_bar("review") as tick:
+        r = review(store, ReviewSpec(draft=folder / "pact.learned.yaml", capacity=150), progress=tick)
+    write_report(r, out)
+    return out
+
+
 @friendly
 def demo_command(
     folder: Annotated[Path, typer.Argument(help="Folder to create (must be new or empty).")] = Path(
@@ -33,6 +46,7 @@ def demo_command(
     console.rule("[bold]Accord demo")
     with progress_bar("demo") as tick:
         result = run_demo(folder, leads=leads, seed=seed, progress=tick)
+    report = _write_review(result.store_url, result.folder)
     for load in result.loads.values():
         print_result(load)
     truth = result.generated.truth
@@ -82,7 +96,8 @@ def demo_command(
         highlight=False,
     )
     print_pact_comparison(result.comparison)
-    console.print(f"\nstore:        {result.store_url}", highlight=False)
+    console.print(f"\nreview:       {report}   (the quarterly review: open it in a browser)", highlight=False)
+    console.print(f"store:        {result.store_url}", highlight=False)
     console.print(f"data files:   {result.data_folder}", highlight=False)
     console.print(f"ground truth: {result.data_folder / 'ground_truth.json'}", highlight=False)
     lead = result.top_mqls[0].lead_id if result.top_mqls else "LEAD_ID"

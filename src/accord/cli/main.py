@@ -12,6 +12,7 @@ from accord.cli._generate import generate_command
 from accord.cli._learn import learn_command
 from accord.cli._load import load_command
 from accord.cli._pact import pact_app
+from accord.cli._report import report_command
 from accord.cli._runs import runs_app, scores_app
 from accord.cli._score import explain_command, feedback_command, score_command
 from accord.cli._serve import keys_app, serve_command
@@ -35,6 +36,7 @@ app.command("attribute")(attribute_command)
 app.command("evaluate")(evaluate_command)
 app.command("compare")(compare_command)
 app.command("learn")(learn_command)
+app.command("report")(report_command)
 app.command("serve")(serve_command)
 app.add_typer(keys_app, name="keys")
 app.add_typer(pact_app, name="pact")

@@ -75,7 +75,8 @@ class PactComparison:
         def part(df: pd.DataFrame) -> str:
             per_month = len(df) / self.months if self.months else float("nan")
             rate = df.converted.mean() if len(df) else float("nan")
-            return f"{per_month:,.0f} MQLs a month that converted at {rate:.1%}" if len(df) else "no MQLs"
+            mqls = "MQL" if round(per_month) == 1 else "MQLs"
+            return f"{per_month:,.0f} {mqls} a month that converted at {rate:.1%}" if len(df) else "no MQLs"
 
         return f"NEW adds {part(self.added)}, and drops {part(self.dropped)}"
 

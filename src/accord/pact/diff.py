@@ -24,6 +24,8 @@ class PactDiff:
 
 
 def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:g}"
     return "none" if v is None else str(v)
 
 

@@ -1,0 +1,1 @@
+"""The quarterly review as one offline HTML file: charts, tables and sentences from `workflows.review`."""
