@@ -98,7 +98,7 @@ def test_pact_diff_lists_changes() -> None:
         + ""
     )
     d = diff_pacts(old, new)
-    assert d.removed == ["default.engagement rule unsub (-8.0 points)"]
+    assert d.removed == ["default.engagement rule unsub (-8 points)"]
     assert d.changed == ["default.fit rule vp: points 20 -> 25"]
     assert d.thresholds == ["definitions.mql.min_score 25 -> 30"]
     assert diff_pacts(old, old).is_empty

@@ -435,8 +435,9 @@ def _credit(store: Store, spec: ReviewSpec, end: datetime, tick: Progress) -> Cr
                 spend=float(r["spend"]),
                 conversions=float(r["conversions"]),
                 value=float(r["value"]),
-                cost_per_conversion=_float(r["cost_per_conversion"]),
-                roas=_float(r["roas"]),
+                # No spend recorded: neither a cost nor a return to speak of.
+                cost_per_conversion=_float(r["cost_per_conversion"]) if r["spend"] > 0 else None,
+                roas=_float(r["roas"]) if r["spend"] > 0 else None,
             )
             for r in frame.to_dict(orient="records")
         ]
