@@ -11,11 +11,14 @@ moments.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import ibis
+import ibis.expr.types as ir
 import pandas as pd
 
 from accord.errors import EvaluationError
@@ -31,7 +34,7 @@ from accord.evaluation.results import (
 )
 from accord.model.tables import FeedbackAction, Stage
 from accord.pact.schema import Pact
-from accord.scoring.batch import score_leads
+from accord.scoring.batch import instant_literals, score_leads
 from accord.scoring.run import inputs_as_of
 from accord.stats import sigmoid
 from accord.store.connection import Store
@@ -195,6 +198,84 @@ def _quiet(_step: str, _frac: float) -> None:
     return None
 
 
+class SnapshotQuery:
+    """A pact's scoring query for one instant after another, compiled by Ibis twice, not at every one.
+
+    Ibis takes 0.4 s to compile the example pact's query (0.75 s for a learned pact of 180
+    rules) and DuckDB 0.3 s to run it on 100k leads. The SQL of one instant differs from
+    another's only in the literals `instant_literals` names (and in the names Ibis gives the
+    pact's constant tables), so the first instant's SQL becomes a template, used once it gives
+    for the second instant exactly what Ibis compiles, on the same constants.
+    """
+
+    def __init__(self, store: Store, pact: Pact, model: str) -> None:
+        self.store, self.pact, self.model = store, pact, model
+        self._first: tuple[datetime, ir.Table, str] | None = None
+        self._template: str | None = None
+        self._checked = False
+
+    def scores(self, t: datetime) -> pd.DataFrame:
+        """`score_leads` as of `t`, as a frame."""
+        if self._template is not None and self._first is not None:
+            return self._run(self._first[1], self._fill(self._template, t))
+        expr = score_leads(self.pact, inputs_as_of(self.store, t), t, self.model)
+        sql = str(self.store.con.compile(expr))
+        if self._first is None:
+            self._first = (t, expr, sql)
+        elif not self._checked:
+            self._checked = True
+            t0, expr0, sql0 = self._first
+            template = self._make(t0, sql0)
+            same = _memtable_data(expr0) == _memtable_data(expr)
+            if template is not None and same and self._fill(template, t) == _renamed(sql, sql0):
+                self._template = template
+        return self._run(expr, sql)
+
+    def _run(self, expr: ir.Table, sql: str) -> pd.DataFrame:
+        con = self.store.con
+        con._run_pre_execute_hooks(expr)  # the pact's constant tables, which the SQL names
+        out: pd.DataFrame = con.sql(sql, schema=expr.schema()).to_pandas()
+        return out
+
+    def _render(self, value: object) -> str | None:
+        sql = str(self.store.con.compile(ibis.literal(value).name("v")))
+        m = re.fullmatch(r"SELECT (.+) AS [`\"]?v[`\"]?\s*", sql, flags=re.DOTALL)
+        return m.group(1) if m else None
+
+    def _make(self, t: datetime, sql: str) -> str | None:
+        rendered = [self._render(v) for v in instant_literals(self.pact, self.model, t)]
+        if any(r is None for r in rendered) or "\x00" in sql:
+            return None
+        for k, r in sorted(enumerate(rendered), key=lambda kr: -len(kr[1] or "")):
+            sql = sql.replace(str(r), f"\x00{k}\x00")
+        return sql
+
+    def _fill(self, template: str, t: datetime) -> str:
+        for k, v in enumerate(instant_literals(self.pact, self.model, t)):
+            template = template.replace(f"\x00{k}\x00", str(self._render(v)))
+        return template
+
+
+_MEMTABLE = re.compile(r"ibis_[a-z]+_memtable_[a-z0-9]+")
+
+
+def _renamed(sql: str, like: str) -> str:
+    """`sql` with its in-memory tables named as `like` names its own, in order of appearance."""
+    mine = list(dict.fromkeys(_MEMTABLE.findall(sql)))
+    theirs = list(dict.fromkeys(_MEMTABLE.findall(like)))
+    if len(mine) != len(theirs):
+        return sql
+    names = dict(zip(mine, theirs, strict=True))
+    return _MEMTABLE.sub(lambda m: names[m.group(0)], sql)
+
+
+def _memtable_data(expr: ir.Table) -> list[str]:
+    """What the expression's in-memory tables hold, whatever their names."""
+    import ibis.expr.operations as ops
+
+    return sorted(repr(op.data.to_frame().to_dict(orient="list")) for op in expr.op().find(ops.InMemoryTable))
+
+
 def score_snapshots(
     store: Store,
     pact: Pact,
@@ -210,9 +291,10 @@ def score_snapshots(
     opps = history.opportunities
     frames = []
     previous_mql: set[str] = set()
+    query = SnapshotQuery(store, pact, spec.model)
     for i, t in enumerate(instants):
         tick(f"{pact.pact} v{pact.version} as of {t:%Y-%m-%d}", i / len(instants))
-        scores = score_leads(pact, inputs_as_of(store, t), t, spec.model).to_pandas()
+        scores = query.scores(t)
         converted_before = set(opps.loc[opps.created_at <= t, "lead_id"])
         scores = scores[~scores.lead_id.isin(converted_before)].reset_index(drop=True)
         mql_now = set(scores.lead_id[scores.is_mql.astype(bool)])

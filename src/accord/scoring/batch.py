@@ -176,6 +176,29 @@ def adjustments(feedback: ir.Table, as_of: datetime) -> ir.Table:
     return f.group_by("lead_id").aggregate(adjustment=f.points.fill_null(_f(0.0)).sum())
 
 
+def lookback_window(lookback_days: float, as_of: datetime) -> tuple[int, datetime, datetime]:
+    """`as_of` in epoch seconds, and the touch times [start, end) a lookback window ending then takes.
+
+    Ages are whole seconds: 0 <= now - floor(t) <= lookback holds exactly when
+    ceil(now - lookback) <= t < now + 1, a plain timestamp range the engine applies
+    while scanning; ages are then computed only for the touches in it.
+    """
+    now = epoch_value(as_of)
+    start = datetime.fromtimestamp(math.ceil(now - lookback_days * DAY), UTC).replace(tzinfo=None)
+    end = datetime.fromtimestamp(now + 1, UTC).replace(tzinfo=None)
+    return now, start, end
+
+
+def instant_literals(pact: Pact, model_name: str, as_of: datetime) -> list[object]:
+    """The literals of a scoring query for `as_of` that depend on it.
+
+    A query compiled for one instant serves another with these swapped (back-tests do it;
+    they check the swap against a real compile before relying on it).
+    """
+    now, start, end = lookback_window(pact.model(model_name).engagement.lookback_days, as_of)
+    return [as_of, now, start, end]
+
+
 def engagement_matches(model: ScoreModel, pact: Pact, inputs: Inputs, as_of: datetime) -> ir.Table | None:
     """Every (touch, rule) match in the window: its rule, age, decay factor, base points and cap window.
 
@@ -187,12 +210,7 @@ def engagement_matches(model: ScoreModel, pact: Pact, inputs: Inputs, as_of: dat
     if not eng.rules:
         return None
     tp = inputs.touchpoints
-    now = epoch_value(as_of)
-    # Ages are whole seconds: 0 <= now - floor(t) <= lookback holds exactly when
-    # ceil(now - lookback) <= t < now + 1, a plain timestamp range the engine applies
-    # while scanning; ages are then computed only for the touches in it.
-    window_start = datetime.fromtimestamp(math.ceil(now - eng.lookback_days * DAY), UTC).replace(tzinfo=None)
-    window_end = datetime.fromtimestamp(now + 1, UTC).replace(tzinfo=None)
+    now, window_start, window_end = lookback_window(eng.lookback_days, as_of)
     tp = tp.filter((tp.occurred_at >= window_start) & (tp.occurred_at < window_end))
     m = _tagged(list(eng.rules), eng.decay, tp)
     if pact.recycle.reset_engagement:
