@@ -180,7 +180,7 @@ def resolve(store: Store, ref: str) -> PactVersion:
     text = ref.strip()
     name, _, number = text.replace(" v", "@").rpartition("@")
     number = number.removeprefix("v")
-    if number.isdigit():
+    if number.isascii() and number.isdigit():  # `str.isdigit` also takes '¹', which int() refuses
         found = [v for v in all_versions if v.version == int(number) and (not name or v.pact == name)]
     else:
         digest = text if text.startswith("sha256:") else f"sha256:{text}"

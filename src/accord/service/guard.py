@@ -95,7 +95,8 @@ class Guard:
             await self.app(scope, receive, send)
             return
         declared = headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+        sized = declared is not None and declared.isascii() and declared.isdigit()
+        if sized and int(str(declared)) > self.max_body:
             await _send_problem(
                 scope, receive, send, 413, "Too large", f"the body is over {self.max_body:,} bytes"
             )
