@@ -558,3 +558,20 @@ def test_batch_equals_online_postgres(
     pg_store: Store, pact_text: str, world: dict[str, Any], as_of: datetime
 ) -> None:
     _check_batch_equals_online(pg_store, pact_text, world, as_of)
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=crowded_cases(), as_of=AS_OFS, keep=st.booleans())
+def test_engagement_from_kept_matches_is_the_sum_of_the_hits(
+    case: tuple[str, dict[str, list[dict[str, Any]]]], as_of: datetime, keep: bool
+) -> None:
+    """The colleagues' shortcut (no Hit objects; matches kept from another instant) adds up the
+    same points in the same order as `hits`: equal to the last bit."""
+    pact_text, world = case
+    scorer = OnlineScorer(parse_pact(pact_text))
+    for lead in world["leads"]:
+        mine = [Touch.from_row(t) for t in world["touchpoints"] if t["lead_id"] == lead["id"]]
+        before = [t for t in mine if t.occurred_at <= as_of]  # what a caller reading up to as_of passes
+        expected = sum(h.points for h in scorer.hits(before, as_of))
+        kept = scorer.match(mine) if keep else None  # matched once, touches after as_of included
+        assert scorer.engagement(before, as_of, (), kept) == expected

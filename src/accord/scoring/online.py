@@ -119,6 +119,10 @@ class LeadScore:
     """When a recycle or rejection last restarted engagement (if the pact resets it)."""
 
 
+Matched = list[list[Touch]]
+"""Each engagement rule's matching touches (`OnlineScorer.match`)."""
+
+
 def _decay(decay: Decay, age_days: float) -> float:
     if decay.half_life_days is not None:
         return math.exp(age_days * decay_rate(decay.half_life_days))
@@ -175,39 +179,83 @@ class OnlineScorer:
         return bool(test(value))
 
     def engagement(
-        self, touches: Iterable[Touch], as_of: datetime, feedback: Iterable[Feedback] = ()
+        self,
+        touches: Iterable[Touch],
+        as_of: datetime,
+        feedback: Iterable[Feedback] = (),
+        matched: Matched | None = None,
     ) -> float:
-        """Engagement alone (what a colleague adds to an account's roll-up), as `score` computes it."""
+        """Engagement alone (what a colleague adds to an account's roll-up), as `score` computes it.
+
+        `matched` is `match(touches)` kept from an earlier call: the touches are then not read.
+        """
         resets = [f.given_at for f in feedback if f.given_at <= as_of and f.action in RESET_ACTIONS]
         reset_at = max(resets) if resets and self.pact.recycle.reset_engagement else None
-        return sum(h.points for h in self.hits(touches, as_of, reset_at))
+        per_rule = matched if matched is not None else self.match(touches)
+        eng = self.model.engagement
+        now = epoch_value(as_of)
+        longest = eng.lookback_days * DAY
+        # The sum `hits` makes, in its order, without building a Hit per match.
+        total = 0.0
+        for rule, found in zip(eng.rules, per_rule, strict=True):
+            if not found:
+                continue
+            # A kept match may come after `as_of` (within its second, `at_s` cannot tell).
+            ages = [
+                (t, (now - t.at_s) / DAY)
+                for t in found
+                if 0 <= now - t.at_s <= longest
+                and (now != t.at_s or t.occurred_at <= as_of)
+                and (reset_at is None or t.occurred_at > reset_at)
+            ]
+            decay = rule.decay if rule.decay is not None else eng.decay
+            counted = self._counted(rule, ages)
+            base = float(rule.points)
+            for i, (_, age) in enumerate(ages):
+                if counted is None or counted.get(i, True):
+                    total += base * _decay(decay, age)
+        return total
+
+    def match(self, touches: Iterable[Touch]) -> Matched:
+        """Each engagement rule's touches, in the touches' order (matching does not depend on time)."""
+        rules = self.model.engagement.rules
+        per_rule: Matched = [[] for _ in rules]
+        for t in touches:
+            for i in self._candidates(t.touch_type):
+                if _matches(rules[i], t):
+                    per_rule[i].append(t)
+        return per_rule
+
+    @staticmethod
+    def _counted(rule: EngagementRule, matched: Sequence[tuple[Touch, float]]) -> dict[int, bool] | None:
+        """Which matches a capped rule counts: the latest `max` in each cap window; None: no cap."""
+        if rule.cap is None:
+            return None
+        counted: dict[int, bool] = {}
+        buckets: dict[int, list[int]] = defaultdict(list)
+        for i, (_, age) in enumerate(matched):
+            buckets[math.floor(age / rule.cap.per_days)].append(i)
+        for members in buckets.values():
+            members.sort(key=lambda i: (matched[i][0].occurred_at, matched[i][0].id), reverse=True)
+            for rank, i in enumerate(members):
+                counted[i] = rank < rule.cap.max
+        return counted
 
     def hits(self, touches: Iterable[Touch], as_of: datetime, reset_at: datetime | None = None) -> list[Hit]:
         """Every (touch, rule) match in the window with its decay and whether its cap counts it."""
         eng = self.model.engagement
         now = epoch_value(as_of)
-        window = []
-        for t in touches:
-            age_s = now - t.at_s
-            if 0 <= age_s <= eng.lookback_days * DAY and (reset_at is None or t.occurred_at > reset_at):
-                window.append((t, age_s))
-        per_rule: list[list[tuple[Touch, float]]] = [[] for _ in eng.rules]
-        for t, age_s in window:
-            for i in self._candidates(t.touch_type):
-                if _matches(eng.rules[i], t):
-                    per_rule[i].append((t, age_s / DAY))
+        longest = eng.lookback_days * DAY
+        window = [
+            t
+            for t in touches
+            if 0 <= now - t.at_s <= longest and (reset_at is None or t.occurred_at > reset_at)
+        ]
         out: list[Hit] = []
-        for rule, matched in zip(eng.rules, per_rule, strict=True):
+        for rule, found in zip(eng.rules, self.match(window), strict=True):
             decay = rule.decay if rule.decay is not None else eng.decay
-            counted: dict[int, bool] = {}
-            if rule.cap is not None:
-                buckets: dict[int, list[int]] = defaultdict(list)
-                for i, (_, age) in enumerate(matched):
-                    buckets[math.floor(age / rule.cap.per_days)].append(i)
-                for members in buckets.values():
-                    members.sort(key=lambda i: (matched[i][0].occurred_at, matched[i][0].id), reverse=True)
-                    for rank, i in enumerate(members):
-                        counted[i] = rank < rule.cap.max
+            matched = [(t, (now - t.at_s) / DAY) for t in found]
+            counted = self._counted(rule, matched) or {}
             for i, (t, age) in enumerate(matched):
                 out.append(
                     Hit(

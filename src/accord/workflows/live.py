@@ -295,6 +295,8 @@ class _People:
     touches: dict[str, list[Touch]]
     feedback: dict[str, list[Feedback]]
     by_account: dict[str, list[str]]
+    resident: Resident | None = None
+    """Where they were read from, when from memory (which keeps their touches matched to rules)."""
 
 
 class Live:
@@ -304,6 +306,7 @@ class Live:
         self.rows = rows
         self.model = model
         self._pacts: dict[str, Pact] = {}
+        self._scorers: dict[int, OnlineScorer] = {}
         self._lock = threading.Lock()
         self.resident: Resident | None = None
         self._active: tuple[Pact, float] | None = None
@@ -325,6 +328,14 @@ class Live:
         # Writes wait while it loads, so none lands between the read and the swap.
         with self.rows.write_lock:
             self.resident = Resident(self.rows, now() - timedelta(days=days + 30), types, scored_with)
+
+    def _scorer(self, pact: Pact) -> OnlineScorer:
+        """One scorer per pact version and process (what the memory's matched touches are keyed by)."""
+        with self._lock:
+            found = self._scorers.get(id(pact))
+            if found is None or found.pact is not pact:
+                found = self._scorers[id(pact)] = OnlineScorer(pact, self.model)
+            return found
 
     # ----------------------------------------------------------------- the pact in force
     def active(self, t: Tx | None = None) -> Pact:
@@ -456,7 +467,7 @@ class Live:
         for pid, p in people.items():
             if p["account_id"] is not None:
                 by_account[p["account_id"]].append(pid)
-        return _People(leads, people, accounts, touches, feedback, by_account)
+        return _People(leads, people, accounts, touches, feedback, by_account, res)
 
     # ----------------------------------------------------------------- rescoring
     def _stages(self, t: Tx, lead_ids: Sequence[str], at: datetime) -> dict[str, tuple[str, datetime]]:
@@ -560,12 +571,17 @@ class Live:
     def _score_with_colleagues(
         self, pact: Pact, ppl: _People, ids: list[str], as_of: datetime
     ) -> dict[str, LeadScore]:
-        scorer = OnlineScorer(pact, self.model)
+        scorer = self._scorer(pact)
         blend = pact.model(self.model).account.weight > 0
-        everyone = ppl.people
+        res = ppl.resident
         engagement = {
-            pid: scorer.engagement(ppl.touches.get(pid, []), as_of, ppl.feedback.get(pid, []))
-            for pid, p in everyone.items()
+            pid: scorer.engagement(
+                ppl.touches.get(pid, []),
+                as_of,
+                ppl.feedback.get(pid, []),
+                res.matched(pid, scorer) if res is not None else None,
+            )
+            for pid, p in ppl.people.items()
             if blend and p["account_id"] is not None
         }
         out = {}

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from accord.pact.schema import Pact
-from accord.scoring.online import Feedback, Touch
+from accord.scoring.online import Feedback, Matched, OnlineScorer, Touch
 from accord.store.rows import Rows
 from accord.store.sql import ident
 
@@ -72,6 +72,8 @@ class Resident:
         self.scores: dict[str, dict[str, Any]] = {}
         """Each lead's latest stored score for `scored_with` (pact, version, model)."""
         self.scored_with = scored_with
+        self._matched: dict[str, tuple[OnlineScorer, Matched]] = {}
+        """Each person's touches matched to the rules of a scorer: a rescore ages them, no more."""
         self._load(rows)
 
     def _arrow(self, rows: Rows, sql: str, params: Sequence[Any] = ()) -> Iterable[dict[str, Any]]:
@@ -130,6 +132,16 @@ class Resident:
         wanted = counted_types(pact)
         return wanted is not None and wanted <= self.touch_types
 
+    def matched(self, lead_id: str, scorer: OnlineScorer) -> Matched:
+        """The person's kept touches matched to `scorer`'s rules, from the last time if none changed."""
+        with self.lock:
+            found = self._matched.get(lead_id)
+            if found is not None and found[0] is scorer:
+                return found[1]
+            m = scorer.match(self.touches.get(lead_id, {}).values())
+            self._matched[lead_id] = (scorer, m)
+            return m
+
     def stage(self, lead_id: str, at: datetime) -> tuple[str, datetime] | None:
         """The lead's latest stage at `at`, with when it was reached."""
         for changed_at, to_stage in reversed(self.stages.get(lead_id, ())):
@@ -157,6 +169,9 @@ class Resident:
             if table == "touchpoints":
                 for old in replaced:
                     self.touches.get(old["lead_id"], {}).pop(old["id"], None)
+                    self._matched.pop(old["lead_id"], None)
+                for r in rows:
+                    self._matched.pop(r["lead_id"], None)
             for r in rows:
                 if table == "leads":
                     self.put_lead(r)
@@ -188,6 +203,6 @@ class Resident:
             old = self.leads.pop(lead_id, None)
             if old is not None and old["account_id"] is not None:
                 self.members[old["account_id"]].discard(lead_id)
-            for table in (self.touches, self.feedback, self.stages, self.scores, self.owners):
+            for table in (self.touches, self.feedback, self.stages, self.scores, self.owners, self._matched):
                 table.pop(lead_id, None)
             self.mqls.discard(lead_id)
