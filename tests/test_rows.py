@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -56,9 +57,36 @@ def _commits(rows: Rows) -> list[int]:
     return counted
 
 
-def test_concurrent_writes_all_commit_in_fewer_commits(rows: Rows) -> None:
+def test_writers_that_queue_commit_once(rows: Rows, monkeypatch: pytest.MonkeyPatch) -> None:
+    """16 writers waiting for the lock: each leaves its commit to the next; the last commits all."""
+    import accord.store.rows as module
+
+    monkeypatch.setattr(module, "GROUP_SECONDS", 30.0)  # no commit for the group's age
     commits = _commits(rows)
-    start = threading.Barrier(16)
+    with rows.tx() as t:  # opens the writer connection before counting
+        t.insert(AUDIT_LOG, [_entry(99)])
+    commits[0] = 0
+
+    def work(k: int) -> None:
+        with rows.tx() as t:
+            t.insert(AUDIT_LOG, [_entry(k)])
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(16)]
+    with rows._lock:  # hold the writer until all 16 wait for it
+        for th in threads:
+            th.start()
+        deadline = time.monotonic() + 10
+        while rows._waiting < 16 and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert rows._waiting == 16
+    for th in threads:
+        th.join()
+    assert commits[0] == 1
+    assert _ids(rows) == sorted([f"e{k}" for k in range(16)] + ["e99"])
+
+
+def test_concurrent_writes_all_commit(rows: Rows) -> None:
+    start = threading.Barrier(8)
 
     def work(k: int) -> None:
         start.wait()
@@ -66,14 +94,12 @@ def test_concurrent_writes_all_commit_in_fewer_commits(rows: Rows) -> None:
             with rows.tx() as t:
                 t.insert(AUDIT_LOG, [_entry(k * 100 + j)])
 
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(16)]
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
     for th in threads:
         th.start()
     for th in threads:
         th.join()
-    assert _ids(rows) == sorted(f"e{k * 100 + j}" for k in range(16) for j in range(25))
-    # Every transaction was answered after a commit, and commits were shared.
-    assert 1 <= commits[0] < 16 * 25
+    assert _ids(rows) == sorted(f"e{k * 100 + j}" for k in range(8) for j in range(25))
 
 
 def test_a_write_is_committed_when_its_block_ends(rows: Rows) -> None:
@@ -165,3 +191,45 @@ def test_taking_the_write_lock_commits_waiting_writes(rows: Rows) -> None:
             assert other.execute('SELECT count(*) FROM "audit_log"').fetchone() == (1,)
         finally:
             rows.write_lock.release()
+
+
+def test_appended_rows_wait_for_the_commit_but_any_statement_sees_them(rows: Rows) -> None:
+    statements = []
+    real = rows._cursor
+
+    def cursor() -> object:
+        cur = real()
+
+        class Counting:
+            def __getattr__(self, name: str) -> object:
+                return getattr(cur, name)
+
+            def execute(self, sql: str, *args: object) -> object:
+                statements.append(sql.split()[0])
+                return cur.execute(sql, *args)
+
+            def executemany(self, sql: str, *args: object) -> object:
+                statements.append("INSERT*")
+                return cur.executemany(sql, *args)
+
+        return Counting()
+
+    rows._cursor = cursor  # type: ignore[method-assign]
+    with rows.tx() as t:
+        t.append(AUDIT_LOG, [_entry(1)])
+        t.append(AUDIT_LOG, [_entry(2)])
+        assert statements == ["BEGIN"]  # nothing written yet
+        # A statement in the transaction sees them: they are written before it runs.
+        assert [r["id"] for r in t.query('SELECT id FROM "audit_log" ORDER BY id')] == ["e1", "e2"]
+        t.append(AUDIT_LOG, [_entry(3)])
+    assert statements.count("COMMIT") == 1
+    assert _ids(rows) == ["e1", "e2", "e3"]
+
+
+def test_appended_rows_of_a_failed_group_are_not_kept(rows: Rows) -> None:
+    with pytest.raises(RuntimeError), rows.tx() as t:
+        t.append(AUDIT_LOG, [_entry(1)])
+        raise RuntimeError("refused after appending")
+    with rows.tx() as t:
+        t.append(AUDIT_LOG, [_entry(2)])
+    assert _ids(rows) == ["e2"]

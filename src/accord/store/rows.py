@@ -67,17 +67,40 @@ BULK = 50
 class Tx:
     """One open transaction."""
 
-    def __init__(self, cur: Any, engine: str) -> None:
+    def __init__(self, cur: Any, engine: str, group: _Group | None = None) -> None:
         self._cur = cur
         self._engine = engine
+        self._group = group
         self.wrote = False
-        """Whether a statement that may change rows ran."""
+        """Whether a statement that may change rows ran (or rows wait to be appended)."""
+
+    def append(self, spec: TableSpec, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert rows that the rest of the transaction does not read back with SQL.
+
+        On DuckDB they wait, and are written with the rest of the commit group's rows, one
+        statement per table, before the group commits; any other statement writes them first.
+        """
+        if not rows:
+            return
+        if self._group is None:
+            self.insert(spec, rows)
+            return
+        self.wrote = True
+        self._group.appends.setdefault(spec.name, (spec, []))[1].extend(rows)
+
+    def _appended(self) -> None:
+        """Write the rows waiting to be appended (before any other statement sees the tables)."""
+        if self._group is not None and self._group.appends:
+            waiting, self._group.appends = self._group.appends, {}
+            for spec, rows in waiting.values():
+                self.insert(spec, rows)
 
     def _sql(self, sql: str) -> str:
         return sql.replace("%", "%%").replace("?", "%s") if self._engine == "postgres" else sql
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """Rows as dicts."""
+        self._appended()
         self._cur.execute(self._sql(sql), list(params))
         names = [d[0] for d in self._cur.description]
         return [dict(zip(names, r, strict=True)) for r in self._cur.fetchall()]
@@ -89,6 +112,7 @@ class Tx:
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run a statement; the number of rows it changed where the engine says."""
+        self._appended()
         self.wrote = True
         try:
             self._cur.execute(self._sql(sql), list(params))
@@ -103,6 +127,7 @@ class Tx:
         """Insert rows (dicts by column name; missing columns are null)."""
         if not rows:
             return
+        self._appended()
         self.wrote = True
         cols = spec.column_names
         sql = self._sql(
@@ -164,13 +189,15 @@ GROUP_SECONDS = 0.005
 class _Group:
     """DuckDB transactions of several requests, committed together."""
 
-    __slots__ = ("began", "done", "error", "members")
+    __slots__ = ("appends", "began", "done", "error", "members")
 
     def __init__(self) -> None:
         self.began = time.monotonic()
         self.members = 0
         self.done = threading.Event()
         self.error: BaseException | None = None
+        self.appends: dict[str, tuple[TableSpec, list[dict[str, Any]]]] = {}
+        """Rows of the group's transactions waiting to be inserted, by table."""
 
 
 class _WriteLock:
@@ -298,7 +325,7 @@ class Rows:
                 self._writer.execute("BEGIN TRANSACTION")
                 self._group = _Group()
             group = self._group
-            t = Tx(self._writer, "duckdb")
+            t = Tx(self._writer, "duckdb", group)
             self._local.writing = t
             try:
                 yield t
@@ -321,7 +348,8 @@ class Rows:
             self._lock.release()
         if not t.wrote:
             return
-        while not group.done.wait(0.05):  # a writer that was waiting left without committing
+        # A writer that was waiting may leave without committing (it wrote nothing): then commit.
+        while not group.done.wait(max(10 * GROUP_SECONDS, 0.05)):
             with self._lock:
                 if self._group is group:
                     self._flush()
@@ -336,6 +364,7 @@ class Rows:
         if group is None:
             return
         try:
+            Tx(self._writer, "duckdb", group)._appended()
             self._writer.execute("COMMIT")
         except BaseException as exc:
             self._group = group

@@ -187,7 +187,7 @@ def audit(
     at: datetime,
 ) -> None:
     """Add one entry to the audit log inside the caller's transaction."""
-    t.insert(AUDIT_LOG, [audit_entry(actor, role, action, target, before, after, at)])
+    t.append(AUDIT_LOG, [audit_entry(actor, role, action, target, before, after, at)])
 
 
 def audit_entry(

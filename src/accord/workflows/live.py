@@ -561,8 +561,8 @@ class Live:
                 f"DELETE FROM {ident('lead_scores')} WHERE {key}",
                 [pact.pact, pact.version, self.model, as_of, *_p(t, list(scores))],
             )
-        t.insert(LEAD_SCORES, score_rows)
-        t.insert(STAGE_CHANGES, stage_rows)
+        t.append(LEAD_SCORES, score_rows)
+        t.append(STAGE_CHANGES, stage_rows)
         if self.resident is not None:
             self.resident.absorb("stage_changes", stage_rows)
             self.resident.absorb("lead_scores", score_rows)
@@ -743,7 +743,7 @@ class Live:
             return [], [], []
         stored: dict[str, dict[str, Any]] = {}
         if spec.key == ("id",):
-            ids = [r["id"] for _, r in rows]
+            ids = self._may_be_stored(spec, [r["id"] for _, r in rows])
             for chunk in range(0, len(ids), 500):
                 part = ids[chunk : chunk + 500]
                 for found in t.query(
@@ -771,9 +771,22 @@ class Live:
                 replaced.append(before)
             what = f"{spec.name}.{'insert' if before is None else 'update'}"
             audit.append(audit_entry(actor, role, what, _key(spec, r), before, r, at))
-        t.insert(spec, changed)
-        t.insert(AUDIT_LOG, audit)
+        t.append(spec, changed)
+        t.append(AUDIT_LOG, audit)
         return outcomes, changed, replaced
+
+    def _may_be_stored(self, spec: TableSpec, ids: list[str]) -> list[str]:
+        """The ids a table may already hold: all of them, unless the memory knows better."""
+        res = self.resident
+        if res is None:
+            return ids
+        if spec is LEADS:
+            return [i for i in ids if i in res.leads]
+        if spec is ACCOUNTS:
+            return [i for i in ids if i in res.accounts]
+        if spec is TOUCHPOINTS:
+            return res.may_have_touches(ids)
+        return ids
 
     def _to_rescore(self, t: Tx, spec: TableSpec, rows: list[dict[str, Any]]) -> list[str]:
         if spec is LEADS:

@@ -16,6 +16,9 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from accord.pact.schema import Pact
 from accord.scoring.online import Feedback, Matched, OnlineScorer, Touch
 from accord.store.rows import Rows
@@ -32,6 +35,12 @@ def _owner(properties: Any) -> str | None:
     except (ValueError, AttributeError):
         return None
     return None if value is None else str(value)
+
+
+def _hashes(ids: np.ndarray) -> np.ndarray:
+    """64-bit hashes of ids (pandas' SipHash: the same in every process)."""
+    out: np.ndarray = pd.util.hash_array(ids)
+    return out
 
 
 def counted_types(pact: Pact) -> set[str] | None:
@@ -72,6 +81,9 @@ class Resident:
         self.scores: dict[str, dict[str, Any]] = {}
         """Each lead's latest stored score for `scored_with` (pact, version, model)."""
         self.scored_with = scored_with
+        self._touch_ids = np.empty(0, dtype=np.uint64)
+        """Hashes of every touchpoint id in the store when loaded, sorted (16 MB for 2M)."""
+        self._new_touch_ids: set[int] = set()
         self._matched: dict[str, tuple[OnlineScorer, Matched]] = {}
         """Each person's touches matched to the rules of a scorer: a rescore ages them, no more."""
         self._load(rows)
@@ -104,6 +116,13 @@ class Resident:
                     self.touches[lid][tid] = Touch(tid, *rest)
         finally:
             cur.close()
+        cur = rows.store.con.con.cursor()
+        try:
+            got = cur.execute(f"SELECT id FROM {ident('touchpoints')}").arrow()
+            ids = (got.read_all() if hasattr(got, "read_all") else got).column("id")
+            self._touch_ids = np.sort(_hashes(ids.to_numpy(zero_copy_only=False)))
+        finally:
+            cur.close()
         for r in self._arrow(rows, f"SELECT * FROM {ident('feedback')}"):
             self.feedback[r["lead_id"]].append(Feedback.from_row(r))
         for r in self._arrow(
@@ -131,6 +150,24 @@ class Resident:
             return True
         wanted = counted_types(pact)
         return wanted is not None and wanted <= self.touch_types
+
+    def may_have_touches(self, ids: Sequence[str]) -> list[str]:
+        """Of `ids`, the ones the store may hold (the others it surely does not: no need to look)."""
+        if not ids:
+            return []
+        hashed = _hashes(np.asarray(ids, dtype=object))
+        at = np.searchsorted(self._touch_ids, hashed)
+        known = (
+            self._touch_ids[np.minimum(at, max(len(self._touch_ids) - 1, 0))] == hashed
+            if len(self._touch_ids)
+            else np.zeros(len(ids), dtype=bool)
+        )
+        with self.lock:
+            return [
+                i
+                for i, h, k in zip(ids, hashed.tolist(), known, strict=True)
+                if k or h in self._new_touch_ids
+            ]
 
     def matched(self, lead_id: str, scorer: OnlineScorer) -> Matched:
         """The person's kept touches matched to `scorer`'s rules, from the last time if none changed."""
@@ -172,6 +209,9 @@ class Resident:
                     self._matched.pop(old["lead_id"], None)
                 for r in rows:
                     self._matched.pop(r["lead_id"], None)
+                self._new_touch_ids.update(
+                    _hashes(np.asarray([r["id"] for r in rows], dtype=object)).tolist()
+                )
             for r in rows:
                 if table == "leads":
                     self.put_lead(r)
