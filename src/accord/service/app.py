@@ -51,6 +51,9 @@ def open_state(settings: Settings) -> State:
     abandon_running(rows, now())
     live = Live(rows, settings.model)
     if store.engine == "duckdb":
+        # A checkpoint blocks writes while it rewrites the file; DuckDB runs one whenever the
+        # WAL passes 16 MB, every minute or so under load. The WAL is replayed on open instead.
+        store.con.raw_sql("SET checkpoint_threshold = '1GB'")
         live.keep_resident()
     return State(
         settings=settings,

@@ -17,7 +17,6 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from accord.pact.schema import Pact
 from accord.scoring.online import Feedback, Matched, OnlineScorer, Touch
@@ -37,10 +36,9 @@ def _owner(properties: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def _hashes(ids: np.ndarray) -> np.ndarray:
-    """64-bit hashes of ids (pandas' SipHash: the same in every process)."""
-    out: np.ndarray = pd.util.hash_array(ids)
-    return out
+def _hashes(ids: Sequence[str] | np.ndarray) -> np.ndarray:
+    """64-bit hashes of ids (Python's own: they only need to agree within this process)."""
+    return np.fromiter((hash(i) for i in ids), dtype=np.int64, count=len(ids))
 
 
 def counted_types(pact: Pact) -> set[str] | None:
@@ -81,7 +79,7 @@ class Resident:
         self.scores: dict[str, dict[str, Any]] = {}
         """Each lead's latest stored score for `scored_with` (pact, version, model)."""
         self.scored_with = scored_with
-        self._touch_ids = np.empty(0, dtype=np.uint64)
+        self._touch_ids = np.empty(0, dtype=np.int64)
         """Hashes of every touchpoint id in the store when loaded, sorted (16 MB for 2M)."""
         self._new_touch_ids: set[int] = set()
         self._matched: dict[str, tuple[OnlineScorer, Matched]] = {}
@@ -120,7 +118,7 @@ class Resident:
         try:
             got = cur.execute(f"SELECT id FROM {ident('touchpoints')}").arrow()
             ids = (got.read_all() if hasattr(got, "read_all") else got).column("id")
-            self._touch_ids = np.sort(_hashes(ids.to_numpy(zero_copy_only=False)))
+            self._touch_ids = np.sort(_hashes(ids.to_pylist()))
         finally:
             cur.close()
         for r in self._arrow(rows, f"SELECT * FROM {ident('feedback')}"):
@@ -155,7 +153,7 @@ class Resident:
         """Of `ids`, the ones the store may hold (the others it surely does not: no need to look)."""
         if not ids:
             return []
-        hashed = _hashes(np.asarray(ids, dtype=object))
+        hashed = _hashes(ids)
         at = np.searchsorted(self._touch_ids, hashed)
         known = (
             self._touch_ids[np.minimum(at, max(len(self._touch_ids) - 1, 0))] == hashed
@@ -209,9 +207,7 @@ class Resident:
                     self._matched.pop(old["lead_id"], None)
                 for r in rows:
                     self._matched.pop(r["lead_id"], None)
-                self._new_touch_ids.update(
-                    _hashes(np.asarray([r["id"] for r in rows], dtype=object)).tolist()
-                )
+                self._new_touch_ids.update(hash(r["id"]) for r in rows)
             for r in rows:
                 if table == "leads":
                     self.put_lead(r)
