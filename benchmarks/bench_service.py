@@ -36,26 +36,16 @@ PG = os.environ.get("ACCORD_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:543
 
 def build(url: str, leads: int, per_lead: float) -> tuple[dict[str, str], list[str]]:
     from accord.demo import sign_demo_pact
-    from accord.model.tables import TABLES
     from accord.scoring.run import run_scoring
     from accord.store import connect
     from accord.store.rows import Rows
-    from accord.synth import generate
+    from accord.synth import generate, store_generated
     from accord.workflows.access import create_key
     from accord.workflows.live import now
 
     gen = generate(leads=leads, seed=3, touches_per_lead=per_lead)
     with connect(url) as store:
-        for name in (
-            "accounts",
-            "leads",
-            "touchpoints",
-            "opportunities",
-            "stage_changes",
-            "feedback",
-            "spend",
-        ):
-            store.write_arrow(name, gen.tables[name], schema=TABLES[name].schema)
+        store_generated(gen, store)
         pact = sign_demo_pact(store)
         run_scoring(store, pact, now())
         rows = Rows(store)

@@ -16,11 +16,10 @@ import pytest
 
 from accord.demo import sign_demo_pact
 from accord.errors import AccordError
-from accord.model.tables import TABLES
 from accord.scoring.run import run_scoring
 from accord.store import connect
 from accord.store.rows import Rows
-from accord.synth import generate
+from accord.synth import generate, store_generated
 from accord.workflows.access import ROLES, create_key
 from accord.workflows.live import now
 
@@ -54,16 +53,7 @@ def fill(url: str, *, score: bool = True) -> dict[str, str]:
     """Load the funnel, activate the demo pact, score once (as of now), make a key per role."""
     gen = world()
     with connect(url) as store:
-        for name in (
-            "accounts",
-            "leads",
-            "touchpoints",
-            "opportunities",
-            "stage_changes",
-            "feedback",
-            "spend",
-        ):
-            store.write_arrow(name, gen.tables[name], schema=TABLES[name].schema)
+        store_generated(gen, store)
         pact = sign_demo_pact(store)
         if score:
             run_scoring(store, pact, now())

@@ -22,7 +22,7 @@ from accord.evaluation.thresholds import advise, threshold_curve
 from accord.model.tables import TABLES
 from accord.pact import parse_pact
 from accord.store import Store, connect
-from accord.synth import generate
+from accord.synth import generate, store_generated
 
 # ----------------------------------------------------------------------- metrics
 
@@ -63,8 +63,7 @@ def test_logistic_calibration_recovers_a_known_curve() -> None:
 
 
 def _fill(store: Store, gen) -> None:
-    for name in ("accounts", "leads", "touchpoints", "opportunities", "stage_changes", "feedback", "spend"):
-        store.write_arrow(name, gen.tables[name], schema=TABLES[name].schema)
+    store_generated(gen, store)
 
 
 @cache

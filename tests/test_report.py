@@ -167,22 +167,13 @@ def reviewed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[object,
     """A generated funnel with the demo pact active and a draft waiting, reviewed and rendered."""
     from accord.pact import registry
     from accord.report.render import write_report
-    from accord.synth import generate
+    from accord.synth import generate, store_generated
     from accord.workflows.review import ReviewSpec, review
 
     folder = tmp_path_factory.mktemp("review")
     gen = generate(leads=1500, seed=11, touches_per_lead=6)
     with connect(f"duckdb://{folder / 'accord.duckdb'}") as store:
-        for name in (
-            "accounts",
-            "leads",
-            "touchpoints",
-            "opportunities",
-            "stage_changes",
-            "feedback",
-            "spend",
-        ):
-            store.write_arrow(name, gen.tables[name], schema=TABLES[name].schema)
+        store_generated(gen, store)
         sign_demo_pact(store)
         draft = demo_pact_text().replace("version: 1", "version: 2").replace("points: 25", "points: 35", 1)
         registry.submit(store, draft, by="analyst", where="draft.yaml")
@@ -246,15 +237,6 @@ def test_the_report_shows_the_typed_figures(reviewed: tuple) -> None:
 
 
 SECTIONS = ("summary", "funnel", "history", "proposal", "credit", "feedback", "agreement")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def test_the_report_in_a_browser_offline(reviewed: tuple) -> None:
@@ -264,11 +246,13 @@ def test_the_report_in_a_browser_offline(reviewed: tuple) -> None:
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
     from playwright import sync_api as playwright
 
+    from accord.report.render import CHROMIUM_FLAGS
+
     _, _, folder = reviewed
     shots = Path(__file__).resolve().parents[1] / "build" / "screenshots" / "report"
     shots.mkdir(parents=True, exist_ok=True)
     with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=list(CHROMIUM_FLAGS))
         context = browser.new_context(offline=True, viewport={"width": 1100, "height": 900})
         requests: list[str] = []
         errors: list[str] = []
@@ -370,12 +354,11 @@ def test_report_refuses_an_empty_period_in_one_sentence(reviewed: tuple) -> None
 
 # ----------------------------------------------------------------------------- every engine
 def _small_world_review(store: Store) -> object:
-    from accord.synth import generate
+    from accord.synth import generate, store_generated
     from accord.workflows.review import ReviewSpec, review
 
     gen = generate(leads=300, seed=3, touches_per_lead=4)
-    for name in ("accounts", "leads", "touchpoints", "opportunities", "stage_changes", "feedback", "spend"):
-        store.write_arrow(name, gen.tables[name], schema=TABLES[name].schema)
+    store_generated(gen, store)
     sign_demo_pact(store)
     return review(store, ReviewSpec(capacity=10))
 

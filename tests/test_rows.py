@@ -34,27 +34,30 @@ def _ids(rows: Rows) -> list[str]:
     return sorted(r["id"] for r in rows.query('SELECT id FROM "audit_log"'))
 
 
-def _commits(rows: Rows) -> list[int]:
-    """Count the COMMITs the writer connection runs."""
-    counted = [0]
+def _statements(rows: Rows) -> list[str]:
+    """The first word of each statement the rows' connections run from now on (INSERT* for many)."""
+    seen: list[str] = []
     real = rows._cursor
 
     def cursor() -> object:
         cur = real()
 
-        class Counting:
+        class Recording:
             def __getattr__(self, name: str) -> object:
                 return getattr(cur, name)
 
             def execute(self, sql: str, *args: object) -> object:
-                if sql == "COMMIT":
-                    counted[0] += 1
+                seen.append(sql.split()[0])
                 return cur.execute(sql, *args)
 
-        return Counting()
+            def executemany(self, sql: str, *args: object) -> object:
+                seen.append("INSERT*")
+                return cur.executemany(sql, *args)
+
+        return Recording()
 
     rows._cursor = cursor  # type: ignore[method-assign]
-    return counted
+    return seen
 
 
 def test_writers_that_queue_commit_once(rows: Rows, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -62,10 +65,10 @@ def test_writers_that_queue_commit_once(rows: Rows, monkeypatch: pytest.MonkeyPa
     import accord.store.rows as module
 
     monkeypatch.setattr(module, "GROUP_SECONDS", 30.0)  # no commit for the group's age
-    commits = _commits(rows)
+    statements = _statements(rows)
     with rows.tx() as t:  # opens the writer connection before counting
         t.insert(AUDIT_LOG, [_entry(99)])
-    commits[0] = 0
+    statements.clear()
 
     def work(k: int) -> None:
         with rows.tx() as t:
@@ -81,7 +84,7 @@ def test_writers_that_queue_commit_once(rows: Rows, monkeypatch: pytest.MonkeyPa
         assert rows._waiting == 16
     for th in threads:
         th.join()
-    assert commits[0] == 1
+    assert statements.count("COMMIT") == 1
     assert _ids(rows) == sorted([f"e{k}" for k in range(16)] + ["e99"])
 
 
@@ -194,27 +197,7 @@ def test_taking_the_write_lock_commits_waiting_writes(rows: Rows) -> None:
 
 
 def test_appended_rows_wait_for_the_commit_but_any_statement_sees_them(rows: Rows) -> None:
-    statements = []
-    real = rows._cursor
-
-    def cursor() -> object:
-        cur = real()
-
-        class Counting:
-            def __getattr__(self, name: str) -> object:
-                return getattr(cur, name)
-
-            def execute(self, sql: str, *args: object) -> object:
-                statements.append(sql.split()[0])
-                return cur.execute(sql, *args)
-
-            def executemany(self, sql: str, *args: object) -> object:
-                statements.append("INSERT*")
-                return cur.executemany(sql, *args)
-
-        return Counting()
-
-    rows._cursor = cursor  # type: ignore[method-assign]
+    statements = _statements(rows)
     with rows.tx() as t:
         t.append(AUDIT_LOG, [_entry(1)])
         t.append(AUDIT_LOG, [_entry(2)])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -11,6 +11,9 @@ import pyarrow.parquet as pq
 
 from accord.model.tables import TABLES
 from accord.synth.generator import Generated
+
+if TYPE_CHECKING:
+    from accord.store.connection import Store
 
 TRUTH_FILE = "ground_truth.json"
 LEAD_TRUTH_FILE = "lead_truth.parquet"
@@ -34,6 +37,12 @@ def write_generated(
     (folder / TRUTH_FILE).write_text(gen.truth.model_dump_json(indent=2), encoding="utf-8")
     pq.write_table(gen.lead_truth, folder / LEAD_TRUTH_FILE)
     return paths
+
+
+def store_generated(gen: Generated, store: Store) -> None:
+    """Write each generated table straight into a store (tests and benchmarks: no files, no loader)."""
+    for name in TABLES:
+        store.write_arrow(name, gen.tables[name], schema=TABLES[name].schema)
 
 
 def _undictionary(table: pa.Table) -> pa.Table:
