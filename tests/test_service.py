@@ -231,6 +231,27 @@ def test_mql_queue_is_sorted_filtered_and_paged(svc: Served) -> None:
     assert svc.client.get("/v1/mql-queue?cursor=bogus", headers=h).status_code == 422
 
 
+def test_the_postgres_queue_query_is_the_window_query(svc: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostgreSQL's DISTINCT ON and index-probe queue gives the rows the portable window query gives."""
+    import accord.workflows.live as live_module
+
+    if svc.state.rows.engine != "postgres":
+        pytest.skip("the PostgreSQL query")
+    live = svc.state.live
+    pages = {}
+    for name in ("fast", "window"):
+        if name == "window":
+            monkeypatch.setattr(live_module, "_QUEUE_PG", live_module._QUEUE)
+        pages[name] = [
+            live.queue(limit=400).items,
+            live.queue(grade="B", limit=400).items,
+            live.queue(band=2, limit=400).items,
+            live.queue(limit=5, cursor=live.queue(limit=5).next_cursor).items,
+        ]
+    assert pages["fast"][0], "MQLs to compare"
+    assert pages["fast"] == pages["window"]
+
+
 def test_the_queue_kept_in_memory_is_the_queue_in_the_store(svc: Served) -> None:
     live = svc.state.live
     if live.resident is None:
