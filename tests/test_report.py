@@ -227,6 +227,7 @@ def test_the_report_shows_the_typed_figures(reviewed: tuple) -> None:
         assert f"{row.key} {num(row.leads)} {num(row.mql)}" in text
     for rule in r.agreement.words.rules:
         assert _text(rule.words) in text
+    assert "an MQL is a lead with a score of at least 60 and fit grade A, B or C." in text
     # Offline: no script, no stylesheet or image fetched, nothing but inline SVG.
     assert "<script" not in html and "http://" not in html.replace("http://www.w3.org", "")
     assert "https://" not in html

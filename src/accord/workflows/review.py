@@ -628,7 +628,7 @@ def _agreement(store: Store, pact: Pact) -> AgreementSection:
     words = pact_words(pact)
     says = [
         f"{words.label} is the agreement in force: {len(words.rules)} rules, "
-        f"an MQL is {words.definitions['MQL'].removeprefix('a ')}",
+        f"an MQL is {words.definitions['MQL']}",
         f"{len(versions)} version{'s' if len(versions) != 1 else ''} submitted, "
         f"{sum(1 for e in events if e.what == 'approved')} approvals recorded.",
     ]
