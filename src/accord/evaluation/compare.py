@@ -108,6 +108,7 @@ def compare_pacts(
     spec: BacktestSpec | None = None,
     old_result: Backtest | None = None,
     progress: Progress | None = None,
+    history: History | None = None,
 ) -> PactComparison:
     """Back-test both pacts on the same snapshots and compare.
 
@@ -116,7 +117,7 @@ def compare_pacts(
     spec = spec or BacktestSpec()
     if old_result is not None and old_result.spec != spec:
         raise ValueError("old_result was back-tested with another spec than the comparison's")
-    history = History.read(store)
+    history = history or History.read(store)
     tick = progress or (lambda _s, _f: None)
     half = 0.0 if old_result is not None else 0.5
     a = old_result or backtest(store, old, spec, history, lambda s, f: tick(s, f / 2))

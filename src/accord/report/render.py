@@ -77,8 +77,8 @@ def _attr(text: str) -> str:
     return text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def render(r: Review) -> str:
-    """The review as one HTML document."""
+def render(r: Review, figs: dict[str, list[ch.Figure]] | None = None) -> str:
+    """The review as one HTML document (`figs`: its `figures`, when already built)."""
     from jinja2 import Environment, StrictUndefined, select_autoescape
 
     env = Environment(autoescape=select_autoescape(["html", "j2"]), undefined=StrictUndefined)
@@ -87,7 +87,7 @@ def render(r: Review) -> str:
     template = env.from_string(
         (resources.files("accord.report") / "templates" / "review.html.j2").read_text("utf-8")
     )
-    figs = figures(r)
+    figs = figs if figs is not None else figures(r)
     rendered = {f.key: svg(f) for group in figs.values() for f in group}
     return template.render(r=r, figs=figs, svgs=rendered, css=_css())
 
@@ -96,13 +96,13 @@ def _css() -> str:
     return (resources.files("accord.report") / "templates" / "review.css").read_text("utf-8")
 
 
-def write_pngs(r: Review, folder: Path) -> list[Path]:
+def write_pngs(figs: dict[str, list[ch.Figure]], folder: Path) -> list[Path]:
     """Each chart as a PNG in `folder` (for slides)."""
     import vl_convert as vlc
 
     folder.mkdir(parents=True, exist_ok=True)
     out = []
-    for group in figures(r).values():
+    for group in figs.values():
         for f in group:
             path = folder / f"{f.key}.png"
             path.write_bytes(vlc.vegalite_to_png(f.spec, scale=2))
@@ -159,12 +159,13 @@ def write_pdf(html: Path, pdf: Path) -> Path:
 
 def write_report(r: Review, out: Path, *, png: Path | None = None, pdf: Path | None = None) -> dict[str, Any]:
     """Write the HTML (and the PNGs and the PDF when asked); what was written, by kind."""
-    html = render(r)
+    figs = figures(r)
+    html = render(r, figs)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html, encoding="utf-8")
     written: dict[str, Any] = {"html": out, "bytes": len(html.encode())}
     if png is not None:
-        written["png"] = write_pngs(r, png)
+        written["png"] = write_pngs(figs, png)
     if pdf is not None:
         written["pdf"] = write_pdf(out, pdf)
     return written

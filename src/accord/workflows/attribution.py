@@ -126,10 +126,11 @@ def attribute(
             owned.close()
     if details is not None:
         write_details(result, details)
-    return Attributed(_typed(result, by, where), result, team_table, split)
+    return Attributed(typed_result(result, by, where), result, team_table, split)
 
 
-def _typed(result: Attribution, by: str, source: str) -> AttributionResult:
+def typed_result(result: Attribution, by: str, source: str) -> AttributionResult:
+    """The typed result of an attribution run (what the service returns and the report renders)."""
     group = by if by != "channel" and by in result.credit.columns else None
     rows = [
         CreditRow(

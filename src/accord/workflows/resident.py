@@ -36,6 +36,11 @@ def _owner(properties: Any) -> str | None:
     return None if value is None else str(value)
 
 
+def _holds(sorted_hashes: np.ndarray, h: int) -> bool:
+    at = int(np.searchsorted(sorted_hashes, h))
+    return at < len(sorted_hashes) and int(sorted_hashes[at]) == h
+
+
 def _hashes(ids: Sequence[str] | np.ndarray) -> np.ndarray:
     """64-bit hashes of ids (Python's own: they only need to agree within this process)."""
     return np.fromiter((hash(i) for i in ids), dtype=np.int64, count=len(ids))
@@ -151,21 +156,9 @@ class Resident:
 
     def may_have_touches(self, ids: Sequence[str]) -> list[str]:
         """Of `ids`, the ones the store may hold (the others it surely does not: no need to look)."""
-        if not ids:
-            return []
-        hashed = _hashes(ids)
-        at = np.searchsorted(self._touch_ids, hashed)
-        known = (
-            self._touch_ids[np.minimum(at, max(len(self._touch_ids) - 1, 0))] == hashed
-            if len(self._touch_ids)
-            else np.zeros(len(ids), dtype=bool)
-        )
+        kept = self._touch_ids
         with self.lock:
-            return [
-                i
-                for i, h, k in zip(ids, hashed.tolist(), known, strict=True)
-                if k or h in self._new_touch_ids
-            ]
+            return [i for i in ids if hash(i) in self._new_touch_ids or _holds(kept, hash(i))]
 
     def matched(self, lead_id: str, scorer: OnlineScorer) -> Matched:
         """The person's kept touches matched to `scorer`'s rules, from the last time if none changed."""

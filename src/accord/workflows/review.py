@@ -20,14 +20,15 @@ from accord.evaluation.funnel import STAGE_NAMES, FunnelReport
 from accord.evaluation.results import BacktestMetrics, Comparison
 from accord.model.json_types import Instant, Number
 from accord.model.vocab import Conversion
-from accord.pact.registry import PactEvent, Signature
+from accord.pact.registry import PactEvent, PactVersion, Signature
 from accord.pact.words import PactWords
 from accord.workflows.attribution import AttributionResult
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from accord.evaluation import Backtest, BacktestSpec
+    from accord.evaluation import Backtest
+    from accord.evaluation.backtest import History
     from accord.pact.schema import Pact
     from accord.store.connection import Store
 
@@ -357,16 +358,21 @@ def _history_says(m: BacktestMetrics, capacity: float | None) -> list[str]:
 
 
 def _proposal(
-    store: Store, active: Pact, spec: ReviewSpec, bspec: BacktestSpec, old: Backtest, tick: Progress
+    store: Store,
+    active: Pact,
+    spec: ReviewSpec,
+    old: Backtest,
+    history: History,
+    pending: list[PactVersion],
+    tick: Progress,
 ) -> tuple[ProposalSection | None, str | None]:
     from accord.evaluation.compare import compare_pacts
-    from accord.pact import load_pact, registry
+    from accord.pact import load_pact
     from accord.pact.diff import diff_pacts
 
     if spec.draft is not None:
         draft, origin = load_pact(spec.draft), f"the file {spec.draft}"
     else:
-        pending = registry.status(store).pending
         if not pending:
             return None, (
                 "No draft to weigh: no version waits for approval. Propose one with `accord learn` and "
@@ -375,7 +381,7 @@ def _proposal(
         newest = max(pending, key=lambda v: v.submitted_at)
         draft, origin = newest.to_pact(), f"version {newest.version} in the store, waiting for approval"
     tick("back-testing the draft", 0.55)
-    cmp = compare_pacts(store, active, draft, bspec, old_result=old)
+    cmp = compare_pacts(store, active, draft, old.spec, old_result=old, history=history)
     result = cmp.result()
     d = diff_pacts(active, draft)
     changes = [f"Added: {x}" for x in d.added] + [f"Removed: {x}" for x in d.removed]
@@ -413,7 +419,7 @@ def _credit(store: Store, spec: ReviewSpec, end: datetime, tick: Progress) -> Cr
     from accord.attribution.compare import spend_by_campaign, team_credit, team_report
     from accord.attribution.paths import top_paths
     from accord.evaluation.results import rows_of
-    from accord.workflows.attribution import _typed
+    from accord.workflows.attribution import typed_result
 
     spend = spend_by_channel(store, end=end)
     with journeys_from_store(store, JourneySpec(conversion=spec.conversion, as_of=end)) as j:
@@ -425,7 +431,7 @@ def _credit(store: Store, spec: ReviewSpec, end: datetime, tick: Progress) -> Cr
         reference = "markov" if "markov" in result.models else next(iter(result.models))
         by_campaign = run_models(j, [reference], by="campaign")
         paths = top_paths(j, 10)
-    typed = _typed(result, "channel", j.source)
+    typed = typed_result(result, "channel", j.source)
     roi: list[RoiRow] = []
     if spend is not None:
         frame = result.roi(reference).reset_index().rename(columns={"index": "channel"})
@@ -608,7 +614,7 @@ def _feedback(store: Store, pact: Pact, b: Backtest) -> tuple[FeedbackSection | 
     )
 
 
-def _agreement(store: Store, pact: Pact) -> AgreementSection:
+def _agreement(store: Store, pact: Pact, all_versions: list[PactVersion]) -> AgreementSection:
     from accord.pact import registry
     from accord.pact.words import pact_words
 
@@ -621,7 +627,7 @@ def _agreement(store: Store, pact: Pact) -> AgreementSection:
             approvals=v.approvals,
             active=v.active,
         )
-        for v in registry.versions(store)
+        for v in all_versions
         if v.pact == pact.pact
     ]
     events = [e for e in registry.history(store) if e.pact == pact.pact]
@@ -674,9 +680,8 @@ def review(store: Store, spec: ReviewSpec | None = None, progress: Progress | No
     else:
         pact = choose_pact(store, Path(spec.pact) if spec.pact else None).pact
     status = registry.status(store)
-    mine = next(
-        (v for v in registry.versions(store) if v.pact == pact.pact and v.version == pact.version), None
-    )
+    all_versions = registry.versions(store)
+    mine = next((v for v in all_versions if v.pact == pact.pact and v.version == pact.version), None)
     tick("reading history", 0.05)
     hist = History.read(store)
     end = spec.end or (hist.activity_end + timedelta(days=1)).replace(
@@ -697,7 +702,7 @@ def review(store: Store, spec: ReviewSpec | None = None, progress: Progress | No
     history = HistorySection(
         says=_history_says(b.metrics, spec.capacity), pact=b.pact, metrics=b.metrics, capacity=spec.capacity
     )
-    proposal, proposal_missing = _proposal(store, pact, spec, bspec, b, tick)
+    proposal, proposal_missing = _proposal(store, pact, spec, b, hist, status.pending, tick)
     credit: CreditSection | None = None
     credit_missing: str | None = None
     try:
@@ -706,7 +711,7 @@ def review(store: Store, spec: ReviewSpec | None = None, progress: Progress | No
         credit_missing = f"No credit section: {exc}"
     tick("sales feedback", 0.9)
     feedback, feedback_missing = _feedback(store, pact, b)
-    agreement = _agreement(store, pact)
+    agreement = _agreement(store, pact, all_versions)
     mqls = next((s.leads for s in f.stages if s.stage == "mql"), 0)
     summary = Summary(
         store=store.describe(),
