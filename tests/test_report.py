@@ -206,6 +206,11 @@ def test_the_review_figures_come_from_the_store(reviewed: tuple) -> None:
         assert math.isclose(credited, total, rel_tol=1e-6), model
     assert r.feedback is not None and r.feedback.verdicts > 0
     assert sum(m.verdicts for m in r.feedback.by_month) == r.feedback.verdicts
+    totals: dict[str, int] = {}
+    for x in r.feedback.reasons:  # the reason given most, rejects and recycles together
+        totals[x.reason] = totals.get(x.reason, 0) + x.verdicts
+    top = max(totals, key=totals.__getitem__)
+    assert f"The most common reason is \u201c{top}\u201d ({totals[top]:,}:" in r.feedback.says[1]
     assert [v.version for v in r.agreement.versions] == [1, 2]
 
 

@@ -582,10 +582,14 @@ def _feedback(store: Store, pact: Pact, b: Backtest) -> tuple[FeedbackSection | 
         f"{_pct((v.action == 'reject').mean())} rejected and {_pct((v.action == 'recycle').mean())} recycled."
     ]
     if not fr.reasons.empty:
-        top = fr.reasons.iloc[0]
-        says.append(
-            f"The most common reason is \u201c{top.reason}\u201d ({int(top.verdicts):,} {top.action}s)."
+        # A reason counts over rejects and recycles together: the rows split it by action.
+        by_reason = fr.reasons.pivot_table(index="reason", columns="action", values="verdicts", aggfunc="sum")
+        by_reason = (
+            by_reason.fillna(0).assign(total=lambda f: f.sum(axis=1)).sort_values("total", ascending=False)
         )
+        top_reason, top = str(by_reason.index[0]), by_reason.iloc[0]
+        parts = ", ".join(f"{int(top[a]):,} {a}s" for a in ("reject", "recycle") if top.get(a))
+        says.append(f"The most common reason is \u201c{top_reason}\u201d ({int(top.total):,}: {parts}).")
     against = [r for r in rules if r.disagrees]
     if against:
         words = [
