@@ -115,6 +115,8 @@ def run_demo(
         spec = BacktestSpec(capacity_per_month=None)
         learned = learn_from_store(store, pact, spec)
         (base / "pact.learned.yaml").write_text(learned.yaml, encoding="utf-8")
+        # Submitted, not approved: the draft the review weighs and the teams sign on the dashboard.
+        registry.submit(store, learned.yaml, by="revops-analyst", where="pact.learned.yaml")
         tick("back-testing both pacts", 0.99)
         comparison = compare_pacts(store, pact, learned.pact, spec, old_result=learned.baseline)
         tick("done", 1.0)

@@ -18,14 +18,28 @@ if TYPE_CHECKING:
 
 
 def _write_review(url: str, folder: Path) -> Path:
-    """The quarterly review of the demo store, with the learned pact as the proposal."""
+    """The quarterly review of the demo store (the learned pact is the draft), kept for the dashboard."""
+    import time
+
     from accord.report.render import write_report
     from accord.store import connect
+    from accord.store.rows import Rows
+    from accord.workflows.access import prepare
+    from accord.workflows.insights import keep_review
+    from accord.workflows.live import now
     from accord.workflows.review import ReviewSpec, review
 
     out = folder / "review.html"
     with connect(url) as store, progress_bar("review") as tick:
-        r = review(store, ReviewSpec(draft=folder / "pact.learned.yaml", capacity=150), progress=tick)
+        t0 = time.perf_counter()
+        r = review(store, ReviewSpec(capacity=150), progress=tick)
+        rows = Rows(store)
+        try:
+            prepare(rows)
+            active = next(v for v in r.agreement.versions if v.active)
+            keep_review(rows, r, active.content_hash, time.perf_counter() - t0, now())
+        finally:
+            rows.close()
     write_report(r, out)
     return out
 

@@ -599,7 +599,33 @@ INGEST_MESSAGES = TableSpec(
     ),
 )
 
+SESSIONS = TableSpec(
+    name="sessions",
+    description="Dashboard sign-ins: a cookie's hash, the API key it stands for, and its CSRF token.",
+    key=("token_hash",),
+    columns=(
+        Column("token_hash", "string", "SHA-256 of the session cookie, hex.", "4b22...", required=True),
+        Column("key_hash", "string", "SHA-256 of the API key signed in with.", "9f86d0...", required=True),
+        Column("csrf", "string", "The token every write from the pages carries.", "Zq1...", required=True),
+        _AT,
+        Column("expires_at", "timestamp", "When it ends (UTC).", "2026-12-01 09:00:00", required=True),
+    ),
+)
+
+INSIGHTS = TableSpec(
+    name="insights",
+    description="Results the dashboard shows that take seconds to compute (the review, attribution).",
+    key=("key",),
+    columns=(
+        Column("key", "string", "What it is, with its parameters.", "credit:won:all:channel", required=True),
+        Column("basis", "string", "The active pact's content hash it was computed with.", "sha256:..."),
+        _AT,
+        Column("seconds", "float", "How long it took to compute.", 14.2),
+        Column("body", "json", "The typed result as JSON.", "{}"),
+    ),
+)
+
 SERVICE_TABLES: dict[str, TableSpec] = {
-    t.name: t for t in (API_KEYS, AUDIT_LOG, IDEMPOTENCY_KEYS, JOBS, INGEST_MESSAGES)
+    t.name: t for t in (API_KEYS, AUDIT_LOG, IDEMPOTENCY_KEYS, JOBS, INGEST_MESSAGES, SESSIONS, INSIGHTS)
 }
-"""Tables the service keeps (keys, audit, idempotency, jobs, message ids), with primary keys."""
+"""Tables the service keeps (keys, audit, idempotency, jobs, message ids, sessions, insights)."""

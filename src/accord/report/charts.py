@@ -671,3 +671,164 @@ def reasons(rows: list[Any]) -> Figure:
         f"{r.reason} {r.verdicts:,}" for r in rows[:5]
     )
     return Figure("reasons", "Why sales turned MQLs down", alt_text, _spec(chart), table)
+
+
+# ------------------------------------------------------------------------------------ the dashboard
+def mqls_by_month(months: list[Any], capacity: float | None) -> Figure:
+    """Leads that became MQLs each month (live), against sales capacity."""
+    df = pd.DataFrame([{"month": m.month, "mqls": m.mqls} for m in months], columns=["month", "mqls"])
+    df["over"] = [bool(capacity) and n > (capacity or 0) for n in df.mqls]
+    bars = (
+        alt.Chart(df)
+        .mark_bar()
+        .encode(
+            x=alt.X("month:O", title="month"),
+            y=alt.Y("mqls:Q", title="new MQLs"),
+            color=alt.condition(alt.datum.over == True, alt.value(ORANGE), alt.value(BLUE)),  # noqa: E712
+            tooltip=["month:O", "mqls:Q"],
+        )
+    )
+    layers: Any = bars
+    if capacity:
+        layers = bars + alt.Chart(pd.DataFrame({"y": [capacity]})).mark_rule(color=RED, strokeWidth=2).encode(
+            y="y:Q"
+        )
+    table = _table(
+        df.assign(Month=df.month, MQLs=df.mqls, **{"Over capacity": df.over.map({True: "yes", False: "no"})}),
+        {"Month": str, "MQLs": num, "Over capacity": str},
+    )
+    alt_text = "Bar chart of leads that became MQLs each month" + (
+        f" against a capacity of {capacity:,.0f} a month (red line); months over it are orange"
+        if capacity
+        else ""
+    )
+    return Figure(
+        "mqls-month",
+        "New MQLs each month",
+        alt_text,
+        _spec(layers.properties(width=WIDTH, height=200)),
+        table,
+    )
+
+
+def score_distribution(buckets: list[Any]) -> Figure:
+    """Leads by current score, in tens, MQLs apart."""
+    df = pd.DataFrame(
+        [{"low": b.low, "leads": b.leads, "mqls": b.mqls} for b in buckets], columns=["low", "leads", "mqls"]
+    )
+    df["range"] = [f"{lo:.0f}-{lo + 10:.0f}" for lo in df.low]
+    df["others"] = df.leads - df.mqls
+    long = df.melt(id_vars=["range", "low"], value_vars=["mqls", "others"], var_name="kind", value_name="n")
+    long["kind"] = long.kind.map({"mqls": "MQL", "others": "not MQL"})
+    chart = (
+        alt.Chart(long)
+        .mark_bar()
+        .encode(
+            x=alt.X("range:O", sort=list(df.range), title="latest score"),
+            y=alt.Y("n:Q", title="leads", stack=True),
+            color=alt.Color(
+                "kind:N", scale=alt.Scale(domain=["MQL", "not MQL"], range=[ORANGE, BLUE]), title=None
+            ),
+            tooltip=["range:O", "kind:N", "n:Q"],
+        )
+        .properties(width=WIDTH, height=200)
+    )
+    table = _table(
+        df.assign(Score=df.range, Leads=df.leads, MQLs=df.mqls), {"Score": str, "Leads": num, "MQLs": num}
+    )
+    total = int(df.leads.sum())
+    alt_text = f"Bar chart of {total:,} leads by their latest score, in tens, MQLs in orange"
+    return Figure("score-dist", "Leads by their latest score", alt_text, _spec(chart), table)
+
+
+def grade_band_counts(grid: list[Any]) -> Figure:
+    """Leads in each grade x band cell now."""
+    df = pd.DataFrame(
+        [{"grade": g.grade, "band": g.band, "leads": g.leads} for g in grid],
+        columns=["grade", "band", "leads"],
+    )
+    df["cell"] = df.grade.astype(str) + df.band.astype(str)
+    base = alt.Chart(df).encode(
+        x=alt.X("band:O", title="engagement band (1 most engaged)"),
+        y=alt.Y("grade:O", title="fit grade (A best)"),
+    )
+    heat = base.mark_rect().encode(color=alt.Color("leads:Q", scale=alt.Scale(scheme="greys"), title="leads"))
+    text = base.mark_text(fontSize=12).encode(
+        text=alt.Text("leads:Q", format=","),
+        color=alt.condition(alt.datum.leads > df.leads.max() * 0.5, alt.value("white"), alt.value("black")),
+    )
+    table = _table(df.assign(Cell=df.cell, Leads=df.leads), {"Cell": str, "Leads": num})
+    biggest = df.sort_values("leads", ascending=False).iloc[0] if len(df) else None
+    alt_text = "Heat map of leads by fit grade and engagement band at their latest score" + (
+        f"; the largest cell is {biggest.cell} with {biggest.leads:,}" if biggest is not None else ""
+    )
+    chart = (heat + text).properties(width=320, height=240)
+    return Figure(
+        "grade-band-now", "Leads by grade and band (latest scores)", alt_text, _spec(chart), table, half=True
+    )
+
+
+def score_over_time(history: Any) -> Figure:
+    """A lead's stored score at each change."""
+    df = pd.DataFrame(
+        [
+            {"at": c.as_of, "score": c.score, "change": c.change, "version": c.pact_version}
+            for c in history.changes
+        ],
+        columns=["at", "score", "change", "version"],
+    )
+    df["when"] = pd.to_datetime(df["at"]).dt.strftime("%Y-%m-%d %H:%M")
+    chart = (
+        alt.Chart(df.assign(at=pd.to_datetime(df["at"]).dt.strftime("%Y-%m-%dT%H:%M:%S")))
+        .mark_line(point=True, interpolate="step-after", color=BLUE)
+        .encode(
+            x=alt.X("at:T", title=None),
+            y=alt.Y("score:Q", title="score"),
+            tooltip=[alt.Tooltip("when:N", title="when"), "score:Q", "change:Q"],
+        )
+        .properties(width=WIDTH, height=180)
+    )
+    table = _table(
+        df.assign(When=df.when, Score=df.score, Change=df.change, Version=df.version),
+        {"When": str, "Score": lambda x: num(x, 1), "Change": lambda x: f"{x:+.1f}", "Version": num},
+    )
+    alt_text = f"Line chart of the lead's score over {len(df)} changes" + (
+        f", from {df.score.iloc[0]:.1f} to {df.score.iloc[-1]:.1f}" if len(df) else ""
+    )
+    return Figure("score-time", "Score over time", alt_text, _spec(chart), table)
+
+
+def touch_timeline(touches: list[Any]) -> Figure:
+    """A lead's touches on a time line, one row per team, coloured by channel."""
+    df = pd.DataFrame(
+        [
+            {
+                "at": t.occurred_at,
+                "type": t.touch_type,
+                "channel": t.channel,
+                "team": t.team or "?",
+                "campaign": t.campaign or "",
+            }
+            for t in touches
+        ],
+        columns=["at", "type", "channel", "team", "campaign"],
+    )
+    df["when"] = pd.to_datetime(df["at"]).dt.strftime("%Y-%m-%d %H:%M")
+    chart = (
+        alt.Chart(df.assign(at=pd.to_datetime(df["at"]).dt.strftime("%Y-%m-%dT%H:%M:%S")))
+        .mark_point(filled=True, size=90)
+        .encode(
+            x=alt.X("at:T", title=None),
+            y=alt.Y("team:N", title=None),
+            color=alt.Color("channel:N", title="channel"),
+            shape=alt.Shape("team:N", legend=None),
+            tooltip=[alt.Tooltip("when:N", title="when"), "type:N", "channel:N", "campaign:N"],
+        )
+        .properties(width=WIDTH, height=110)
+    )
+    table = _table(
+        df.assign(When=df.when, Type=df.type, Channel=df.channel, Campaign=df.campaign, Team=df.team),
+        {"When": str, "Type": str, "Channel": str, "Campaign": str, "Team": str},
+    )
+    alt_text = f"Time line of the lead's {len(df)} touches by team, coloured by channel"
+    return Figure("touches", "Touches", alt_text, _spec(chart), table)

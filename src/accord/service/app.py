@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from accord.service import problems
+from accord.service import pages, problems
 from accord.service.api import admin, collect, ingest, insight, leads, pacts
 from accord.service.deps import AppState, State
 from accord.service.guard import Guard
@@ -135,6 +135,7 @@ def create_app(settings: Settings | None = None, *, state: State | None = None) 
 
     for module in (ingest, leads, pacts, insight, admin, collect):
         app.include_router(module.router)
+    pages.mount(app)
 
     def rows() -> Any:
         found = getattr(app.state, "accord", None)

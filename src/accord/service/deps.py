@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -15,8 +16,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from accord.service.settings import Settings
 from accord.store.connection import Store
 from accord.store.rows import Rows
-from accord.workflows.access import Permission, Principal, digest, verify
-from accord.workflows.live import Live
+from accord.workflows.access import Permission, Principal, Session, digest, session, verify
+from accord.workflows.live import Live, now
 
 
 @dataclass
@@ -32,6 +33,8 @@ class State:
     collect: Any = None
     keys: dict[str, tuple[Principal, float]] = field(default_factory=dict)
     """Keys verified lately, by their hash (a revocation elsewhere is seen within `KEY_TTL`)."""
+    sessions: dict[str, tuple[Session, float]] = field(default_factory=dict)
+    """Dashboard sessions seen lately, by their cookie's hash."""
     cache: dict[tuple[Any, ...], tuple[float, Any]] = field(default_factory=dict)
     """Computed reads (attribution, back-test) by their parameters, with when they were computed."""
 
@@ -64,13 +67,52 @@ def _verified(s: State, key: str) -> Principal | None:
     return who
 
 
+COOKIE = "accord_session"
+"""The dashboard's session cookie (HttpOnly, SameSite=Strict)."""
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def signed_in(s: State, token: str) -> Session | None:
+    """The session behind a cookie (trusted for `KEY_TTL` seconds, like a key)."""
+    h = digest(token)
+    hit = s.sessions.get(h)
+    if hit is not None and time.monotonic() - hit[1] < KEY_TTL:
+        return hit[0]
+    found = session(s.rows, token, now=now())
+    if found is None:
+        s.sessions.pop(h, None)
+        return None
+    s.sessions[h] = (found, time.monotonic())
+    return found
+
+
+def _from_cookie(request: Request, s: State) -> Principal | None:
+    """The page's user, when the request carries a session cookie; writes need the CSRF token too."""
+    token = request.cookies.get(COOKIE)
+    if not token:
+        return None
+    found = signed_in(s, token)
+    if found is None:
+        raise HTTPException(401, "the session ended: sign in again at /login")
+    if request.method not in SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not secrets.compare_digest(sent.encode(), found.csrf.encode()):
+            raise HTTPException(403, f"a write from the dashboard must carry its {CSRF_HEADER} header")
+    return found.who
+
+
 def caller(
     request: Request,
     s: AppState,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """Who is calling, from `Authorization: Bearer KEY`."""
+    """Who is calling, from `Authorization: Bearer KEY` or the dashboard's session cookie."""
     if creds is None or not creds.credentials:
+        who = _from_cookie(request, s)
+        if who is not None:
+            request.state.principal = who
+            return who
         raise HTTPException(
             401, "send an API key: Authorization: Bearer KEY", headers={"WWW-Authenticate": "Bearer"}
         )

@@ -24,3 +24,5 @@ class Settings(BaseSettings):
     """YAML that maps event names and UTM values to touch types and channels (defaults documented)."""
     pool_size: int = 8
     """PostgreSQL connections per worker."""
+    capacity: float | None = None
+    """MQLs sales can work a month, for the dashboard's overview (default: the kept review's)."""

@@ -10,7 +10,7 @@ import hashlib
 import json
 import secrets
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from accord.errors import ConfigError, ConflictError
 from accord.model.json_types import Instant
-from accord.model.tables import API_KEYS, AUDIT_LOG, SERVICE_TABLES
+from accord.model.tables import API_KEYS, AUDIT_LOG, SERVICE_TABLES, SESSIONS
 from accord.store.rows import Conflict, Rows
 from accord.store.sql import ident
 
@@ -262,3 +262,64 @@ def audit_log(
             r[side] = json.loads(r[side]) if r[side] else None
         out.append(AuditEntry.model_validate(r))
     return out
+
+
+# ------------------------------------------------------------------------------- sessions
+SESSION_HOURS = 12.0
+"""How long a dashboard sign-in lasts."""
+
+
+class Session(BaseModel):
+    """A signed-in dashboard user: who, the CSRF token their writes carry, and when it ends."""
+
+    who: Principal
+    csrf: str
+    expires_at: Instant
+
+
+def sign_in(rows: Rows, key: str, *, now: datetime) -> tuple[str, Session] | None:
+    """A new session (its cookie token and what it grants) for a valid key; None for a bad key."""
+    who = verify(rows, key)
+    if who is None:
+        return None
+    token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
+    ends = now + timedelta(hours=SESSION_HOURS)
+    with rows.tx() as t:
+        t.execute(f"DELETE FROM {ident(SESSIONS.name)} WHERE expires_at < ?", [now])
+        t.insert(
+            SESSIONS,
+            [
+                {
+                    "token_hash": digest(token),
+                    "key_hash": digest(key),
+                    "csrf": csrf,
+                    "created_at": now,
+                    "expires_at": ends,
+                }
+            ],
+        )
+        audit(t, who.name, who.role, "sessions.sign_in", who.name, None, {"expires_at": ends}, now)
+    return token, Session(who=who, csrf=csrf, expires_at=ends)
+
+
+def session(rows: Rows, token: str, *, now: datetime) -> Session | None:
+    """The session a cookie stands for, while it lasts and its key is not revoked."""
+    row = rows.query(
+        f"SELECT k.name, k.role, s.csrf, s.expires_at FROM {ident(SESSIONS.name)} s "
+        f"JOIN {ident(API_KEYS.name)} k ON k.key_hash = s.key_hash "
+        "WHERE s.token_hash = ? AND s.expires_at > ? AND k.revoked_at IS NULL",
+        [digest(token), now],
+    )
+    if not row:
+        return None
+    r = row[0]
+    return Session(who=Principal(name=r["name"], role=r["role"]), csrf=r["csrf"], expires_at=r["expires_at"])
+
+
+def sign_out(rows: Rows, token: str, *, now: datetime) -> None:
+    """End the session (the cookie is worthless after)."""
+    found = session(rows, token, now=now)
+    with rows.tx() as t:
+        t.execute(f"DELETE FROM {ident(SESSIONS.name)} WHERE token_hash = ?", [digest(token)])
+        if found is not None:
+            audit(t, found.who.name, found.who.role, "sessions.sign_out", found.who.name, None, None, now)

@@ -62,6 +62,73 @@ def abandon_running(rows: Rows, now: datetime) -> None:
         )
 
 
+Step = Callable[[float, str], None]
+"""A job's progress report: share done (0 to 1) and what it is doing."""
+
+
+def start_job(
+    rows: Rows,
+    kind: str,
+    message: str,
+    work: Callable[[Step], dict[str, Any]],
+    *,
+    by: str,
+    now: Callable[[], datetime],
+    exclusive: AbstractContextManager[Any] | None = None,
+) -> Job:
+    """Run `work` in a thread, recording its progress and result (or failure) in `jobs`; the queued job."""
+    job_id = "job-" + uuid.uuid4().hex[:16]
+    with rows.tx() as t:
+        t.insert(
+            JOBS,
+            [
+                {
+                    "id": job_id,
+                    "kind": kind,
+                    "state": "queued",
+                    "progress": 0.0,
+                    "message": message,
+                    "created_by": by,
+                    "created_at": now(),
+                }
+            ],
+        )
+
+    def step(progress: float, doing: str) -> None:
+        _update(
+            rows, job_id, state="running", progress=round(min(max(progress, 0.0), 0.99), 3), message=doing
+        )
+
+    def run() -> None:
+        try:
+            with exclusive or nullcontext():
+                result = work(step)
+            _update(
+                rows,
+                job_id,
+                state="done",
+                progress=1.0,
+                message=str(result.pop("message", "done")),
+                finished_at=now(),
+                result=json.dumps(result, default=str),
+            )
+        except Exception as exc:  # a job reports its failure instead of dying silently
+            _update(rows, job_id, state="failed", message=str(exc)[:500], finished_at=now())
+
+    threading.Thread(target=run, name=job_id, daemon=True).start()
+    return get_job(rows, job_id)
+
+
+def running(rows: Rows, kind: str) -> Job | None:
+    """The newest queued or running job of `kind`, if any (one refresh at a time)."""
+    found = rows.query(
+        f"SELECT id FROM {ident(JOBS.name)} WHERE kind = ? AND state IN ('queued', 'running') "
+        "ORDER BY created_at DESC LIMIT 1",
+        [kind],
+    )
+    return get_job(rows, found[0]["id"]) if found else None
+
+
 def start_rescore(
     rows: Rows,
     store: Store,
@@ -78,53 +145,24 @@ def start_rescore(
     """
     from accord.scoring.run import run_scoring
 
-    job_id = "job-" + uuid.uuid4().hex[:16]
-    with rows.tx() as t:
-        t.insert(
-            JOBS,
-            [
-                {
-                    "id": job_id,
-                    "kind": "rescore",
-                    "state": "queued",
-                    "progress": 0.0,
-                    "message": f"rescore with {pact.pact} v{pact.version}",
-                    "created_by": by,
-                    "created_at": now(),
-                }
-            ],
-        )
+    def work(step: Step) -> dict[str, Any]:
+        with exclusive or nullcontext():
+            step(0.1, "scoring every lead")
+            own = store.sibling()
+            try:
+                as_of = now()
+                r = run_scoring(own, pact, as_of, "default")
+            finally:
+                if own is not store:
+                    own.close()
+        if after is not None:
+            after()
+        return {
+            "message": f"scored with {pact.pact} v{pact.version}",
+            "run_id": r.run_id,
+            "as_of": as_of.isoformat(),
+            "leads": r.leads.inserted + r.leads.updated,
+            "new_mqls": r.new_mqls,
+        }
 
-    def work() -> None:
-        try:
-            with exclusive or nullcontext():
-                _update(rows, job_id, state="running", progress=0.1, message="scoring every lead")
-                own = store.sibling()
-                try:
-                    as_of = now()
-                    r = run_scoring(own, pact, as_of, "default")
-                finally:
-                    if own is not store:
-                        own.close()
-            if after is not None:
-                after()
-            result = {
-                "run_id": r.run_id,
-                "as_of": as_of.isoformat(),
-                "leads": r.leads.inserted + r.leads.updated,
-                "new_mqls": r.new_mqls,
-            }
-            _update(
-                rows,
-                job_id,
-                state="done",
-                progress=1.0,
-                message=f"scored with {pact.pact} v{pact.version}",
-                finished_at=now(),
-                result=json.dumps(result),
-            )
-        except Exception as exc:  # a job reports its failure instead of dying silently
-            _update(rows, job_id, state="failed", message=str(exc)[:500], finished_at=now())
-
-    threading.Thread(target=work, name=job_id, daemon=True).start()
-    return get_job(rows, job_id)
+    return start_job(rows, "rescore", f"rescore with {pact.pact} v{pact.version}", work, by=by, now=now)

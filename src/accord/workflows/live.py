@@ -895,6 +895,33 @@ class Live:
             pact_version=pact.version,
         )
 
+    def sentences(self, lead_ids: Sequence[str], as_of: datetime | None = None) -> dict[str, str]:
+        """Each lead's one-line sentence now (or at `as_of`), scored together in one read."""
+        if not lead_ids:
+            return {}
+        as_of = as_of or now()
+        with self.rows.tx(write=False) as t:
+            pact = self.active(t)
+            ppl = self._people(t, pact, list(lead_ids), as_of)
+            found = [i for i in lead_ids if i in ppl.leads]
+            scored = self._score_with_colleagues(pact, ppl, found, as_of)
+        out = {}
+        for lid in found:
+            lead = ppl.leads[lid]
+            account = ppl.accounts.get(lead["account_id"]) if lead["account_id"] else None
+            e = explain(
+                pact,
+                scored[lid],
+                lead,
+                account,
+                ppl.touches.get(lid, []),
+                as_of,
+                self.model,
+                ppl.feedback.get(lid, []),
+            )
+            out[lid] = e.sentence
+        return out
+
     def history(self, lead_id: str) -> LeadHistory:
         """Every change of the lead's stored score (active pact's name, every version), rule by rule."""
         with self.rows.tx(write=False) as t:

@@ -161,6 +161,10 @@ class CreditSection(_Result):
 
     says: list[str]
     conversion: str
+    lookback_days: Number | None = None
+    """Touches this many days before the conversion count; none: all of them."""
+    by: str = "channel"
+    """What credit goes to: channel, campaign, touch_type or team."""
     result: AttributionResult
     reference_model: str
     """The model the ROI and campaign tables use."""
@@ -414,24 +418,34 @@ def _proposal(
     )
 
 
-def _credit(store: Store, spec: ReviewSpec, end: datetime, tick: Progress) -> CreditSection:
+def credit_section(
+    store: Store,
+    conversion: Conversion,
+    end: datetime | None,
+    tick: Progress,
+    *,
+    lookback_days: float | None = None,
+    by: str = "channel",
+) -> CreditSection:
+    """Every model's credit for `conversion` up to `end`, grouped `by`, with teams, ROI, campaigns, paths."""
     from accord.attribution import JourneySpec, journeys_from_store, run_models, spend_by_channel
     from accord.attribution.compare import spend_by_campaign, team_credit, team_report
     from accord.attribution.paths import top_paths
     from accord.evaluation.results import rows_of
     from accord.workflows.attribution import typed_result
 
-    spend = spend_by_channel(store, end=end)
-    with journeys_from_store(store, JourneySpec(conversion=spec.conversion, as_of=end)) as j:
+    spend = spend_by_channel(store, end=end) if by == "channel" else None
+    journeys = JourneySpec(conversion=conversion, as_of=end, lookback_days=lookback_days)
+    with journeys_from_store(store, journeys) as j:
         tick("attributing credit", 0.7)
-        result = run_models(j, spend=spend)
+        result = run_models(j, by=by, spend=spend)
         teams = team_report(j) if j.has_times else None
         split = team_credit(result, j) if teams is not None else None
         tick("campaigns and paths", 0.8)
         reference = "markov" if "markov" in result.models else next(iter(result.models))
         by_campaign = run_models(j, [reference], by="campaign")
         paths = top_paths(j, 10)
-    typed = typed_result(result, "channel", j.source)
+    typed = typed_result(result, by, j.source)
     roi: list[RoiRow] = []
     if spend is not None:
         frame = result.roi(reference).reset_index().rename(columns={"index": "channel"})
@@ -467,7 +481,9 @@ def _credit(store: Store, spec: ReviewSpec, end: datetime, tick: Progress) -> Cr
     says = _credit_says(typed, team_rows, roi, reference)
     return CreditSection(
         says=says,
-        conversion=spec.conversion.value,
+        conversion=conversion.value,
+        lookback_days=lookback_days,
+        by=by,
         result=typed,
         reference_model=reference,
         teams=team_rows,
@@ -710,7 +726,7 @@ def review(store: Store, spec: ReviewSpec | None = None, progress: Progress | No
     credit: CreditSection | None = None
     credit_missing: str | None = None
     try:
-        credit = _credit(store, spec, end, tick)
+        credit = credit_section(store, spec.conversion, end, tick)
     except AccordError as exc:  # a store with no conversions still gets its review
         credit_missing = f"No credit section: {exc}"
     tick("sales feedback", 0.9)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 from accord.evaluation.results import BacktestMetrics
@@ -13,6 +14,8 @@ from accord.model.vocab import Conversion
 from accord.service.api.pacts import heavy
 from accord.service.deps import AppState, Reader, State
 from accord.workflows.attribution import AttributionResult
+from accord.workflows.jobs import Job
+from accord.workflows.live import now
 
 router = APIRouter(prefix="/v1", tags=["insight"])
 
@@ -90,3 +93,42 @@ async def evaluation(
         return _cached(s, ("evaluation", active.content_hash, every_days, horizon_days), run)  # type: ignore[no-any-return]
 
     return await heavy(s, keyed)
+
+
+@router.post(
+    "/insights/review", response_model=Job, status_code=202, summary="Recompute the review the pages show"
+)
+async def refresh_review(s: AppState, who: Reader) -> Job:
+    """Start the job that recomputes the quarterly review (the running one if it runs already)."""
+    from accord.workflows.insights import refresh_review as start
+    from accord.workflows.review import ReviewSpec
+
+    def run() -> Job:
+        basis = s.live.active().content_hash
+        return start(s.rows, s.store, ReviewSpec(capacity=s.settings.capacity), basis, by=who.name, now=now)
+
+    return await run_in_threadpool(run)
+
+
+@router.post(
+    "/insights/attribution",
+    response_model=Job,
+    status_code=202,
+    summary="Recompute one choice of the attribution page",
+)
+async def refresh_attribution(
+    s: AppState,
+    who: Reader,
+    conversion: Annotated[Conversion, Query()] = Conversion.WON,
+    lookback: Annotated[Literal[30, 90, 180] | None, Query(description="Days before the conversion")] = None,
+    by: Annotated[Literal["channel", "campaign", "touch_type", "team"], Query()] = "channel",
+) -> Job:
+    """Start the job that recomputes every model's credit for these choices."""
+    from accord.workflows.insights import refresh_credit
+
+    def run() -> Job:
+        basis = s.live.active().content_hash
+        days = None if lookback is None else float(lookback)
+        return refresh_credit(s.rows, s.store, conversion, days, by, basis, by=who.name, now=now)
+
+    return await run_in_threadpool(run)
