@@ -333,7 +333,7 @@ def pact_page(rows: Rows, store: Any, live: Live, draft_ref: str | None) -> Pact
         draft = registry.resolve(store, draft_ref)
     elif pending:
         draft = pending[-1]
-    diff = diff_with_active(store, str(draft.version)) if draft is not None else None
+    diff = diff_with_active(store, draft.content_hash) if draft is not None else None
     proposal, note = None, None
     if draft is not None:
         r = kept(rows, REVIEW, Review)

@@ -27,10 +27,12 @@
       if (!node) { return; }
       var spec = JSON.parse(node.textContent);
       var compiled = window.vegaLite.compile(spec).spec;
-      var view = new window.vega.View(window.vega.parse(compiled), { renderer: "svg", container: el, hover: true });
+      // Vega labels its own container; the figure's role=img and aria-label stay on the outer one.
+      var inner = document.createElement("div");
+      inner.setAttribute("aria-hidden", "true");
+      el.appendChild(inner);
+      var view = new window.vega.View(window.vega.parse(compiled), { renderer: "svg", container: inner, hover: true });
       view.runAsync().then(function () {
-        var svg = el.querySelector("svg");
-        if (svg) { svg.setAttribute("aria-hidden", "true"); svg.setAttribute("focusable", "false"); }
         el.setAttribute("data-drawn", "true");
       }).catch(function (err) { el.textContent = "This chart could not be drawn: " + err.message; });
     });
