@@ -17,7 +17,6 @@ from typing import Any
 
 import httpx
 import pytest
-from service_kit import fill, live_server
 
 from accord.model.vocab import Conversion
 from accord.pact import registry
@@ -27,6 +26,7 @@ from accord.workflows.access import prepare
 from accord.workflows.insights import REVIEW, credit_key, keep_review, kept
 from accord.workflows.live import now
 from accord.workflows.review import CreditSection, Review, ReviewSpec, review
+from service_kit import fill, live_server
 
 SHOTS = Path(__file__).resolve().parents[1] / "build" / "screenshots" / "dashboard"
 PAGES = ("/", "/queue", "/scores", "/attribution", "/pact", "/feedback")
