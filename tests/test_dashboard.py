@@ -88,6 +88,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     app = create_app(Settings(url=url, capacity=40))
     with live_server(app) as base:
         yield Site(base, keys, url, app)
+        deadline = time.monotonic() + 60  # jobs the pages started finish before the store closes
+        while app.state.accord.rows.query("SELECT id FROM jobs WHERE state IN ('queued', 'running')"):
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
 
 
 def _text(page: str) -> str:
@@ -326,10 +330,37 @@ def test_an_unknown_lead_is_a_page_that_says_so(site: Site) -> None:
 
 
 def test_a_new_active_pact_makes_the_kept_review_stale(site: Site) -> None:
+    from datetime import timedelta
+
     r = kept(site.state.rows, REVIEW, Review)
     assert r is not None
     assert not r.stale(site.state.live.active().content_hash, now())
     assert r.stale("sha256:another", now())
+    assert r.stale(site.state.live.active().content_hash, now() + timedelta(hours=25))
+
+
+def test_a_failed_refresh_is_shown_and_not_retried_at_once(site: Site) -> None:
+    from datetime import timedelta
+
+    from accord.workflows.dashboard import RETRY, freshness
+    from accord.workflows.jobs import start_job
+
+    def broken(_step: Any) -> dict[str, Any]:
+        raise RuntimeError("the store went away")
+
+    key = "credit:won:all:campaign"
+    job = start_job(site.state.rows, f"insight:{key}", "attributing", broken, by="test", now=now)
+    deadline = time.monotonic() + 10
+    while site.rows("SELECT state FROM jobs WHERE id = ?", [job.id])[0]["state"] != "failed":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    f = freshness(site.state.rows, key, None, None, now())
+    assert f.stale and f.running is None and f.failed is not None and not f.due
+    assert f.failed.message == "the store went away"
+    later = freshness(site.state.rows, key, None, None, now() + RETRY + timedelta(seconds=1))
+    assert later.due
+    page = site.signed_in("viewer").get("/attribution?by=campaign").text
+    assert "failed: the store went away" in page and 'data-job=""' in page
 
 
 # ------------------------------------------------------------------------------ the browser

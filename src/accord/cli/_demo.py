@@ -14,7 +14,7 @@ from accord.cli._load import print_result
 from accord.cli._score import print_top
 
 if TYPE_CHECKING:
-    pass
+    from accord.store.rows import Rows
 
 
 def _write_review(url: str, folder: Path) -> Path:
@@ -38,10 +38,27 @@ def _write_review(url: str, folder: Path) -> Path:
             prepare(rows)
             active = next(v for v in r.agreement.versions if v.active)
             keep_review(rows, r, active.content_hash, time.perf_counter() - t0, now())
+            _write_keys(rows, folder / "keys.txt")
         finally:
             rows.close()
     write_report(r, out)
     return out
+
+
+DEMO_ROLES = ("sales", "marketing", "viewer", "admin")
+
+
+def _write_keys(rows: Rows, path: Path) -> None:
+    """A key per role for the dashboard's sign-in, readable by the owner only."""
+    from accord.workflows.access import create_key
+    from accord.workflows.live import now
+
+    lines = ["# role  name  key: paste a key into the dashboard's sign-in page (accord serve, then /login)"]
+    for role in DEMO_ROLES:
+        made = create_key(rows, f"demo-{role}", role, now=now(), by="accord demo")
+        lines.append(f"{role}  {made.name}  {made.key}")
+    path.touch(mode=0o600)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 @friendly
@@ -125,7 +142,8 @@ def demo_command(
         highlight=False,
     )
     console.print(
-        f"serve it:     accord keys create --role admin --name you --url {result.store_url}\n"
-        f"              accord serve --url {result.store_url}   (docs at http://127.0.0.1:8000/docs)",
+        f"serve it:     accord serve --url {result.store_url}\n"
+        f"              the dashboard at http://127.0.0.1:8000/ (sign in with a key from "
+        f"{result.folder / 'keys.txt'}), the API docs at /docs",
         highlight=False,
     )

@@ -7,7 +7,7 @@ distribution) are read per request; slow parts (the review, attribution) are kep
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
@@ -20,10 +20,37 @@ from accord.pact.words import PactWords
 from accord.store.rows import Rows
 from accord.store.sql import ident
 from accord.workflows.insights import REVIEW, Kept, credit_key, kept
-from accord.workflows.jobs import Job, running
+from accord.workflows.jobs import Job, latest
 from accord.workflows.live import AccountView, LeadHistory, LeadView, Live, QueueRow
 from accord.workflows.pacts import PactDiffView
 from accord.workflows.review import CreditSection, ProposalSection, Review
+
+RETRY = timedelta(minutes=10)
+"""A failed or interrupted refresh is not started again by a page before this."""
+
+
+class Freshness(BaseModel):
+    """How current a kept result is, and the job that refreshes it."""
+
+    stale: bool
+    """Missing, computed with another active pact, or more than a day old."""
+    running: Job | None
+    failed: Job | None
+    """The last attempt, when it failed."""
+    due: bool
+    """Stale, no job running, and no attempt in the last ten minutes: a page starts one."""
+
+
+def freshness(rows: Rows, key: str, found: Kept[Any] | None, basis: str | None, at: datetime) -> Freshness:
+    """What a page says about a kept result's age, and whether it should start a refresh."""
+    stale = found is None or found.stale(basis, at)
+    last = latest(rows, f"insight:{key}")
+    running = last if last is not None and last.state in ("queued", "running") else None
+    failed = last if last is not None and last.state == "failed" else None
+    recent = last is not None and last.state != "done" and at - last.created_at < RETRY
+    return Freshness(
+        stale=stale, running=running, failed=failed, due=stale and running is None and not recent
+    )
 
 
 class MonthCount(BaseModel):
@@ -37,8 +64,7 @@ class Overview(BaseModel):
     """The home page: the funnel (kept review) and this month's MQLs against capacity (live)."""
 
     review: Kept[Review] | None
-    refreshing: Job | None
-    stale: bool
+    fresh: Freshness
     month: str
     """The month counted: the current one, or the data's last month when the data ends earlier."""
     mqls_this_month: int
@@ -118,8 +144,7 @@ class ScoresView(BaseModel):
     buckets: list[ScoreBucket]
     grid: list[GradeBand]
     review: Kept[Review] | None
-    refreshing: Job | None
-    stale: bool
+    fresh: Freshness
 
 
 class AttributionView(BaseModel):
@@ -130,8 +155,7 @@ class AttributionView(BaseModel):
     by: str
     model: str | None
     credit: Kept[CreditSection] | None
-    refreshing: Job | None
-    stale: bool
+    fresh: Freshness
 
 
 class PactPage(BaseModel):
@@ -153,8 +177,7 @@ class FeedbackView(BaseModel):
     """Sales' verdicts (kept review) and the reasons the pact offers."""
 
     review: Kept[Review] | None
-    refreshing: Job | None
-    stale: bool
+    fresh: Freshness
 
 
 def _basis(live: Live) -> str | None:
@@ -164,10 +187,9 @@ def _basis(live: Live) -> str | None:
         return None
 
 
-def _review(rows: Rows, live: Live, at: datetime) -> tuple[Kept[Review] | None, Job | None, bool]:
+def _review(rows: Rows, live: Live, at: datetime) -> tuple[Kept[Review] | None, Freshness]:
     r = kept(rows, REVIEW, Review)
-    job = running(rows, f"insight:{REVIEW}")
-    return r, job, r is None or r.stale(_basis(live), at)
+    return r, freshness(rows, REVIEW, r, _basis(live), at)
 
 
 def _month(at: datetime) -> datetime:
@@ -176,7 +198,7 @@ def _month(at: datetime) -> datetime:
 
 def overview(rows: Rows, live: Live, capacity: float | None, at: datetime) -> Overview:
     """The home page's figures."""
-    r, job, stale = _review(rows, live, at)
+    r, fresh = _review(rows, live, at)
     stages = ident("stage_changes")
     last = rows.query(f"SELECT max(changed_at) AS m FROM {stages} WHERE to_stage = 'mql'")
     latest = last[0]["m"] if last and last[0]["m"] is not None else at
@@ -193,8 +215,7 @@ def overview(rows: Rows, live: Live, capacity: float | None, at: datetime) -> Ov
     cap = capacity if capacity is not None else (r.value.history.capacity if r is not None else None)
     return Overview(
         review=r,
-        refreshing=job,
-        stale=stale,
+        fresh=fresh,
         month=f"{month:%Y-%m}",
         mqls_this_month=this,
         capacity=cap,
@@ -278,7 +299,7 @@ def scores(rows: Rows, live: Live, at: datetime) -> ScoresView:
         "WHERE grade IS NOT NULL AND band IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2",
         params,
     )
-    r, job, stale = _review(rows, live, at)
+    r, fresh = _review(rows, live, at)
     return ScoresView(
         pact=f"{pact.pact} v{pact.version}",
         leads=sum(int(b["leads"]) for b in buckets),
@@ -287,8 +308,7 @@ def scores(rows: Rows, live: Live, at: datetime) -> ScoresView:
         ],
         grid=[GradeBand(grade=str(g["grade"]), band=int(g["band"]), leads=int(g["leads"])) for g in grid],
         review=r,
-        refreshing=job,
-        stale=stale,
+        fresh=fresh,
     )
 
 
@@ -304,15 +324,13 @@ def attribution(
     """The kept attribution for the selectors (the review's, for its defaults)."""
     key = credit_key(conversion, lookback_days, by)
     c = kept(rows, key, CreditSection)
-    job = running(rows, f"insight:{key}")
     return AttributionView(
         conversion=conversion.value,
         lookback_days=lookback_days,
         by=by,
         model=model,
         credit=c,
-        refreshing=job,
-        stale=c is None or c.stale(_basis(live), at),
+        fresh=freshness(rows, key, c, _basis(live), at),
     )
 
 
@@ -364,8 +382,8 @@ def pact_page(rows: Rows, store: Any, live: Live, draft_ref: str | None) -> Pact
 
 def feedback(rows: Rows, live: Live, at: datetime) -> FeedbackView:
     """The feedback page: the kept review's verdict analysis."""
-    r, job, stale = _review(rows, live, at)
-    return FeedbackView(review=r, refreshing=job, stale=stale)
+    r, fresh = _review(rows, live, at)
+    return FeedbackView(review=r, fresh=fresh)
 
 
 class ModelCredit(BaseModel):

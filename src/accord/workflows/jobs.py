@@ -6,7 +6,7 @@ import json
 import threading
 import uuid
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, nullcontext, suppress
 from datetime import datetime
 from typing import Any
 
@@ -113,10 +113,19 @@ def start_job(
                 result=json.dumps(result, default=str),
             )
         except Exception as exc:  # a job reports its failure instead of dying silently
-            _update(rows, job_id, state="failed", message=str(exc)[:500], finished_at=now())
+            with suppress(Exception):  # unless the store closed under it (the service stopping)
+                _update(rows, job_id, state="failed", message=str(exc)[:500], finished_at=now())
 
     threading.Thread(target=run, name=job_id, daemon=True).start()
     return get_job(rows, job_id)
+
+
+def latest(rows: Rows, kind: str) -> Job | None:
+    """The newest job of `kind`, whatever its state."""
+    found = rows.query(
+        f"SELECT id FROM {ident(JOBS.name)} WHERE kind = ? ORDER BY created_at DESC LIMIT 1", [kind]
+    )
+    return get_job(rows, found[0]["id"]) if found else None
 
 
 def running(rows: Rows, kind: str) -> Job | None:
