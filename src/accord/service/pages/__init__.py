@@ -86,6 +86,21 @@ def html(request: Request, name: str, status: int = 200, **context: Any) -> HTML
     return HTMLResponse(body, status, headers=headers)
 
 
+_FIGURES: dict[tuple[str, Any, str], list[ch.Figure]] = {}
+_FIGURES_KEPT = 64
+
+
+def kept_figures(kept: Any, name: str, build: Callable[[], list[ch.Figure]]) -> list[ch.Figure]:
+    """Charts of a kept result, built once per computation of it (Altair takes 20-40 ms a chart)."""
+    key = (kept.key, kept.computed_at, name)
+    found = _FIGURES.get(key)
+    if found is None:
+        found = _FIGURES[key] = build()
+        while len(_FIGURES) > _FIGURES_KEPT:
+            _FIGURES.pop(next(iter(_FIGURES)))
+    return found
+
+
 class SignIn(Exception):
     """Raised by a page without a session: the handler sends the browser to /login."""
 
@@ -195,7 +210,11 @@ async def overview_page(request: Request, s: AppState, who: User) -> HTMLRespons
         figs = [ch.mqls_by_month(v.by_month, v.capacity)]
         if v.review is not None:
             f = v.review.value.funnel.report
-            figs += [ch.funnel_stages(f), ch.funnel_by_month(f), ch.funnel_by_source(f)]
+            figs += kept_figures(
+                v.review,
+                "funnel",
+                lambda: [ch.funnel_stages(f), ch.funnel_by_month(f), ch.funnel_by_source(f)],
+            )
         return {"v": v, "figs": figs, "job": job, "title": "Overview"}
 
     return await _show(request, "overview.html.j2", build)
@@ -265,7 +284,9 @@ async def scores_page(request: Request, s: AppState, who: User) -> HTMLResponse:
         figs = [ch.score_distribution(v.buckets), ch.grade_band_counts(v.grid)]
         if v.review is not None:
             m = v.review.value.history.metrics
-            figs += [ch.grade_band_heatmap(m), ch.calibration(m), ch.gains(m)]
+            figs += kept_figures(
+                v.review, "history", lambda: [ch.grade_band_heatmap(m), ch.calibration(m), ch.gains(m)]
+            )
         return {"v": v, "figs": figs, "job": job, "title": "Scores"}
 
     return await _show(request, "scores.html.j2", build)
@@ -305,11 +326,16 @@ async def attribution_page(
             chosen = model if model in c.result.models else c.reference_model
             table = d.model_credit(c, chosen)
             total = float(c.result.journeys.get("value") or 0.0)
-            figs.append(ch.credit_heatmap(d.top_groups(c), total))
-            if c.teams:
-                figs.append(ch.team_bars(c.teams, total))
-            if c.roi:
-                figs.append(ch.roi_bars(c.roi, c.reference_model))
+
+            def credit_figures() -> list[ch.Figure]:
+                out = [ch.credit_heatmap(d.top_groups(c), total)]
+                if c.teams:
+                    out.append(ch.team_bars(c.teams, total))
+                if c.roi:
+                    out.append(ch.roi_bars(c.roi, c.reference_model))
+                return out
+
+            figs = kept_figures(v.credit, "credit", credit_figures)
         return {
             "v": v,
             "figs": figs,
@@ -360,9 +386,14 @@ async def feedback_page(request: Request, s: AppState, who: User) -> HTMLRespons
         figs: list[ch.Figure] = []
         f = v.review.value.feedback if v.review is not None else None
         if f is not None:
-            figs.append(ch.verdicts_by_month(f.by_month))
-            if f.reasons:
-                figs.append(ch.reasons(f.reasons))
+            fb = f
+            figs = kept_figures(
+                v.review,
+                "feedback",
+                lambda: (
+                    [ch.verdicts_by_month(fb.by_month)] + ([ch.reasons(fb.reasons)] if fb.reasons else [])
+                ),
+            )
         return {"v": v, "f": f, "figs": figs, "job": job, "title": "Feedback"}
 
     return await _show(request, "feedback.html.j2", build)
