@@ -41,7 +41,7 @@ lint: $(STAMP) ## ruff and mypy (strict on src/accord)
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/mypy
 
-bench: $(XSTAMP) ## Throughput: generator and load, scoring, attribution vs ChannelAttribution, learning, processes, service, report
+bench: $(XSTAMP) ## Throughput: generator and load, scoring, attribution vs ChannelAttribution, learning, processes, service, report, dashboard
 	$(PY) benchmarks/bench_generate_load.py
 	$(PY) benchmarks/bench_scoring.py
 	$(PY) benchmarks/bench_attribution.py
@@ -49,6 +49,7 @@ bench: $(XSTAMP) ## Throughput: generator and load, scoring, attribution vs Chan
 	$(PY) benchmarks/bench_processes.py
 	$(PY) benchmarks/bench_service.py
 	$(PY) benchmarks/bench_report.py
+	$(PY) benchmarks/bench_dashboard.py
 
 clean: ## Remove the venv, caches and demo output
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache accord-demo bench-out spark-warehouse

@@ -90,6 +90,30 @@ def test_demo_generates_and_loads_everything(tmp_path: Path) -> None:
     ):
         assert text in res.output, text
     assert (tmp_path / "d" / "pact.learned.yaml").exists()
+    # Every surface can serve the store at once: the learned draft waits for both teams, the
+    # review is kept for the dashboard, and a key per role signs in.
+    from accord.pact import registry
+    from accord.store.rows import Rows
+    from accord.workflows.access import verify
+    from accord.workflows.insights import REVIEW, kept
+    from accord.workflows.review import Review
+
+    status = registry.status(store)
+    assert [v.pact for v in status.pending] == ["demo-scoring-learned"]
+    keys = tmp_path / "d" / "keys.txt"
+    assert keys.stat().st_mode & 0o777 == 0o600
+    rows = Rows(store)
+    try:
+        found = kept(rows, REVIEW, Review)
+        assert found is not None and found.basis == registry.active_pact(store).content_hash  # type: ignore[union-attr]
+        assert found.value.proposal is not None and found.value.proposal.draft == "demo-scoring-learned v2"
+        lines = [line.split() for line in keys.read_text().splitlines() if not line.startswith("#")]
+        assert [(role, verify(rows, key).role) for role, _, key in lines] == [  # type: ignore[union-attr]
+            (r, r) for r in ("sales", "marketing", "viewer", "admin")
+        ]
+    finally:
+        rows.close()
+    assert "keys.txt" in res.output
 
 
 def test_demo_refuses_a_non_empty_folder(tmp_path: Path) -> None:
