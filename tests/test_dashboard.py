@@ -26,7 +26,7 @@ from accord.workflows.access import prepare
 from accord.workflows.insights import REVIEW, credit_key, keep_review, kept
 from accord.workflows.live import now
 from accord.workflows.review import CreditSection, Review, ReviewSpec, review
-from service_kit import fill, live_server
+from service_kit import drop_schema, engine_url, fill, live_server
 
 SHOTS = Path(__file__).resolve().parents[1] / "build" / "screenshots" / "dashboard"
 PAGES = ("/", "/queue", "/scores", "/attribution", "/pact", "/feedback")
@@ -69,12 +69,20 @@ def _draft_text() -> str:
     )
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)], scope="module")
+def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    url = engine_url(request.param, tmp_path_factory.mktemp("dash"))
+    try:
+        yield from _serve(url)
+    finally:
+        if url.startswith("postgres"):
+            drop_schema(url)
+
+
+def _serve(url: str) -> Iterator[Site]:
     from accord.service.app import create_app
     from accord.service.settings import Settings
 
-    url = f"duckdb://{tmp_path_factory.mktemp('dash') / 'dash.duckdb'}"
     keys = fill(url)
     with connect(url) as store:
         registry.submit(store, _draft_text(), by="head-of-demand-gen", where="draft.yaml")
