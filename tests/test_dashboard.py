@@ -45,7 +45,7 @@ class Site:
 
     def signed_in(self, role: str) -> httpx.Client:
         c = httpx.Client(base_url=self.base, timeout=60)
-        r = c.post("/login", data={"key": self.keys[role], "next": "/"})
+        r = login(c, self.keys[role])
         assert r.status_code == 303, r.text
         return c
 
@@ -56,6 +56,14 @@ class Site:
 
     def rows(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
         return self.state.rows.query(sql, params or [])
+
+
+def login(c: httpx.Client, key: str, target: str = "/") -> httpx.Response:
+    """Sign in as the form does: fetch it (its token and cookie), then post the key with the token."""
+    form = c.get("/login").text
+    token = re.search(r'name="token" value="([^"]+)"', form)
+    assert token is not None
+    return c.post("/login", data={"key": key, "next": target, "token": token.group(1)})
 
 
 def _draft_text() -> str:
@@ -113,9 +121,12 @@ def test_pages_send_the_signed_out_to_login_and_a_key_signs_in(site: Site) -> No
     r = anon.get("/queue?grade=A")
     assert r.status_code == 303
     assert r.headers["location"] == "/login?next=/queue%3Fgrade%3DA"
-    bad = anon.post("/login", data={"key": "acc_not-a-key", "next": "/"})
+    bad = login(anon, "acc_not-a-key")
     assert bad.status_code == 401 and "unknown or revoked" in bad.text
-    ok = anon.post("/login", data={"key": site.keys["viewer"], "next": "/queue?grade=A"})
+    # A sign-in form posted from elsewhere (no token of this form's) is refused: no login CSRF.
+    forged = httpx.Client(base_url=site.base).post("/login", data={"key": site.keys["viewer"], "next": "/"})
+    assert forged.status_code == 403 and "accord_session" not in forged.headers.get("set-cookie", "")
+    ok = login(anon, site.keys["viewer"], "/queue?grade=A")
     assert ok.status_code == 303 and ok.headers["location"] == "/queue?grade=A"
     cookie = ok.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=strict" in cookie and "path=/" in cookie
@@ -126,9 +137,7 @@ def test_pages_send_the_signed_out_to_login_and_a_key_signs_in(site: Site) -> No
     assert page.status_code == 200
     assert "Signed in as" in page.text and "viewer-key" in page.text and ">viewer<" in page.text
     # An open redirect is not possible: a foreign target goes home.
-    evil = httpx.Client(base_url=site.base).post(
-        "/login", data={"key": site.keys["viewer"], "next": "//evil.example"}
-    )
+    evil = login(httpx.Client(base_url=site.base), site.keys["viewer"], "//evil.example")
     assert evil.headers["location"] == "/"
 
 
@@ -158,7 +167,7 @@ def test_signing_out_and_revoking_the_key_end_the_session(site: Site) -> None:
 
     key = create_key(site.state.rows, "temp-sales", "sales", now=now()).key
     c = httpx.Client(base_url=site.base)
-    assert c.post("/login", data={"key": key, "next": "/"}).status_code == 303
+    assert login(c, key).status_code == 303
     assert c.get("/").status_code == 200
     revoke_key(site.state.rows, "temp-sales", now=now())
     time.sleep(2.1)  # a session is trusted for KEY_TTL seconds, like a key
@@ -182,7 +191,9 @@ def test_overview_counts_this_months_mqls_against_capacity(site: Site) -> None:
         [month],
     )[0]["n"]
     text = _text(page)
-    assert f"{n:,} new MQLs in {month:%Y-%m} of a capacity of 40" in text
+    current = month == now().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    where = f"this month so far ({month:%Y-%m})" if current else f"the data's last month, {month:%Y-%m}"
+    assert f"{n:,} new MQLs {where} of a capacity of 40" in text
     assert f"{n / 40:.0%} of sales capacity used" in text
     r = kept(site.state.rows, REVIEW, Review)
     assert r is not None

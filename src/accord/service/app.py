@@ -96,6 +96,9 @@ def create_app(settings: Settings | None = None, *, state: State | None = None) 
         try:
             yield
         finally:
+            from accord.workflows.jobs import stop_all
+
+            stop_all()
             if own:
                 app.state.accord.rows.close()
                 app.state.accord.store.close()

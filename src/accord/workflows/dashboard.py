@@ -67,6 +67,8 @@ class Overview(BaseModel):
     fresh: Freshness
     month: str
     """The month counted: the current one, or the data's last month when the data ends earlier."""
+    current: bool
+    """Whether `month` is the current month (so far) rather than the data's last."""
     mqls_this_month: int
     capacity: float | None
     by_month: list[MonthCount]
@@ -217,6 +219,7 @@ def overview(rows: Rows, live: Live, capacity: float | None, at: datetime) -> Ov
         review=r,
         fresh=fresh,
         month=f"{month:%Y-%m}",
+        current=month == _month(at),
         mqls_this_month=this,
         capacity=cap,
         by_month=by_month,

@@ -65,6 +65,19 @@ def abandon_running(rows: Rows, now: datetime) -> None:
 Step = Callable[[float, str], None]
 """A job's progress report: share done (0 to 1) and what it is doing."""
 
+_RUNNING: dict[str, threading.Event] = {}
+"""This process's jobs and the flag that stops each at its next progress report."""
+
+
+class Stopped(Exception):
+    """Raised in a job's thread at a progress report once the service stops."""
+
+
+def stop_all() -> None:
+    """Stop this process's jobs at their next progress report (the service is shutting down)."""
+    for flag in list(_RUNNING.values()):
+        flag.set()
+
 
 def start_job(
     rows: Rows,
@@ -94,7 +107,11 @@ def start_job(
             ],
         )
 
+    stop = _RUNNING[job_id] = threading.Event()
+
     def step(progress: float, doing: str) -> None:
+        if stop.is_set():
+            raise Stopped("the service stopped while it ran")
         _update(
             rows, job_id, state="running", progress=round(min(max(progress, 0.0), 0.99), 3), message=doing
         )
@@ -115,6 +132,8 @@ def start_job(
         except Exception as exc:  # a job reports its failure instead of dying silently
             with suppress(Exception):  # unless the store closed under it (the service stopping)
                 _update(rows, job_id, state="failed", message=str(exc)[:500], finished_at=now())
+        finally:
+            _RUNNING.pop(job_id, None)
 
     threading.Thread(target=run, name=job_id, daemon=True).start()
     return get_job(rows, job_id)

@@ -94,7 +94,7 @@ class Resident:
     def _arrow(self, rows: Rows, sql: str, params: Sequence[Any] = ()) -> Iterable[dict[str, Any]]:
         cur = rows.store.con.con.cursor()
         try:
-            reader = cur.execute(sql, list(params)).fetch_record_batch(200_000)
+            reader = _batches(cur.execute(sql, list(params)))
             for batch in reader:
                 yield from batch.to_pylist()
         finally:
@@ -113,7 +113,7 @@ class Resident:
             if self.touch_types is not None:
                 sql += f" AND touch_type IN ({', '.join('?' for _ in self.touch_types)})"
                 params += sorted(self.touch_types)
-            for batch in cur.execute(sql, params).fetch_record_batch(200_000):
+            for batch in _batches(cur.execute(sql, params)):
                 columns = [batch.column(c).to_pylist() for c in _TOUCH_COLS]
                 for tid, lid, *rest in zip(*columns, strict=True):
                     self.touches[lid][tid] = Touch(tid, *rest)
@@ -235,3 +235,9 @@ class Resident:
             for table in (self.touches, self.feedback, self.stages, self.scores, self.owners, self._matched):
                 table.pop(lead_id, None)
             self.mqls.discard(lead_id)
+
+
+def _batches(result: Any) -> Any:
+    """Arrow record batches of a DuckDB result (`to_arrow_reader` since DuckDB 1.4)."""
+    read = getattr(result, "to_arrow_reader", None) or result.fetch_record_batch
+    return read(200_000)

@@ -141,10 +141,23 @@ def _safe_next(target: str | None) -> str:
     return target if target and _NEXT.match(target) and not target.startswith("/login") else "/"
 
 
+LOGIN_COOKIE = "accord_login"
+"""The sign-in form's own token (double submit): a form posted from another site cannot sign you in."""
+
+
+def _login_form(request: Request, status: int, target: str, error: str | None) -> HTMLResponse:
+    import secrets
+
+    token = secrets.token_urlsafe(24)
+    out = html(request, "login.html.j2", status, target=target, error=error, login_token=token)
+    out.set_cookie(LOGIN_COOKIE, token, max_age=3600, httponly=True, samesite="strict", path="/login")
+    return out
+
+
 @router.get("/login", response_class=HTMLResponse)
 async def login_page(request: Request, next: str | None = None) -> HTMLResponse:
     """The sign-in form."""
-    return html(request, "login.html.j2", target=_safe_next(next), error=None)
+    return _login_form(request, 200, _safe_next(next), None)
 
 
 @router.post("/login", response_model=None)
@@ -152,16 +165,22 @@ async def login(
     request: Request,
     s: AppState,
     key: Annotated[str, Form(max_length=200)],
+    token: Annotated[str, Form(max_length=100)] = "",
     next: Annotated[str, Form(max_length=2000)] = "/",
 ) -> Response:
     """Trade an API key for a session cookie."""
+    import secrets
+
+    sent = request.cookies.get(LOGIN_COOKIE, "")
+    if not (sent and token and secrets.compare_digest(sent.encode(), token.encode())):
+        why = "This sign-in form has expired or came from another page: sign in again."
+        return _login_form(request, 403, _safe_next(next), why)
     made = await run_in_threadpool(lambda: sign_in(s.rows, key.strip(), now=now()))
     if made is None:
-        return html(
-            request, "login.html.j2", 401, target=_safe_next(next), error="This key is unknown or revoked."
-        )
+        return _login_form(request, 401, _safe_next(next), "This key is unknown or revoked.")
     token, session = made
     out = RedirectResponse(_safe_next(next), status_code=303)
+    out.delete_cookie(LOGIN_COOKIE, path="/login")
     out.set_cookie(
         COOKIE,
         token,
