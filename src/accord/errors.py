@@ -22,6 +22,7 @@ Each also inherits the builtin it refines, so callers may catch either::
     ├── UnknownAccountError (KeyError)        no account with that id
     ├── UnknownJobError (KeyError)            no background job with that id
     ├── UnknownKeyError (KeyError)            no API key of that name
+    ├── UnknownWebhookError (KeyError)        no webhook endpoint or event with that id
     └── ConflictError (RuntimeError)          clashes with the store's state (a key name taken)
 
 Messages say what is wrong, where, and how to fix it. :data:`OUTCOMES` is the one table
@@ -122,6 +123,10 @@ class UnknownKeyError(_Plain, AccordError, KeyError):
     """No API key of that name."""
 
 
+class UnknownWebhookError(_Plain, AccordError, KeyError):
+    """No webhook endpoint or event with that id."""
+
+
 class ConflictError(AccordError, RuntimeError):
     """The request clashes with the store's state: a key name taken, a request still running."""
 
@@ -159,6 +164,7 @@ OUTCOMES: dict[type[AccordError], Outcome] = {
     UnknownAccountError: Outcome(3, 404, "Unknown account"),
     UnknownJobError: Outcome(3, 404, "Unknown job"),
     UnknownKeyError: Outcome(3, 404, "Unknown key"),
+    UnknownWebhookError: Outcome(3, 404, "Unknown webhook"),
     ConflictError: Outcome(4, 409, "Conflict"),
 }
 """Every error class to its exit code and HTTP status; a subclass not listed takes its parent's."""

@@ -625,7 +625,85 @@ INSIGHTS = TableSpec(
     ),
 )
 
+WEBHOOKS = TableSpec(
+    name="webhooks",
+    description="Endpoints that receive events, signed by the Standard Webhooks scheme.",
+    key=("id",),
+    columns=(
+        Column("id", "string", "Endpoint id.", "ep_2x9...", required=True),
+        Column("url", "string", "Where events are posted.", "https://crm.example/hooks", required=True),
+        Column("events", "json", "Event types it receives (empty: all).", '["lead.mql"]', required=True),
+        Column("description", "string", "What it is for.", "HubSpot workflow trigger"),
+        Column("secret", "string", "Signing secret, `whsec_` and base64.", "whsec_MfKQ...", required=True),
+        Column("old_secret", "string", "The secret before the last rotation.", None),
+        Column("old_until", "timestamp", "Until when the old secret also signs (UTC).", None),
+        Column("created_by", "string", "Key name that made it.", "revops"),
+        _AT,
+        Column("failing_since", "timestamp", "First failure of the current run of failures.", None),
+        Column("disabled_at", "timestamp", "When it was disabled; empty while active.", None),
+        Column("disabled_reason", "string", "Why it was disabled.", "410 Gone"),
+    ),
+)
+
+OUTBOX = TableSpec(
+    name="outbox",
+    description="Events, written in the transaction of the change that caused them, before delivery.",
+    key=("id",),
+    columns=(
+        Column("id", "string", "Event id (the `webhook-id`).", "msg_2x9...", required=True),
+        Column("type", "string", "Event type.", "lead.mql", required=True),
+        Column("at", "timestamp", "When it happened (UTC).", "2026-11-30 09:00:00", required=True),
+        Column("data", "json", "The event's data object.", '{"lead_id": "lead-1"}', required=True),
+        Column("fanned_out", "bool", "Whether deliveries were made for it.", False, required=True),
+    ),
+)
+
+DELIVERIES = TableSpec(
+    name="deliveries",
+    description="One event to one endpoint: its state and when the next attempt is due.",
+    key=("event_id", "endpoint_id"),
+    columns=(
+        Column("event_id", "string", "Event.", "msg_2x9...", required=True),
+        Column("endpoint_id", "string", "Endpoint.", "ep_2x9...", required=True),
+        Column("state", "string", "pending, delivered or failed.", "pending", required=True),
+        Column("attempts", "int", "Attempts made.", 1, required=True),
+        Column("next_at", "timestamp", "When the next attempt is due (UTC).", "2026-11-30 09:00:05"),
+        Column("last_status", "int", "HTTP status of the last attempt.", 503),
+        _AT,
+        Column("delivered_at", "timestamp", "When a 2xx came back.", None),
+    ),
+)
+
+ATTEMPTS = TableSpec(
+    name="delivery_attempts",
+    description="Every attempt to deliver an event: status, latency and what the receiver said.",
+    key=("id",),
+    columns=(
+        Column("id", "string", "Attempt id.", "att_2x9...", required=True),
+        Column("event_id", "string", "Event.", "msg_2x9...", required=True),
+        Column("endpoint_id", "string", "Endpoint.", "ep_2x9...", required=True),
+        Column("at", "timestamp", "When it was sent (UTC).", "2026-11-30 09:00:00", required=True),
+        Column("status", "int", "HTTP status; empty when no answer came.", 200),
+        Column("latency_ms", "float", "Milliseconds to the answer.", 41.0),
+        Column("response", "string", "The first 500 characters of the answer, or the error.", "ok"),
+    ),
+)
+
 SERVICE_TABLES: dict[str, TableSpec] = {
-    t.name: t for t in (API_KEYS, AUDIT_LOG, IDEMPOTENCY_KEYS, JOBS, INGEST_MESSAGES, SESSIONS, INSIGHTS)
+    t.name: t
+    for t in (
+        API_KEYS,
+        AUDIT_LOG,
+        IDEMPOTENCY_KEYS,
+        JOBS,
+        INGEST_MESSAGES,
+        SESSIONS,
+        INSIGHTS,
+        WEBHOOKS,
+        OUTBOX,
+        DELIVERIES,
+        ATTEMPTS,
+    )
 }
-"""Tables the service keeps (keys, audit, idempotency, jobs, message ids, sessions, insights)."""
+"""Tables the service keeps (keys, audit, idempotency, jobs, message ids, sessions, insights, and
+the webhooks' endpoints, outbox, deliveries and attempts)."""

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from accord.service import pages, problems
-from accord.service.api import admin, collect, ingest, insight, leads, pacts
+from accord.service.api import admin, collect, ingest, insight, leads, pacts, webhooks
 from accord.service.deps import AppState, State
 from accord.service.guard import Guard
 from accord.service.settings import Settings
@@ -85,6 +85,17 @@ def _prepare(store: Any, rows: Any) -> None:
         store.table(name)  # every table the routes read exists, even on a new store
 
 
+def _courier(state: State) -> Any:
+    """The process's webhook courier, started."""
+    from accord.workflows.live import now
+    from accord.workflows.webhooks import SCHEDULE, Courier
+
+    st = state.settings
+    courier = Courier(state.rows, now, schedule=st.webhook_schedule or SCHEDULE, allow=st.webhook_allow)
+    courier.start()
+    return courier
+
+
 def create_app(settings: Settings | None = None, *, state: State | None = None) -> FastAPI:
     """The service app on the store `settings.url` (or an already open `state`)."""
     settings = settings or (state.settings if state else Settings())
@@ -93,12 +104,15 @@ def create_app(settings: Settings | None = None, *, state: State | None = None) 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = state is None
         app.state.accord = state or await run_in_threadpool(open_state, settings)
+        courier = _courier(app.state.accord) if settings.webhooks else None
         try:
             yield
         finally:
             from accord.workflows.jobs import stop_all
 
             stop_all()
+            if courier is not None:
+                await run_in_threadpool(courier.stop)
             if own:
                 app.state.accord.rows.close()
                 app.state.accord.store.close()
@@ -136,7 +150,7 @@ def create_app(settings: Settings | None = None, *, state: State | None = None) 
                 Health(status="not ready", detail=str(exc)[:300]).model_dump(), status_code=503
             )
 
-    for module in (ingest, leads, pacts, insight, admin, collect):
+    for module in (ingest, leads, pacts, insight, admin, collect, webhooks):
         app.include_router(module.router)
     pages.mount(app)
 

@@ -24,5 +24,12 @@ class Settings(BaseSettings):
     """YAML that maps event names and UTM values to touch types and channels (defaults documented)."""
     pool_size: int = 8
     """PostgreSQL connections per worker."""
+    webhook_allow: list[str] = []
+    """Internal hosts, addresses or networks webhooks may post to (`["127.0.0.1"]`); others are refused."""
+    webhook_schedule: list[float] | None = None
+    """Seconds before each delivery attempt (default the Standard Webhooks schedule: 0, 5 s, 5 min,
+    30 min, 2 h, 5 h, 10 h, 10 h)."""
+    webhooks: bool = True
+    """Run the courier that delivers events (one per process)."""
     capacity: float | None = None
     """MQLs sales can work a month, for the dashboard's overview (default: the kept review's)."""

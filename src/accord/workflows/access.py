@@ -32,13 +32,20 @@ class Permission(StrEnum):
     PACT_SUBMIT = "pact:submit"
     PACT_APPROVE = "pact:approve"
     PACT_ACTIVATE = "pact:activate"
+    WEBHOOKS = "webhooks"
     ADMIN = "admin"
 
 
 ROLES: dict[str, frozenset[Permission]] = {
     "admin": frozenset(Permission),
     "marketing": frozenset(
-        {Permission.READ, Permission.PACT_SUBMIT, Permission.PACT_APPROVE, Permission.PACT_ACTIVATE}
+        {
+            Permission.READ,
+            Permission.PACT_SUBMIT,
+            Permission.PACT_APPROVE,
+            Permission.PACT_ACTIVATE,
+            Permission.WEBHOOKS,
+        }
     ),
     "sales": frozenset(
         {Permission.READ, Permission.FEEDBACK, Permission.PACT_APPROVE, Permission.PACT_ACTIVATE}
@@ -46,7 +53,8 @@ ROLES: dict[str, frozenset[Permission]] = {
     "viewer": frozenset({Permission.READ}),
     "ingest": frozenset({Permission.INGEST}),
 }
-"""Each role's permissions: admin all; marketing pacts; sales feedback; viewer reads; ingest rows."""
+"""Each role's permissions: admin all; marketing pacts and webhooks; sales feedback; viewer reads;
+ingest rows."""
 
 TEAM_OF_ROLE = {"marketing": "marketing", "sales": "sales"}
 """The team whose approval a role's key gives."""

@@ -41,6 +41,25 @@ def _update(rows: Rows, job_id: str, **values: Any) -> None:
         t.execute(f"UPDATE {ident(JOBS.name)} SET {cols} WHERE id = ?", [*values.values(), job_id])
 
 
+def _finish(
+    rows: Rows, job_id: str, kind: str, state: str, message: str, at: datetime, result: dict[str, Any] | None
+) -> None:
+    """The job's end and its `job.finished` event, in one transaction."""
+    from accord.workflows.webhooks import emit
+
+    values = {
+        "state": state,
+        "progress": 1.0 if state == "done" else None,
+        "message": message,
+        "finished_at": at,
+    }
+    values["result"] = json.dumps(result, default=str) if result is not None else None
+    cols = ", ".join(f"{ident(k)} = ?" for k in values)
+    with rows.tx() as t:
+        t.execute(f"UPDATE {ident(JOBS.name)} SET {cols} WHERE id = ?", [*values.values(), job_id])
+        emit(t, "job.finished", {"job_id": job_id, "kind": kind, "state": state, "message": message}, at)
+
+
 def get_job(rows: Rows, job_id: str) -> Job:
     """A job by id."""
     found = rows.query(f"SELECT * FROM {ident(JOBS.name)} WHERE id = ?", [job_id])
@@ -120,18 +139,10 @@ def start_job(
         try:
             with exclusive or nullcontext():
                 result = work(step)
-            _update(
-                rows,
-                job_id,
-                state="done",
-                progress=1.0,
-                message=str(result.pop("message", "done")),
-                finished_at=now(),
-                result=json.dumps(result, default=str),
-            )
+            _finish(rows, job_id, kind, "done", str(result.pop("message", "done")), now(), result)
         except Exception as exc:  # a job reports its failure instead of dying silently
             with suppress(Exception):  # unless the store closed under it (the service stopping)
-                _update(rows, job_id, state="failed", message=str(exc)[:500], finished_at=now())
+                _finish(rows, job_id, kind, "failed", str(exc)[:500], now(), None)
         finally:
             _RUNNING.pop(job_id, None)
 

@@ -45,6 +45,7 @@ from accord.store.rows import Rows, Tx
 from accord.store.sql import ident
 from accord.workflows.access import audit, audit_entry
 from accord.workflows.resident import Resident, counted_types
+from accord.workflows.webhooks import emit
 
 LIVE_RUN = "live"
 """`run_id` of the scores the service writes as rows arrive (batch runs have their own ids)."""
@@ -609,11 +610,69 @@ class Live:
                 f"DELETE FROM {ident('lead_scores')} WHERE {key}",
                 [pact.pact, pact.version, self.model, as_of, *_p(t, list(scores))],
             )
+        before = self._latest_scores(t, list(scores), pact)
         t.append(LEAD_SCORES, score_rows)
         t.append(STAGE_CHANGES, stage_rows)
+        self._score_events(t, pact, out, before, as_of)
         if self.resident is not None:
             self.resident.absorb("stage_changes", stage_rows)
             self.resident.absorb("lead_scores", score_rows)
+        return out
+
+    def _latest_scores(self, t: Tx, lead_ids: list[str], pact: Pact) -> dict[str, tuple[str, int]]:
+        """Each lead's grade and band as last stored with this pact, before a rescore writes."""
+        res = self.resident
+        if res is not None and res.scored_with == (pact.pact, pact.version, self.model):
+            with res.lock:
+                return {
+                    i: (res.scores[i]["grade"], res.scores[i]["band"]) for i in lead_ids if i in res.scores
+                }
+        if not lead_ids:
+            return {}
+        found = t.query(
+            f"SELECT lead_id, grade, band, as_of FROM {ident('lead_scores')} "
+            f"WHERE {_c(t, 'lead_id', lead_ids)} AND pact = ? AND pact_version = ? AND model = ? "
+            "ORDER BY lead_id, as_of",
+            [*_p(t, lead_ids), pact.pact, pact.version, self.model],
+        )
+        return {r["lead_id"]: (r["grade"], r["band"]) for r in found}
+
+    def _score_events(
+        self,
+        t: Tx,
+        pact: Pact,
+        scored: dict[str, LiveScore],
+        before: dict[str, tuple[str, int]],
+        at: datetime,
+    ) -> None:
+        """`lead.mql` for each new MQL (with its sentence); `lead.score_changed` when grade or band moved."""
+        new = [lid for lid, s in scored.items() if s.became_mql]
+        said = self._sentences_in(t, pact, new, at) if new else {}
+        for lid, s in scored.items():
+            base = {
+                "lead_id": lid,
+                "score": round(s.score, 4),
+                "grade": s.grade,
+                "band": s.band,
+                "pact": pact.pact,
+                "pact_version": pact.version,
+                "as_of": at,
+            }
+            if s.became_mql:
+                emit(t, "lead.mql", base | {"sentence": said.get(lid, "")}, at)
+            old = before.get(lid)
+            if old is not None and old != (s.grade, s.band):
+                emit(t, "lead.score_changed", base | {"grade_before": old[0], "band_before": old[1]}, at)
+
+    def _sentences_in(self, t: Tx, pact: Pact, lead_ids: list[str], at: datetime) -> dict[str, str]:
+        ppl = self._people(t, pact, lead_ids, at)
+        scored = self._score_with_colleagues(pact, ppl, [i for i in lead_ids if i in ppl.leads], at)
+        out = {}
+        for lid, s in scored.items():
+            lead = ppl.leads[lid]
+            account = ppl.accounts.get(lead["account_id"]) if lead["account_id"] else None
+            touches, verdicts = ppl.touches.get(lid, []), ppl.feedback.get(lid, [])
+            out[lid] = explain(pact, s, lead, account, touches, at, self.model, verdicts).sentence
         return out
 
     def _score_with_colleagues(
@@ -1165,6 +1224,10 @@ class Live:
                 self.resident.absorb("stage_changes", moved)
             after = row | {"stage": to_stage or from_stage}
             audit(t, actor, role, f"feedback.{action}", lead_id, {"stage": from_stage}, after, at)
+            verdict = {k: row[k] for k in ("lead_id", "action", "reason", "points", "actor")}
+            emit(t, "lead.feedback", verdict | {"from_stage": from_stage, "to_stage": to_stage}, at)
+            if to_stage == "recycled":
+                emit(t, "lead.recycled", {"lead_id": lead_id, "reason": reason, "actor": actor}, at)
             score = self.rescore(t, [lead_id], at, pact).get(lead_id)
         return Recorded(lead_id=lead_id, action=action, from_stage=from_stage, to_stage=to_stage, score=score)
 

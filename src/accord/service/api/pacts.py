@@ -16,6 +16,7 @@ from accord.workflows.access import TEAM_OF_ROLE, audit
 from accord.workflows.jobs import Job, get_job, start_rescore
 from accord.workflows.live import now
 from accord.workflows.pacts import PactDiffView, diff_with_active
+from accord.workflows.webhooks import emit
 
 router = APIRouter(prefix="/v1", tags=["pacts"])
 T = TypeVar("T")
@@ -33,9 +34,22 @@ async def heavy(s: State, fn: Callable[[], T]) -> T:
     return await run_in_threadpool(run)
 
 
-def _audit(s: State, actor: str, role: str, action: str, target: str, after: dict[str, Any]) -> None:
+def _audit(
+    s: State,
+    actor: str,
+    role: str,
+    action: str,
+    target: str,
+    after: dict[str, Any],
+    event: str,
+    v: PactVersion,
+) -> None:
+    """The audit entry and the event, in one transaction."""
+    at = now()
     with s.rows.tx() as t:
-        audit(t, actor, role, action, target, None, after, now())
+        audit(t, actor, role, action, target, None, after, at)
+        data = {"pact": v.pact, "version": v.version, "content_hash": v.content_hash, "by": actor}
+        emit(t, event, data | after, at)
 
 
 @router.post(
@@ -64,7 +78,15 @@ async def submit(request: Request, s: AppState, who: Submitter) -> PactVersion:
         s, lambda: registry.submit(s.store, text, by=who.name, via=f"api:{who.name}", where="pact")
     )
     await run_in_threadpool(
-        _audit, s, who.name, who.role, "pacts.submit", v.label, {"content_hash": v.content_hash}
+        _audit,
+        s,
+        who.name,
+        who.role,
+        "pacts.submit",
+        v.label,
+        {"content_hash": v.content_hash},
+        "pact.submitted",
+        v,
     )
     return v
 
@@ -110,7 +132,15 @@ async def approve(
         ),
     )
     await run_in_threadpool(
-        _audit, s, who.name, who.role, f"pacts.approve.{signed_for}", v.label, {"team": signed_for}
+        _audit,
+        s,
+        who.name,
+        who.role,
+        f"pacts.approve.{signed_for}",
+        v.label,
+        {"team": signed_for},
+        "pact.approved",
+        v,
     )
     return v
 
@@ -120,7 +150,15 @@ async def activate(version: Ref, s: AppState, who: Activator) -> Job:
     """409 unless both teams approved this exact content; starts the rescore job."""
     v = await heavy(s, lambda: registry.activate(s.store, version, by=who.name, via=f"api:{who.name}"))
     await run_in_threadpool(
-        _audit, s, who.name, who.role, "pacts.activate", v.label, {"content_hash": v.content_hash}
+        _audit,
+        s,
+        who.name,
+        who.role,
+        "pacts.activate",
+        v.label,
+        {"content_hash": v.content_hash},
+        "pact.activated",
+        v,
     )
     s.live.forget_active()
     pact = s.live.pact(v.content_hash)
