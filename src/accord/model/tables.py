@@ -668,6 +668,7 @@ DELIVERIES = TableSpec(
         Column("state", "string", "pending, delivered or failed.", "pending", required=True),
         Column("attempts", "int", "Attempts made.", 1, required=True),
         Column("next_at", "timestamp", "When the next attempt is due (UTC).", "2026-11-30 09:00:05"),
+        Column("claimed_until", "timestamp", "A courier is sending it until then (UTC).", None),
         Column("last_status", "int", "HTTP status of the last attempt.", 503),
         _AT,
         Column("delivered_at", "timestamp", "When a 2xx came back.", None),

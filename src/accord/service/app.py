@@ -30,6 +30,7 @@ class Health(BaseModel):
 
 def open_state(settings: Settings) -> State:
     """Connect to the store and make it ready to serve (its own tables, indexes, stale jobs)."""
+    from accord.service.guard import release_idempotency
     from accord.store.connection import connect, parse_url
     from accord.store.rows import Rows
     from accord.workflows.collect import CollectConfig
@@ -49,6 +50,8 @@ def open_state(settings: Settings) -> State:
     with rows.exclusive():
         _prepare(store, rows)
     abandon_running(rows, now())
+    if store.engine == "duckdb":  # the one process of this store: claims left in progress died with the last
+        release_idempotency(rows)
     live = Live(rows, settings.model)
     if store.engine == "duckdb":
         # A checkpoint blocks writes while it rewrites the file; DuckDB runs one whenever the
@@ -92,7 +95,7 @@ def _courier(state: State) -> Any:
 
     st = state.settings
     courier = Courier(state.rows, now, schedule=st.webhook_schedule or SCHEDULE, allow=st.webhook_allow)
-    courier.start()
+    courier.start(sole=state.rows.engine == "duckdb")
     return courier
 
 

@@ -250,3 +250,9 @@ def _finish(rows: Rows, scope: str, key: str, status: int, ctype: str, body: byt
             "WHERE scope = ? AND idem_key = ?",
             [status, ctype, body.decode("utf-8", "replace"), scope, key],
         )
+
+
+def release_idempotency(rows: Rows) -> None:
+    """Forget requests left in progress by a process that stopped (a retry runs them at once)."""
+    with rows.tx() as t:
+        t.execute(f"DELETE FROM {ident(IDEMPOTENCY_KEYS.name)} WHERE state = 'in_progress'")

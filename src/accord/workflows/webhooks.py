@@ -337,9 +337,17 @@ class Courier:
         self._client: Any = None
 
     # -------------------------------------------------------------------------- the loop
-    def start(self) -> None:
-        """Run in a daemon thread until `stop`."""
+    def start(self, *, sole: bool = False) -> None:
+        """Run in a daemon thread until `stop`.
+
+        `sole`: no other process delivers from this store (DuckDB), so the claims a killed process
+        left are released at once instead of when they expire.
+        """
         import httpx
+
+        if sole:
+            with self.rows.tx() as t:
+                t.execute(f"UPDATE {ident(DELIVERIES.name)} SET claimed_until = NULL")
 
         self._client = httpx.Client(timeout=self.timeout, follow_redirects=False)
         self._thread = threading.Thread(target=self._loop, name="courier", daemon=True)
@@ -419,13 +427,15 @@ class Courier:
                 f"JOIN {ident(OUTBOX.name)} o ON o.id = d.event_id "
                 f"JOIN {ident(WEBHOOKS.name)} w ON w.id = d.endpoint_id "
                 "WHERE d.state = 'pending' AND d.next_at <= ? AND w.disabled_at IS NULL "
+                "AND (d.claimed_until IS NULL OR d.claimed_until < ?) "
                 f"ORDER BY d.next_at LIMIT ?{lock}",
-                [now, limit],
+                [now, now, limit],
             )
-            lease = now + timedelta(seconds=self.timeout + 45)
+            lease = now + timedelta(seconds=self.timeout + 5)
             for d in due:
                 t.execute(
-                    f"UPDATE {ident(DELIVERIES.name)} SET next_at = ? WHERE event_id = ? AND endpoint_id = ?",
+                    f"UPDATE {ident(DELIVERIES.name)} SET claimed_until = ? "
+                    "WHERE event_id = ? AND endpoint_id = ?",
                     [lease, d["event_id"], d["endpoint_id"]],
                 )
         return due
@@ -481,7 +491,7 @@ class Courier:
         def give_up(t: Tx) -> None:
             t.execute(
                 f"UPDATE {deliveries} SET state = 'failed', attempts = ?, last_status = ?, "
-                "next_at = NULL WHERE event_id = ? AND endpoint_id = ?",
+                "next_at = NULL, claimed_until = NULL WHERE event_id = ? AND endpoint_id = ?",
                 [tried, status, *key],
             )
 
@@ -503,7 +513,8 @@ class Courier:
             if status is not None and 200 <= status < 300:
                 t.execute(
                     f"UPDATE {deliveries} SET state = 'delivered', attempts = ?, last_status = ?, "
-                    "delivered_at = ?, next_at = NULL WHERE event_id = ? AND endpoint_id = ?",
+                    "delivered_at = ?, next_at = NULL, claimed_until = NULL "
+                    "WHERE event_id = ? AND endpoint_id = ?",
                     [tried, status, at, *key],
                 )
                 if d["failing_since"] is not None:
@@ -529,7 +540,7 @@ class Courier:
             if retry_after is not None:
                 wait = max(wait, retry_after)
             t.execute(
-                f"UPDATE {deliveries} SET attempts = ?, last_status = ?, next_at = ? "
+                f"UPDATE {deliveries} SET attempts = ?, last_status = ?, next_at = ?, claimed_until = NULL "
                 "WHERE event_id = ? AND endpoint_id = ?",
                 [tried, status, at + timedelta(seconds=wait), *key],
             )
