@@ -179,6 +179,11 @@ def test_an_mql_is_delivered_signed_and_verified(svc: Served, receiver: Receiver
     payload = _verified(rec, ep["secret"])
     assert payload["type"] == "lead.mql" and rec.headers["webhook-id"] == payload["id"]
     data = payload["data"]
+    from accord.workflows.webhooks import EVENT_DATA
+
+    assert EVENT_DATA["lead.mql"].model_validate(data)  # what the OpenAPI spec documents
+    spec = svc.client.get("/openapi.json").json()
+    assert set(spec["webhooks"]) == set(EVENT_DATA)
     view = svc.state.live.lead(lead)
     assert data["pact"] == view.pact and data["pact_version"] == view.pact_version
     assert data["sentence"].startswith(f"{data['grade']}{data['band']} MQL (")
@@ -198,6 +203,10 @@ def test_failures_are_retried_on_the_schedule_and_logged(svc: Served, receiver: 
     assert r.status_code == 200
     receiver.wait(lambda seen: len([x for x in seen if x.path == "/flaky"]) >= 3)
     tries = receiver.of("/flaky")
+    from accord.workflows.webhooks import EVENT_DATA
+
+    said = EVENT_DATA["lead.feedback"].model_validate(tries[0].event["data"])
+    assert (said.lead_id, said.action, said.to_stage, said.actor) == (lead, "accept", "sal", "sales-key")  # type: ignore[attr-defined]
     assert len({t.headers["webhook-id"] for t in tries}) == 1  # one event, tried three times
     assert tries[0].event["data"] == {
         **tries[0].event["data"],

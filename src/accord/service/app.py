@@ -156,6 +156,7 @@ def create_app(settings: Settings | None = None, *, state: State | None = None) 
     for module in (ingest, leads, pacts, insight, admin, collect, webhooks):
         app.include_router(module.router)
     pages.mount(app)
+    _document_events(app)
 
     def rows() -> Any:
         found = getattr(app.state, "accord", None)
@@ -163,6 +164,31 @@ def create_app(settings: Settings | None = None, *, state: State | None = None) 
 
     app.add_middleware(Guard, rows=rows, max_body=settings.max_body_bytes, rate=settings.rate_per_second)
     return app
+
+
+def _document_events(app: FastAPI) -> None:
+    """Each event type in the OpenAPI spec's `webhooks`: the body an endpoint receives."""
+    from pydantic import create_model
+
+    from accord.workflows.webhooks import EVENT_DATA
+
+    for kind, data in EVENT_DATA.items():
+        envelope = create_model(
+            "Event_" + kind.replace(".", "_"),
+            id=(str, ...),
+            type=(str, kind),
+            timestamp=(str, ...),
+            data=(data, ...),
+            __doc__=f"The body of a `{kind}` delivery (signed in its webhook-* headers).",
+        )
+
+        def receive(body: Any) -> None:
+            """Answer 2xx within 15 s; 410 stops the deliveries."""
+
+        receive.__annotations__ = {"body": envelope, "return": None}  # the model, not a forward name
+        app.webhooks.post(kind, summary=data.__doc__.split(":", 1)[-1].strip() if data.__doc__ else kind)(
+            receive
+        )
 
 
 def factory() -> FastAPI:

@@ -571,3 +571,92 @@ def _seconds(value: str | None, at: datetime) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, (when.replace(tzinfo=None) - at).total_seconds())
+
+
+# ------------------------------------------------------------------------------ what events carry
+class LeadMql(BaseModel):
+    """`lead.mql`: a lead met the MQL definition (the sentence says why, for the rep)."""
+
+    lead_id: str
+    score: float
+    grade: str
+    band: int
+    sentence: str
+    pact: str
+    pact_version: int
+    as_of: Instant
+
+
+class LeadScoreChanged(BaseModel):
+    """`lead.score_changed`: a lead's grade or engagement band moved."""
+
+    lead_id: str
+    score: float
+    grade: str
+    band: int
+    grade_before: str
+    band_before: int
+    pact: str
+    pact_version: int
+    as_of: Instant
+
+
+class LeadFeedback(BaseModel):
+    """`lead.feedback`: sales' verdict on a lead and the stage it moved the lead to."""
+
+    lead_id: str
+    action: str
+    reason: str | None
+    points: float | None
+    actor: str
+    from_stage: str
+    to_stage: str | None
+
+
+class LeadRecycled(BaseModel):
+    """`lead.recycled`: sales sent a lead back to marketing."""
+
+    lead_id: str
+    reason: str | None
+    actor: str
+
+
+class PactEvent(BaseModel):
+    """`pact.submitted`, `pact.approved` (with `team`), `pact.activated`."""
+
+    pact: str
+    version: int
+    content_hash: str
+    by: str
+    team: str | None = None
+
+
+class JobFinished(BaseModel):
+    """`job.finished`: a background job (a rescore, a recomputed review) ended."""
+
+    job_id: str
+    kind: str
+    state: str
+    message: str
+
+
+class EndpointDisabled(BaseModel):
+    """`endpoint.disabled`: an endpoint answered 410 or failed for five days."""
+
+    endpoint_id: str
+    url: str
+    reason: str
+
+
+EVENT_DATA: dict[str, type[BaseModel]] = {
+    "lead.mql": LeadMql,
+    "lead.score_changed": LeadScoreChanged,
+    "lead.recycled": LeadRecycled,
+    "lead.feedback": LeadFeedback,
+    "pact.submitted": PactEvent,
+    "pact.approved": PactEvent,
+    "pact.activated": PactEvent,
+    "job.finished": JobFinished,
+    "endpoint.disabled": EndpointDisabled,
+}
+"""Each event type's `data` object (documented in the OpenAPI spec's `webhooks`)."""
