@@ -187,6 +187,9 @@ def test_an_mql_is_delivered_signed_and_verified(svc: Served, receiver: Receiver
     view = svc.state.live.lead(lead)
     assert data["pact"] == view.pact and data["pact_version"] == view.pact_version
     assert data["sentence"].startswith(f"{data['grade']}{data['band']} MQL (")
+    # Written from what the process keeps, it is the sentence the lead page gives for that instant.
+    at = datetime.fromisoformat(data["as_of"].removesuffix("Z"))
+    assert data["sentence"] == svc.state.live.sentences([lead], at)[lead]
     stored = svc.rows("SELECT type, data FROM outbox WHERE id = ?", [payload["id"]])
     assert stored and stored[0]["type"] == "lead.mql"
     from standardwebhooks.webhooks import WebhookVerificationError
@@ -317,3 +320,22 @@ def test_retry_after_reads_seconds_and_dates() -> None:
     assert _seconds("Mon, 30 Nov 2026 09:00:30 GMT", at) == 30.0
     assert _seconds("soon", at) is None and _seconds(None, at) is None
     assert _seconds("Mon, 30 Nov 2026 08:00:00 GMT", at + timedelta(0)) == 0.0
+
+
+def test_an_endpoint_failing_for_five_days_is_disabled(svc: Served, receiver: Receiver) -> None:
+    watcher = _endpoint(svc, receiver, "/watch5", ["endpoint.disabled"])
+    receiver.script["/down"] = [(503, {})] * 3
+    down = _endpoint(svc, receiver, "/down", ["lead.feedback"])
+    with svc.state.rows.tx() as t:  # it has been failing since six days ago
+        t.execute(
+            "UPDATE webhooks SET failing_since = ? WHERE id = ?",
+            [datetime.utcnow() - timedelta(days=6), down["id"]],
+        )
+    lead = svc.state.live.queue(limit=1).items[0].lead_id
+    svc.client.post(f"/v1/leads/{lead}/feedback", json={"action": "accept"}, headers=svc.auth("sales"))
+    got = receiver.wait(lambda seen: any(r.path == "/watch5" for r in seen))
+    said = _verified(next(r for r in got if r.path == "/watch5"), watcher["secret"])
+    assert said["data"]["endpoint_id"] == down["id"] and said["data"]["reason"].startswith("failing since")
+    assert len(receiver.of("/down")) == 1
+    (row,) = svc.rows("SELECT state FROM deliveries WHERE endpoint_id = ?", [down["id"]])
+    assert row["state"] == "failed"

@@ -47,8 +47,12 @@ def _hashes(ids: Sequence[str] | np.ndarray) -> np.ndarray:
 
 
 def counted_types(pact: Pact) -> set[str] | None:
-    """The touch types some engagement rule of `pact` can count; None when a rule takes any type."""
-    out: set[str] = set()
+    """The touch types some engagement rule of `pact` can count, and its sales touch types.
+
+    Sales' are kept for the sentence (when the lead last talked to sales); None when a rule takes
+    any type.
+    """
+    out: set[str] = set(pact.teams.get("sales", []))
     for model in pact.models.values():
         for rule in model.engagement.rules:
             if not rule.touch_type:

@@ -380,7 +380,10 @@ class Courier:
         due = self._claim()
         if not due:
             return 0
-        list(self._pool.map(self._deliver, due))
+        results = list(self._pool.map(self._deliver, due))
+        with self.rows.tx() as t:  # one commit for the round's attempts
+            for r in results:
+                self._record(t, *r)
         return len(due)
 
     # -------------------------------------------------------------------------- fan-out
@@ -431,16 +434,17 @@ class Courier:
                 f"ORDER BY d.next_at LIMIT ?{lock}",
                 [now, now, limit],
             )
-            lease = now + timedelta(seconds=self.timeout + 5)
-            for d in due:
+            if due:
+                lease = now + timedelta(seconds=self.timeout + 5)
+                pairs = ", ".join("(?, ?)" for _ in due)
                 t.execute(
                     f"UPDATE {ident(DELIVERIES.name)} SET claimed_until = ? "
-                    "WHERE event_id = ? AND endpoint_id = ?",
-                    [lease, d["event_id"], d["endpoint_id"]],
+                    f"WHERE (event_id, endpoint_id) IN ({pairs})",
+                    [lease, *(x for d in due for x in (d["event_id"], d["endpoint_id"]))],
                 )
         return due
 
-    def _deliver(self, d: dict[str, Any]) -> None:
+    def _deliver(self, d: dict[str, Any]) -> tuple[Any, ...]:
         import httpx
 
         at = self.now()
@@ -473,10 +477,11 @@ class Courier:
         except httpx.HTTPError as exc:
             said = f"{type(exc).__name__}: {exc}"[:500]
         latency = (time.perf_counter() - t0) * 1000
-        self._record(d, at, status, latency, said, retry_after)
+        return d, at, status, latency, said, retry_after
 
     def _record(
         self,
+        t: Tx,
         d: dict[str, Any],
         at: datetime,
         status: int | None,
@@ -495,55 +500,54 @@ class Courier:
                 [tried, status, *key],
             )
 
-        with self.rows.tx() as t:
-            t.append(
-                ATTEMPTS,
-                [
-                    {
-                        "id": "att_" + uuid.uuid4().hex,
-                        "event_id": d["event_id"],
-                        "endpoint_id": d["endpoint_id"],
-                        "at": at,
-                        "status": status,
-                        "latency_ms": round(latency, 2),
-                        "response": said,
-                    }
-                ],
-            )
-            if status is not None and 200 <= status < 300:
-                t.execute(
-                    f"UPDATE {deliveries} SET state = 'delivered', attempts = ?, last_status = ?, "
-                    "delivered_at = ?, next_at = NULL, claimed_until = NULL "
-                    "WHERE event_id = ? AND endpoint_id = ?",
-                    [tried, status, at, *key],
-                )
-                if d["failing_since"] is not None:
-                    t.execute(f"UPDATE {hooks} SET failing_since = NULL WHERE id = ?", [d["endpoint_id"]])
-                return
-            if status == 410:
-                give_up(t)
-                self._disable(
-                    t, d["endpoint_id"], d["url"], "410 Gone: the receiver asked for no more events", at
-                )
-                return
-            since = d["failing_since"] or at
-            if since == at:
-                t.execute(f"UPDATE {hooks} SET failing_since = ? WHERE id = ?", [at, d["endpoint_id"]])
-            if at - since >= GIVE_UP:
-                give_up(t)
-                self._disable(t, d["endpoint_id"], d["url"], f"failing since {since:%Y-%m-%d %H:%M} UTC", at)
-                return
-            if tried >= len(self.schedule):
-                give_up(t)
-                return
-            wait = self.schedule[tried] * random.uniform(0.9, 1.1)  # noqa: S311 - jitter, not secrecy
-            if retry_after is not None:
-                wait = max(wait, retry_after)
+        t.append(
+            ATTEMPTS,
+            [
+                {
+                    "id": "att_" + uuid.uuid4().hex,
+                    "event_id": d["event_id"],
+                    "endpoint_id": d["endpoint_id"],
+                    "at": at,
+                    "status": status,
+                    "latency_ms": round(latency, 2),
+                    "response": said,
+                }
+            ],
+        )
+        if status is not None and 200 <= status < 300:
             t.execute(
-                f"UPDATE {deliveries} SET attempts = ?, last_status = ?, next_at = ?, claimed_until = NULL "
+                f"UPDATE {deliveries} SET state = 'delivered', attempts = ?, last_status = ?, "
+                "delivered_at = ?, next_at = NULL, claimed_until = NULL "
                 "WHERE event_id = ? AND endpoint_id = ?",
-                [tried, status, at + timedelta(seconds=wait), *key],
+                [tried, status, at, *key],
             )
+            if d["failing_since"] is not None:
+                t.execute(f"UPDATE {hooks} SET failing_since = NULL WHERE id = ?", [d["endpoint_id"]])
+            return
+        if status == 410:
+            give_up(t)
+            self._disable(
+                t, d["endpoint_id"], d["url"], "410 Gone: the receiver asked for no more events", at
+            )
+            return
+        since = d["failing_since"] or at
+        if since == at:
+            t.execute(f"UPDATE {hooks} SET failing_since = ? WHERE id = ?", [at, d["endpoint_id"]])
+        if at - since >= GIVE_UP:
+            give_up(t)
+            self._disable(t, d["endpoint_id"], d["url"], f"failing since {since:%Y-%m-%d %H:%M} UTC", at)
+            return
+        if tried >= len(self.schedule):
+            give_up(t)
+            return
+        wait = self.schedule[tried] * random.uniform(0.9, 1.1)  # noqa: S311 - jitter, not secrecy
+        if retry_after is not None:
+            wait = max(wait, retry_after)
+        t.execute(
+            f"UPDATE {deliveries} SET attempts = ?, last_status = ?, next_at = ?, claimed_until = NULL "
+            "WHERE event_id = ? AND endpoint_id = ?",
+            [tried, status, at + timedelta(seconds=wait), *key],
+        )
 
     def _disable(self, t: Tx, endpoint_id: str, url: str, why: str, at: datetime) -> None:
         t.execute(
