@@ -108,7 +108,7 @@ def test_every_acknowledged_touch_survives_a_kill(tmp_path: Path, engine: str) -
     assert set(counts) == set(acked) and set(counts.values()) == {1}
 
 
-EVENTS = 90
+EVENTS = 60
 
 
 @pytest.mark.parametrize("engine", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
