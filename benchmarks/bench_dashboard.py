@@ -27,15 +27,6 @@ OUT = Path("bench-out/dashboard")
 ACCORD = str(Path(sys.executable).with_name("accord"))
 SERVER_TARGET_MS = 300.0
 LOAD_TARGET_MS = 1000.0
-FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-)
 
 
 def _accord(args: list[str]) -> str:
@@ -103,6 +94,8 @@ def _visit(page: Any, url: str) -> dict[str, float]:
 def main() -> None:
     from playwright.sync_api import sync_playwright
 
+    from accord.report.render import CHROMIUM_FLAGS
+
     p = argparse.ArgumentParser()
     p.add_argument("--leads", type=int, default=100_000)
     p.add_argument("--runs", type=int, default=5)
@@ -131,7 +124,7 @@ def main() -> None:
         ready = _wait(base, proc)
         print(f"accord serve answered /readyz {ready:.1f} s after it started")
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=list(FLAGS))
+            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=list(CHROMIUM_FLAGS))
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.goto(base + "/login")
             page.get_by_label("API key").fill(key)

@@ -11,6 +11,7 @@ import os
 import re
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -383,14 +384,24 @@ def test_a_failed_refresh_is_shown_and_not_retried_at_once(site: Site) -> None:
 
 
 # ------------------------------------------------------------------------------ the browser
-def _browser() -> Any:
+@contextmanager
+def _chromium() -> Iterator[Any]:
+    """Debian's Chromium under Playwright (skipped, or failed under ACCORD_REQUIRE_BROWSER, without it)."""
     if not Path("/usr/bin/chromium").exists():
         if os.environ.get("ACCORD_REQUIRE_BROWSER"):
             pytest.fail("Debian's chromium is not installed, and ACCORD_REQUIRE_BROWSER asks for it")
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
     from playwright import sync_api as playwright
 
-    return playwright
+    from accord.report.render import CHROMIUM_FLAGS
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=list(CHROMIUM_FLAGS))
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 class Watch:
@@ -446,12 +457,7 @@ def _accessible(page: Any) -> None:
 
 
 def test_every_page_loads_clean_with_charts_in_the_browser(site: Site) -> None:
-    playwright = _browser()
-    from accord.report.render import CHROMIUM_FLAGS
-
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=list(CHROMIUM_FLAGS))
+    with _chromium() as browser:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         watch = Watch(page)
         _sign_in(page, site, "viewer")
@@ -490,16 +496,10 @@ def test_every_page_loads_clean_with_charts_in_the_browser(site: Site) -> None:
         )
         assert forged == [403, 403]
         assert [f.split()[0] for f in watch.failed] == ["403", "403"]  # the two refusals, nothing else
-        browser.close()
 
 
 def test_sales_accepts_rejects_and_recycles_from_the_queue(site: Site) -> None:
-    playwright = _browser()
-    from accord.report.render import CHROMIUM_FLAGS
-
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=list(CHROMIUM_FLAGS))
+    with _chromium() as browser:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         watch = Watch(page)
         _sign_in(page, site, "sales")
@@ -527,7 +527,6 @@ def test_sales_accepts_rejects_and_recycles_from_the_queue(site: Site) -> None:
         assert page.locator(f"#row-{reject} .done").inner_text().startswith("Rejected: now")
         page.screenshot(path=str(SHOTS / "sales-queue-after-verdicts.png"), full_page=False)
         assert watch.errors == [] and watch.failed == []
-        browser.close()
     live = site.state.live
     assert live.lead(accept).stage == "sal"
     assert live.lead(reject).stage == "recycled" or live.lead(reject).stage != "mql"
@@ -546,11 +545,7 @@ def test_sales_accepts_rejects_and_recycles_from_the_queue(site: Site) -> None:
 
 
 def test_both_teams_approve_and_activate_from_the_page(site: Site) -> None:
-    playwright = _browser()
-    from accord.report.render import CHROMIUM_FLAGS
-
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=list(CHROMIUM_FLAGS))
+    with _chromium() as browser:
         marketing = browser.new_context().new_page()
         _sign_in(marketing, site, "marketing")
         marketing.goto(site.base + "/pact")
@@ -576,9 +571,7 @@ def test_both_teams_approve_and_activate_from_the_page(site: Site) -> None:
         sales.wait_for_function(
             "document.body.innerText.includes('In force: demo-scoring v2')", timeout=60_000
         )
-        SHOTS.mkdir(parents=True, exist_ok=True)
         sales.screenshot(path=str(SHOTS / "sales-pact-activated.png"), full_page=True)
-        browser.close()
     active = site.state.live.active()
     assert active.version == 2 and active.definitions.mql.min_score == 55
     signed = site.rows(

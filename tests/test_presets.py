@@ -140,3 +140,93 @@ def test_olist_mqls_and_closed_deals_load_with_mappings(duck: Store) -> None:
     assert str(first["closed_at"]) == "2018-02-26 19:58:00"  # dd-mm-yyyy hh:mm
     stocks = [json.loads(p).get("average_stock") for p in opp.properties.execute()]
     assert "01-May" not in stocks and "May-20" not in stocks and stocks.count("1-5") == 10
+
+
+def _scored(duck: Store) -> None:
+    from accord.demo import sign_demo_pact
+    from accord.scoring.run import run_scoring
+    from accord.workflows.live import now
+
+    run_scoring(duck, sign_demo_pact(duck), now())
+
+
+def _csv(path: Path) -> list[dict[str, str]]:
+    import csv
+
+    with path.open(newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def test_hubspot_and_marketo_write_back_files_key_every_row_to_its_contact(
+    duck: Store, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from accord.cli.main import app
+
+    contacts = write(
+        tmp_path / "contacts.csv",
+        "Record ID,Email,Job Title,Country/Region,Create Date,Original Source,Associated Company ID\n"
+        "9001,ana@acme.com,VP Marketing,United States,2024-03-01 09:30,PAID_SEARCH,\n"
+        "9002,bo@x.io,Analyst,Germany,2024-03-02 10:00,Organic Search,\n"
+        "9003,,Intern,Germany,2024-03-03 10:00,Organic Search,\n",
+    )
+    assert load_file(duck, "leads", contacts, "hubspot-contacts").loaded == 3
+    _scored(duck)
+    url = f"duckdb://{tmp_path / 'accord.duckdb'}"
+    duck.close()
+    runner = CliRunner()
+    out = tmp_path / "hubspot.csv"
+    done = runner.invoke(app, ["scores", "export", "--to", "hubspot", "-o", str(out), "--url", url])
+    assert done.exit_code == 0, done.output
+    assert "wrote 2 scores" in done.output and "left out 1 leads with no email" in done.output
+    rows = _csv(out)
+    assert list(rows[0]) == [
+        "Email",
+        "Accord Score",
+        "Accord Grade",
+        "Accord Engagement Band",
+        "Accord MQL",
+        "Lifecycle Stage",
+        "Accord Scored On",
+    ]
+    assert {r["Email"] for r in rows} == {"ana@acme.com", "bo@x.io"}  # each keys back to its contact
+    from accord.store import connect
+
+    with connect(url) as store:
+        stored = {r["lead_id"]: r for r in store.table("lead_scores").to_pyarrow().to_pylist()}
+    by_email = {"ana@acme.com": "9001", "bo@x.io": "9002"}
+    for r in rows:
+        s = stored[by_email[r["Email"]]]
+        assert r["Accord Score"] == f"{s['score']:.0f}" and r["Accord Grade"] == s["grade"]
+        assert r["Accord MQL"] == ("true" if s["is_mql"] else "false")
+        assert r["Lifecycle Stage"] in ("lead", "marketingqualifiedlead")
+    marketo = tmp_path / "marketo.csv"
+    done = runner.invoke(app, ["scores", "export", "--to", "marketo", "-o", str(marketo), "--url", url])
+    assert done.exit_code == 0, done.output
+    assert {r["Email Address"] for r in _csv(marketo)} == {"ana@acme.com", "bo@x.io"}
+    assert all(r["Lead Score"].isdigit() for r in _csv(marketo))
+
+
+def test_salesforce_write_back_file_keys_every_row_by_record_id(duck: Store, tmp_path: Path) -> None:
+    from accord.workflows.scoring import export_scores
+
+    leads = write(
+        tmp_path / "Lead.csv",
+        "Id,Email,Title,Country,LeadSource,CreatedDate,ConvertedAccountId,Company,Status\n"
+        "00Q1,a@b.com,CTO,US,Web,2024-01-05T10:00:00.000Z,,B Inc,Open\n"
+        "00Q2,,Analyst,DE,Web,2024-01-06T10:00:00.000Z,,C GmbH,Open\n",
+    )
+    assert load_file(duck, "leads", leads, "salesforce-leads").loaded == 2
+    _scored(duck)
+    r = export_scores(duck, tmp_path / "sf.csv", to="salesforce")
+    assert (r.rows, r.left_out, r.crm) == (2, 0, "salesforce")  # keyed by Id: no email needed
+    rows = _csv(tmp_path / "sf.csv")
+    assert {x["Id"] for x in rows} == {"00Q1", "00Q2"}
+    assert list(rows[0])[:2] == ["Id", "Accord_Score__c"]
+    assert all(
+        x["Accord_MQL__c"] in ("true", "false") and x["Accord_Scored_At__c"].endswith(".000Z") for x in rows
+    )
+    assert {x["Status"] for x in rows} == {"Open - Not Contacted"}
+    with pytest.raises(Exception, match="--to must be one of hubspot, salesforce, marketo"):
+        export_scores(duck, tmp_path / "x.csv", to="pipedrive")

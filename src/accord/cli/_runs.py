@@ -94,6 +94,12 @@ def export_command(
         typer.Option("--pact", help="Scores of this pact file's version (default: the active pact)."),
     ] = None,
     model: Annotated[str, typer.Option(help="Score model of the pact.")] = "default",
+    to: Annotated[
+        Literal["hubspot", "salesforce", "marketo"] | None,
+        typer.Option(
+            "--to", help="Write the CRM's import file: HubSpot and Marketo by email, Salesforce by Id."
+        ),
+    ] = None,
     url: UrlOpt = None,
 ) -> None:
     """Write each lead's latest score (grade, band, MQL) from the store, for a CRM to import."""
@@ -101,6 +107,13 @@ def export_command(
     from accord.workflows import scoring
 
     with connect(url) as store:
-        r = scoring.export_scores(store, output, pact_file=pact, model=model, mql_only=mql_only, fmt=fmt)
+        r = scoring.export_scores(
+            store, output, pact_file=pact, model=model, mql_only=mql_only, fmt=fmt, to=to
+        )
     when = f" as of {r.as_of:%Y-%m-%d %H:%M}" if r.as_of else ""
-    console.print(f"wrote {r.rows:,} scores of {r.pact} v{r.pact_version}{when} -> {r.path}", highlight=False)
+    crm = f" for {r.crm}" if r.crm else ""
+    console.print(
+        f"wrote {r.rows:,} scores of {r.pact} v{r.pact_version}{when}{crm} -> {r.path}", highlight=False
+    )
+    if r.left_out:
+        console.print(f"left out {r.left_out:,} leads with no email ({r.crm} matches contacts by email)")

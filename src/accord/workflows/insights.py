@@ -100,13 +100,21 @@ def keep_review(rows: Rows, r: Review, basis: str | None, seconds: float, at: da
         keep(rows, credit_key(fresh.conversion, None, "channel"), basis, fresh.model_dump_json(), seconds, at)
 
 
-def refresh_review(
-    rows: Rows, store: Store, spec: ReviewSpec, basis: str | None, *, by: str, now: Callable[[], datetime]
+def _refresh(
+    rows: Rows,
+    store: Store,
+    key: str,
+    doing: str,
+    compute: Callable[[Store, Step], tuple[str, Callable[[float], None]]],
+    *,
+    by: str,
+    now: Callable[[], datetime],
 ) -> Job:
-    """Recompute the review (and its report) in a job; the running one if one is already."""
-    from accord.workflows.review import review
+    """A job that computes `key` on its own connection and keeps it; the running one if there is one.
 
-    kind = f"insight:{REVIEW}"
+    `compute` returns what it says when done and how to keep the result given the seconds it took.
+    """
+    kind = f"insight:{key}"
     busy = running(rows, kind)
     if busy is not None:
         return busy
@@ -115,15 +123,28 @@ def refresh_review(
         own = store.sibling()
         try:
             t0 = time.perf_counter()
-            r = review(own, spec, lambda doing, share: step(0.95 * share, doing))
-            step(0.96, "rendering the report")
-            keep_review(rows, r, basis, time.perf_counter() - t0, now())
+            said, store_it = compute(own, step)
+            store_it(time.perf_counter() - t0)
         finally:
             if own is not store:
                 own.close()
-        return {"message": "the review is up to date", "key": REVIEW}
+        return {"message": said, "key": key}
 
-    return start_job(rows, kind, "computing the review", work, by=by, now=now)
+    return start_job(rows, kind, doing, work, by=by, now=now)
+
+
+def refresh_review(
+    rows: Rows, store: Store, spec: ReviewSpec, basis: str | None, *, by: str, now: Callable[[], datetime]
+) -> Job:
+    """Recompute the review (and its report) in a job; the running one if one is already."""
+    from accord.workflows.review import review
+
+    def compute(own: Store, step: Step) -> tuple[str, Callable[[float], None]]:
+        r = review(own, spec, lambda doing, share: step(0.95 * share, doing))
+        step(0.96, "rendering the report")
+        return "the review is up to date", lambda seconds: keep_review(rows, r, basis, seconds, now())
+
+    return _refresh(rows, store, REVIEW, "computing the review", compute, by=by, now=now)
 
 
 def refresh_credit(
@@ -141,30 +162,20 @@ def refresh_credit(
     from accord.workflows.review import credit_section
 
     key = credit_key(conversion, lookback_days, group)
-    kind = f"insight:{key}"
-    busy = running(rows, kind)
-    if busy is not None:
-        return busy
 
-    def work(step: Step) -> dict[str, Any]:
-        own = store.sibling()
-        try:
-            t0 = time.perf_counter()
-            c = credit_section(
-                own,
-                conversion,
-                None,
-                lambda doing, share: step(share, doing),
-                lookback_days=lookback_days,
-                by=group,
-            )
-            keep(rows, key, basis, c.model_dump_json(), time.perf_counter() - t0, now())
-        finally:
-            if own is not store:
-                own.close()
-        return {"message": "attribution is up to date", "key": key}
+    def compute(own: Store, step: Step) -> tuple[str, Callable[[float], None]]:
+        c = credit_section(
+            own,
+            conversion,
+            None,
+            lambda doing, share: step(share, doing),
+            lookback_days=lookback_days,
+            by=group,
+        )
+        body = c.model_dump_json()
+        return "attribution is up to date", lambda seconds: keep(rows, key, basis, body, seconds, now())
 
-    return start_job(rows, kind, f"attributing {conversion.value} by {group}", work, by=by, now=now)
+    return _refresh(rows, store, key, f"attributing {conversion.value} by {group}", compute, by=by, now=now)
 
 
 __all__ = [

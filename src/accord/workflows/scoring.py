@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -143,6 +143,9 @@ class Exported(BaseModel):
     as_of: Instant | None
     pact: str
     pact_version: int
+    crm: str | None = None
+    left_out: int = 0
+    """Leads a CRM keyed by email could not take: they have no email."""
 
 
 def export_scores(
@@ -153,11 +156,19 @@ def export_scores(
     model: str = "default",
     mql_only: bool = False,
     fmt: Literal["csv", "parquet"] | None = None,
+    to: str | None = None,
 ) -> Exported:
-    """Write each lead's latest stored score (of the active pact, or a draft) to CSV or Parquet."""
+    """Write each lead's latest stored score (of the active pact, or a draft) to CSV or Parquet.
+
+    With `to` (hubspot, salesforce or marketo), the file is that CRM's import format instead.
+    """
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
+    from accord.scoring.crm import FORMATS
+
+    if to is not None and to not in FORMATS:
+        raise ConfigError(f"--to must be one of {', '.join(FORMATS)}, not {to!r}")
     chosen = choose_pact(store, pact_file)
     kind = fmt or ("parquet" if output.suffix == ".parquet" else "csv")
     if kind not in ("csv", "parquet"):
@@ -173,6 +184,8 @@ def export_scores(
     rows = mine.filter(mine.as_of == latest)
     if mql_only:
         rows = rows.filter(rows.is_mql)
+    if to is not None:
+        return _export_for_crm(store, rows, FORMATS[to], output, latest, p.pact, p.version)
     cols = ["lead_id", "account_id", "score", "fit", "engagement", "adjustment", "grade", "band", "is_mql"]
     table = rows.order_by([rows.score.desc(), rows.lead_id]).select(*cols, "as_of", "pact", "pact_version")
     data = table.to_pyarrow()
@@ -182,3 +195,37 @@ def export_scores(
     else:
         pacsv.write_csv(data, output)
     return Exported(path=output, rows=data.num_rows, as_of=latest, pact=p.pact, pact_version=p.version)
+
+
+def _export_for_crm(
+    store: Store, scores: Any, fmt: Any, output: Path, latest: datetime, pact: str, version: int
+) -> Exported:
+    """Scores joined to each lead's email and latest stage, written in the CRM's import format."""
+    import ibis
+
+    from accord.scoring.crm import write_crm_file
+
+    leads = store.table("leads").select("id", "email")
+    sc = store.table("stage_changes")
+    sc = sc.filter(sc.changed_at <= latest)
+    ranked = sc.mutate(
+        rn=ibis.row_number().over(group_by=sc.lead_id, order_by=[sc.changed_at.desc(), sc.to_stage.desc()])
+    )
+    stage = ranked.filter(ranked.rn == 0).select(stage_lead=ranked.lead_id, stage=ranked.to_stage)
+    joined = scores.join(leads, scores.lead_id == leads.id).left_join(
+        stage, scores.lead_id == stage.stage_lead
+    )
+    picked = joined.select("id", "email", "score", "grade", "band", "is_mql", "as_of", "stage").order_by(
+        [ibis.desc("score"), "id"]
+    )
+    rows = picked.to_pyarrow().to_pylist()
+    written, left_out = write_crm_file(rows, fmt, output)
+    return Exported(
+        path=output,
+        rows=written,
+        as_of=latest,
+        pact=pact,
+        pact_version=version,
+        crm=fmt.name,
+        left_out=left_out,
+    )
