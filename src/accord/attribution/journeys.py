@@ -9,6 +9,7 @@ materialised once so that each model's query scans a small, ordered table.
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -339,9 +340,15 @@ def journey_expr(store: Store, spec: JourneySpec) -> tuple[ir.Table, ir.Table]:
     return touches.select(*[touches[c].cast(typ).name(c) for c, typ in JOURNEY_COLUMNS.items()]), conv
 
 
-def journeys_from_store(store: Store, spec: JourneySpec | None = None, *, name: str = SCRATCH) -> Journeys:
-    """Build and materialise the journeys for `spec` on the store's engine."""
+def journeys_from_store(
+    store: Store, spec: JourneySpec | None = None, *, name: str | None = None
+) -> Journeys:
+    """Build and materialise the journeys for `spec` on the store's engine (dropped on `close`).
+
+    The table's name is new each time: the service attributes on several connections at once.
+    """
     spec = spec or JourneySpec()
+    name = name or f"{SCRATCH}_{uuid.uuid4().hex[:12]}"
     expr, conv = journey_expr(store, spec)
     store.con.create_table(name, expr, overwrite=True)
     journeys = Journeys(
