@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -23,23 +22,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).parent))
+from _processes import ACCORD, accord, free_port
+
 OUT = Path("bench-out/dashboard")
-ACCORD = str(Path(sys.executable).with_name("accord"))
 SERVER_TARGET_MS = 300.0
 LOAD_TARGET_MS = 1000.0
-
-
-def _accord(args: list[str]) -> str:
-    done = subprocess.run([ACCORD, *args], capture_output=True, text=True, check=False)  # noqa: S603
-    if done.returncode != 0:
-        raise SystemExit(f"accord {' '.join(args)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
-    return done.stdout
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait(base: str, proc: subprocess.Popen[Any]) -> float:
@@ -105,15 +93,15 @@ def main() -> None:
     if not (demo / "accord.duckdb").exists():
         print(f"building the demo store ({args.leads:,} leads) in {demo}", flush=True)
         subprocess.run(["rm", "-rf", str(demo)], check=True)  # noqa: S603, S607
-        _accord(["demo", str(demo), "--leads", str(args.leads)])
+        accord(["demo", str(demo), "--leads", str(args.leads)])
     url = f"duckdb://{demo / 'accord.duckdb'}"
     name = f"bench-{os.getpid()}"
     key = next(
         w
-        for w in _accord(["keys", "create", "--role", "sales", "--name", name, "--url", url]).split()
+        for w in accord(["keys", "create", "--role", "sales", "--name", name, "--url", url]).split()
         if w.startswith("acc_")
     )
-    port = _port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen(  # noqa: S603
         [ACCORD, "serve", "--url", url, "--port", str(port)],
@@ -160,7 +148,7 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait(10)
-        _accord(["keys", "revoke", name, "--url", url])
+        accord(["keys", "revoke", name, "--url", url])
 
 
 if __name__ == "__main__":

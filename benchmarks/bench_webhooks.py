@@ -27,30 +27,15 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _processes import ACCORD, accord, free_port
 from bench_service import _Conn, _pct
 
 OUT = Path("bench-out/webhooks")
 DEMO = Path("bench-out/dashboard/demo-100000")
-ACCORD = str(Path(sys.executable).with_name("accord"))
-
-
-def _accord(args: list[str]) -> str:
-    done = subprocess.run([ACCORD, *args], capture_output=True, text=True, check=False)  # noqa: S603
-    if done.returncode != 0:
-        raise SystemExit(f"accord {' '.join(args)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
-    return done.stdout
-
-
-def _port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _key(url: str, role: str) -> str:
-    out = _accord(["keys", "create", "--role", role, "--name", f"bench-{role}-{os.getpid()}", "--url", url])
+    out = accord(["keys", "create", "--role", role, "--name", f"bench-{role}-{os.getpid()}", "--url", url])
     return next(w for w in out.split() if w.startswith("acc_"))
 
 
@@ -115,7 +100,7 @@ def main() -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     if not (DEMO / "accord.duckdb").exists():
         print(f"building the demo store in {DEMO}", flush=True)
-        _accord(["demo", str(DEMO), "--leads", "100000"])
+        accord(["demo", str(DEMO), "--leads", "100000"])
     OUT.mkdir(parents=True, exist_ok=True)
     store = OUT / "accord.duckdb"
     for suffix in ("", ".wal"):
@@ -139,7 +124,7 @@ def main() -> None:
         ]
         rows.close()
     sales, admin = _key(url, "sales"), _key(url, "admin")
-    port, hook_port = _port(), _port()
+    port, hook_port = free_port(), free_port()
     log = OUT / "arrivals.jsonl"
     log.unlink(missing_ok=True)
     receiver = multiprocessing.Process(target=_receiver, args=(hook_port, str(log)), daemon=True)
