@@ -308,7 +308,13 @@ def test_pact_page_shows_the_draft_diff_and_why_it_cannot_be_activated(site: Sit
     text = _text(page)
     assert "In force: demo-scoring v1" in text and "Draft: demo-scoring v2" in text
     assert "Activation waits: marketing and sales have not approved it yet" in text
-    assert "mql" in text and "60" in text and "55" in text
+    # The one change, listed as the store's diff words it.
+    from accord.workflows.pacts import diff_with_active
+
+    diff = diff_with_active(site.state.store, "demo-scoring@2")
+    assert diff.added == diff.removed == diff.changed == []
+    assert len(diff.thresholds) == 1 and "55" in diff.thresholds[0]
+    assert f"Thresholds moved (1) {diff.thresholds[0]}" in text
     assert 'data-pact="approve"' in page and 'data-pact="activate"' in page and 'aria-disabled="true"' in page
     viewer = site.signed_in("viewer").get("/pact").text
     assert "data-pact" not in viewer

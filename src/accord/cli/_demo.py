@@ -21,7 +21,7 @@ def _write_review(url: str, folder: Path) -> Path:
     """The quarterly review of the demo store (the learned pact is the draft), kept for the dashboard."""
     import time
 
-    from accord.report.render import write_report
+    from accord.report.render import render
     from accord.store import connect
     from accord.store.rows import Rows
     from accord.workflows.access import prepare
@@ -37,11 +37,12 @@ def _write_review(url: str, folder: Path) -> Path:
         try:
             prepare(rows)
             active = next(v for v in r.agreement.versions if v.active)
-            keep_review(rows, r, active.content_hash, time.perf_counter() - t0, now())
+            html = render(r)  # rendered once: for the file and for the dashboard's download
+            keep_review(rows, r, active.content_hash, time.perf_counter() - t0, now(), html)
             _write_keys(rows, folder / "keys.txt")
         finally:
             rows.close()
-    write_report(r, out)
+    out.write_text(html, encoding="utf-8")
     return out
 
 

@@ -56,40 +56,23 @@ def _iso(at: datetime) -> str:
     return at.strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
+def _graded(r: dict[str, Any]) -> list[str]:
+    """Grade, band and MQL as every format writes them."""
+    return [r["grade"] or "", str(r["band"] or ""), "true" if r["is_mql"] else "false"]
+
+
 def _hubspot(r: dict[str, Any]) -> list[str]:
     stage = HUBSPOT_STAGES.get(r["stage"] or "lead", "")
-    return [
-        r["email"],
-        f"{r['score']:.0f}",
-        r["grade"] or "",
-        str(r["band"] or ""),
-        "true" if r["is_mql"] else "false",
-        stage,
-        r["as_of"].strftime("%Y-%m-%d"),
-    ]
+    return [r["email"], f"{r['score']:.0f}", *_graded(r), stage, r["as_of"].strftime("%Y-%m-%d")]
 
 
 def _salesforce(r: dict[str, Any]) -> list[str]:
-    return [
-        r["id"],
-        f"{r['score']:.2f}",
-        r["grade"] or "",
-        str(r["band"] or ""),
-        "true" if r["is_mql"] else "false",
-        SALESFORCE_STATUS.get(r["stage"] or "lead", ""),
-        _iso(r["as_of"]),
-    ]
+    status = SALESFORCE_STATUS.get(r["stage"] or "lead", "")
+    return [r["id"], f"{r['score']:.2f}", *_graded(r), status, _iso(r["as_of"])]
 
 
 def _marketo(r: dict[str, Any]) -> list[str]:
-    return [
-        r["email"],
-        f"{r['score']:.0f}",
-        r["grade"] or "",
-        str(r["band"] or ""),
-        "true" if r["is_mql"] else "false",
-        _iso(r["as_of"]),
-    ]
+    return [r["email"], f"{r['score']:.0f}", *_graded(r), _iso(r["as_of"])]
 
 
 FORMATS: dict[str, CrmFormat] = {

@@ -89,12 +89,14 @@ def kept_report(rows: Rows) -> tuple[str, datetime] | None:
     return (json.loads(r["body"]), r["created_at"]) if r else None
 
 
-def keep_review(rows: Rows, r: Review, basis: str | None, seconds: float, at: datetime) -> None:
-    """Keep a review and its rendered report (the demo and the refresh job)."""
+def keep_review(
+    rows: Rows, r: Review, basis: str | None, seconds: float, at: datetime, html: str | None = None
+) -> None:
+    """Keep a review and its report (`html`, when the caller rendered it already)."""
     from accord.report.render import render
 
     keep(rows, REVIEW, basis, r.model_dump_json(), seconds, at)
-    keep(rows, REPORT, basis, json.dumps(render(r)), seconds, at)
+    keep(rows, REPORT, basis, json.dumps(html if html is not None else render(r)), seconds, at)
     fresh = r.credit
     if fresh is not None:
         keep(rows, credit_key(fresh.conversion, None, "channel"), basis, fresh.model_dump_json(), seconds, at)

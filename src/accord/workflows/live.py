@@ -647,7 +647,8 @@ class Live:
     ) -> None:
         """`lead.mql` for each new MQL (with its sentence); `lead.score_changed` when grade or band moved."""
         new = [lid for lid, s in scored.items() if s.became_mql]
-        said = self._sentences_in(t, pact, new, at) if new else {}
+        # From memory when the process keeps the store: scanning every touch costs 35 ms an MQL.
+        said = self._sentences_in(t, pact, new, at, memory=self.resident is not None) if new else {}
         for lid, s in scored.items():
             base = {
                 "lead_id": lid,
@@ -664,10 +665,15 @@ class Live:
             if old is not None and old != (s.grade, s.band):
                 emit(t, "lead.score_changed", base | {"grade_before": old[0], "band_before": old[1]}, at)
 
-    def _sentences_in(self, t: Tx, pact: Pact, lead_ids: list[str], at: datetime) -> dict[str, str]:
-        # From memory when the process keeps the store: the touches rules count and sales' touches
-        # within the scoring window, what the sentence names (a scan of every touch costs 35 ms).
-        ppl = self._people(t, pact, lead_ids, at, memory=self.resident is not None)
+    def _sentences_in(
+        self, t: Tx, pact: Pact, lead_ids: list[str], at: datetime, *, memory: bool
+    ) -> dict[str, str]:
+        """Each lead's sentence, inside a transaction.
+
+        `memory`: from what the process keeps (the touches rules count and sales' touches in the
+        scoring window, what a sentence names) instead of reading the store.
+        """
+        ppl = self._people(t, pact, lead_ids, at, memory=memory)
         scored = self._score_with_colleagues(pact, ppl, [i for i in lead_ids if i in ppl.leads], at)
         out = {}
         for lid, s in scored.items():
@@ -960,28 +966,8 @@ class Live:
         """Each lead's one-line sentence now (or at `as_of`), scored together in one read."""
         if not lead_ids:
             return {}
-        as_of = as_of or now()
         with self.rows.tx(write=False) as t:
-            pact = self.active(t)
-            ppl = self._people(t, pact, list(lead_ids), as_of)
-            found = [i for i in lead_ids if i in ppl.leads]
-            scored = self._score_with_colleagues(pact, ppl, found, as_of)
-        out = {}
-        for lid in found:
-            lead = ppl.leads[lid]
-            account = ppl.accounts.get(lead["account_id"]) if lead["account_id"] else None
-            e = explain(
-                pact,
-                scored[lid],
-                lead,
-                account,
-                ppl.touches.get(lid, []),
-                as_of,
-                self.model,
-                ppl.feedback.get(lid, []),
-            )
-            out[lid] = e.sentence
-        return out
+            return self._sentences_in(t, self.active(t), list(lead_ids), as_of or now(), memory=False)
 
     def history(self, lead_id: str) -> LeadHistory:
         """Every change of the lead's stored score (active pact's name, every version), rule by rule."""
