@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from standardwebhooks import Webhook
 
-from service_kit import Served, engine_url, served, world
+from service_kit import Served, drop_schema, engine_url, served, world
 
 SCHEDULE = [0.0, 0.2, 0.4, 0.6]
 
@@ -339,3 +339,88 @@ def test_an_endpoint_failing_for_five_days_is_disabled(svc: Served, receiver: Re
     assert len(receiver.of("/down")) == 1
     (row,) = svc.rows("SELECT state FROM deliveries WHERE endpoint_id = ?", [down["id"]])
     assert row["state"] == "failed"
+
+
+def test_pact_events_follow_the_lifecycle_in_order(svc: Served, receiver: Receiver) -> None:
+    ep = _endpoint(svc, receiver, "/pacts", ["pact.submitted", "pact.approved", "pact.activated"])
+    from accord.demo import demo_pact_text
+
+    text = (
+        demo_pact_text().replace("\nversion: 1\n", "\nversion: 9\n").replace("min_score: 60", "min_score: 62")
+    )
+    r = svc.client.post(
+        "/v1/pacts", content=text, headers={**svc.auth("marketing"), "content-type": "application/yaml"}
+    )
+    assert r.status_code == 201, r.text
+    digest = r.json()["content_hash"]
+    for role in ("marketing", "sales"):
+        assert svc.client.post(f"/v1/pacts/{digest}/approve", headers=svc.auth(role)).status_code == 200
+    assert svc.client.post(f"/v1/pacts/{digest}/activate", headers=svc.auth("admin")).status_code == 202
+    got = receiver.wait(lambda seen: len([x for x in seen if x.path == "/pacts"]) >= 4)
+    said = [_verified(x, ep["secret"]) for x in got if x.path == "/pacts"]
+    assert [(e["type"], e["data"].get("team")) for e in said] == [
+        ("pact.submitted", None),
+        ("pact.approved", "marketing"),
+        ("pact.approved", "sales"),
+        ("pact.activated", None),
+    ]
+    assert {e["data"]["version"] for e in said} == {9} and {e["data"]["content_hash"] for e in said} == {
+        digest
+    }
+
+
+@pytest.mark.parametrize("engine", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_pact_change_and_its_event_commit_together(
+    engine: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI writes the event too; when the event cannot be written, the approval is not kept either."""
+    from typer.testing import CliRunner
+
+    from accord.cli.main import app
+    from accord.demo import demo_pact_text
+    from accord.pact import registry
+    from accord.store import connect
+    from accord.store.rows import Rows
+    from accord.workflows import webhooks
+    from accord.workflows.pacts import record
+
+    url = engine_url(engine, tmp_path)
+    pact = tmp_path / "pact.yaml"
+    pact.write_text(demo_pact_text())
+    cli = CliRunner()
+    for args in (
+        ["pact", "submit", str(pact), "--by", "ana"],
+        ["pact", "approve", "1", "--team", "marketing", "--by", "ana"],
+    ):
+        done = cli.invoke(app, [*args, "--url", url])
+        assert done.exit_code == 0, done.output
+    with connect(url) as store:
+        rows = Rows(store, pool_size=1)
+        try:
+            events = rows.query('SELECT type, data FROM outbox ORDER BY "at"')
+            assert [e["type"] for e in events] == ["pact.submitted", "pact.approved"]
+            assert json.loads(events[1]["data"])["team"] == "marketing"
+            actions = [a["action"] for a in rows.query('SELECT action FROM audit_log ORDER BY "at"')]
+            assert actions == ["pacts.submit", "pacts.approve.marketing"]
+
+            def broken(*_: Any) -> str:
+                raise RuntimeError("the outbox is unavailable")
+
+            monkeypatch.setattr(webhooks, "emit", broken)
+            with pytest.raises(RuntimeError):
+                record(
+                    store,
+                    rows,
+                    lambda t: registry.approve(store, "1", "sales", by="bo", tx=t),
+                    actor="bo",
+                    role="sales",
+                    action="pacts.approve.sales",
+                    event="pact.approved",
+                    after=lambda _: {"team": "sales"},
+                )
+            assert registry.resolve(store, "1").missing == ["sales"]
+            assert len(rows.query("SELECT id FROM outbox")) == 2
+        finally:
+            rows.close()
+    if engine == "postgres":
+        drop_schema(url)

@@ -128,11 +128,20 @@ def submit_command(
     """Submit a pact version to the store, where marketing and sales can approve it."""
     from accord.pact import load_pact, registry
     from accord.store import connect
+    from accord.workflows.pacts import record_from_cli
 
     load_pact(file)  # a file that does not validate is refused with its lines, before the store is opened
     text = file.read_text(encoding="utf-8")
+    who = _who(by)
     with connect(url) as store:
-        v = registry.submit(store, text, by=_who(by), where=str(file))
+        v = record_from_cli(
+            store,
+            lambda t: registry.submit(store, text, by=who, where=str(file), tx=t),
+            actor=who or "cli",
+            action="pacts.submit",
+            event="pact.submitted",
+            after=lambda v: {"content_hash": v.content_hash},
+        )
     console.print(f"submitted {v.label}; {_approval_state(v)}", highlight=False)
 
 
@@ -156,9 +165,17 @@ def approve_command(
     """Approve a submitted version's exact content for one team."""
     from accord.pact import registry
     from accord.store import connect
+    from accord.workflows.pacts import record_from_cli
 
     with connect(url) as store:
-        v = registry.approve(store, version, team, by=by, comment=comment)
+        v = record_from_cli(
+            store,
+            lambda t: registry.approve(store, version, team, by=by, comment=comment, tx=t),
+            actor=by,
+            action=f"pacts.approve.{team}",
+            event="pact.approved",
+            after=lambda _: {"team": team},
+        )
     console.print(f"{team} approved {v.label} ({by}); {_approval_state(v)}", highlight=False)
 
 
@@ -168,9 +185,18 @@ def activate_command(version: VersionArg, by: ByOpt = None, url: UrlOpt = None) 
     """Put a version in force: refused unless marketing and sales both approved its content."""
     from accord.pact import registry
     from accord.store import connect
+    from accord.workflows.pacts import record_from_cli
 
+    who = _who(by)
     with connect(url) as store:
-        v = registry.activate(store, version, by=_who(by))
+        v = record_from_cli(
+            store,
+            lambda t: registry.activate(store, version, by=who, tx=t),
+            actor=who or "cli",
+            action="pacts.activate",
+            event="pact.activated",
+            after=lambda v: {"content_hash": v.content_hash},
+        )
     signed = ", ".join(f"{a.team} ({a.by}, {a.at:%Y-%m-%d})" for a in v.approvals)
     console.print(f"{v.label} is now the active pact; approved by {signed}", highlight=False)
 

@@ -22,6 +22,7 @@ from accord.model.tables import PACT_ACTIVATIONS, PACT_APPROVALS, PACT_VERSIONS,
 from accord.pact.io import parse_pact
 from accord.pact.schema import Approval, Pact
 from accord.store.connection import Store
+from accord.store.rows import Tx
 
 TEAMS: tuple[Literal["marketing", "sales"], ...] = ("marketing", "sales")
 
@@ -93,14 +94,26 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def _append(store: Store, spec: TableSpec, row: dict[str, Any]) -> None:
+def _append(store: Store, spec: TableSpec, row: dict[str, Any], tx: Tx | None) -> None:
     store.table(spec.name)  # created (or brought up to its spec) first
+    if tx is not None:
+        tx.insert(spec, [row])
+        return
     store.write_arrow(
         spec.name,
         pa.Table.from_pylist([row], schema=spec.schema.to_pyarrow()),
         schema=spec.schema,
         append=True,
     )
+
+
+def ensure_tables(store: Store) -> None:
+    """Create the registry's tables, before a transaction that writes them opens.
+
+    DuckDB's catalog is versioned: a table made after a transaction began is not there for it.
+    """
+    for spec in (PACT_VERSIONS, PACT_APPROVALS, PACT_ACTIVATIONS):
+        store.table(spec.name)
 
 
 def _rows(store: Store, spec: TableSpec) -> list[dict[str, Any]]:
@@ -148,9 +161,18 @@ def _active_row(store: Store) -> dict[str, Any] | None:
 
 
 def submit(
-    store: Store, yaml_text: str, *, by: str | None, via: str = "cli", where: str = "<pact>"
+    store: Store,
+    yaml_text: str,
+    *,
+    by: str | None,
+    via: str = "cli",
+    where: str = "<pact>",
+    tx: Tx | None = None,
 ) -> PactVersion:
-    """Record a pact version (validated first); submitting the same content again changes nothing."""
+    """Record a pact version (validated first); submitting the same content again changes nothing.
+
+    With `tx` the row is written in that transaction (the service's, beside its audit entry and event).
+    """
     pact = parse_pact(yaml_text, where)
     digest = pact.content_hash
     for v in versions(store):
@@ -165,7 +187,7 @@ def submit(
         "via": via,
         "yaml": yaml_text,
     }
-    _append(store, PACT_VERSIONS, row)
+    _append(store, PACT_VERSIONS, row, tx)
     return PactVersion(**row, approvals=[])
 
 
@@ -203,6 +225,7 @@ def approve(
     by: str,
     via: str = "cli",
     comment: str | None = None,
+    tx: Tx | None = None,
 ) -> PactVersion:
     """Record `team`'s approval of version `ref`'s content; approving again changes nothing."""
     if team not in TEAMS:
@@ -226,11 +249,14 @@ def approve(
             "via": via,
             "comment": comment,
         },
+        tx,
     )
     return v.model_copy(update={"approvals": [*v.approvals, signature]})
 
 
-def activate(store: Store, ref: str, *, by: str | None, via: str = "cli") -> PactVersion:
+def activate(
+    store: Store, ref: str, *, by: str | None, via: str = "cli", tx: Tx | None = None
+) -> PactVersion:
     """Make version `ref` the pact in force; refused unless marketing and sales approved its content."""
     v = resolve(store, ref)
     if v.missing:
@@ -254,6 +280,7 @@ def activate(store: Store, ref: str, *, by: str | None, via: str = "cli") -> Pac
             "activated_by": by,
             "via": via,
         },
+        tx,
     )
     return v.model_copy(update={"active": True})
 

@@ -209,8 +209,10 @@ class _WriteLock:
     def acquire(self) -> None:
         self._rows._lock.acquire()
         self._rows._flush()
+        self._rows._local.held = getattr(self._rows._local, "held", 0) + 1
 
     def release(self) -> None:
+        self._rows._local.held -= 1
         self._rows._lock.release()
 
     def __enter__(self) -> None:
@@ -340,6 +342,7 @@ class Rows:
                     # The last writer of a burst commits for all; a long burst commits as it goes.
                     if group.members and (
                         self._waiting == 0
+                        or getattr(self._local, "held", 0)  # nobody else gets the lock before it is released
                         or group.members >= GROUP_MAX
                         or time.monotonic() - group.began > GROUP_SECONDS
                     ):

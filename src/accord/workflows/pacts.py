@@ -1,16 +1,20 @@
-"""Which pact a command uses: the store's active version, or a draft from a file."""
+"""Which pact a command uses, and pact changes recorded with their audit entry and event."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from accord.errors import NoActivePactError
 from accord.pact import load_pact
-from accord.pact.registry import active_pact
+from accord.pact.registry import PactVersion, active_pact
 from accord.pact.schema import Pact
 from accord.store.connection import Store
+from accord.store.rows import Rows, Tx
 
 
 class ChosenPact(BaseModel):
@@ -82,3 +86,56 @@ def diff_with_active(store: Store, ref: str) -> PactDiffView:
         changed=d.changed,
         thresholds=d.thresholds,
     )
+
+
+Change = Callable[[Tx | None], PactVersion]
+"""A registry call (submit, approve, activate) writing its row in the transaction it is given."""
+
+
+def record(
+    store: Store,
+    rows: Rows,
+    change: Change,
+    *,
+    actor: str,
+    role: str | None,
+    action: str,
+    event: str,
+    after: Callable[[PactVersion], dict[str, Any]],
+    at: datetime | None = None,
+) -> PactVersion:
+    """The registry's row, its audit entry and its event in one transaction: no event without its change."""
+    from accord.pact.registry import ensure_tables
+    from accord.workflows.access import audit
+    from accord.workflows.webhooks import emit
+
+    ensure_tables(store)
+    at = at or datetime.now(UTC).replace(tzinfo=None)
+    with rows.tx() as t:
+        v = change(t)
+        audit(t, actor, role, action, v.label, None, after(v), at)
+        data = {"pact": v.pact, "version": v.version, "content_hash": v.content_hash, "by": actor}
+        emit(t, event, data | after(v), at)
+    return v
+
+
+def record_from_cli(
+    store: Store,
+    change: Change,
+    *,
+    actor: str,
+    action: str,
+    event: str,
+    after: Callable[[PactVersion], dict[str, Any]],
+) -> PactVersion:
+    """`record` for a command: a running service's webhooks hear of it; Spark keeps no outbox."""
+    if store.engine == "spark":
+        return change(None)
+    from accord.workflows.access import prepare
+
+    rows = Rows(store, pool_size=1)
+    try:
+        prepare(rows)
+        return record(store, rows, change, actor=actor, role=None, action=action, event=event, after=after)
+    finally:
+        rows.close()

@@ -12,11 +12,11 @@ from fastapi.concurrency import run_in_threadpool
 from accord.pact import registry
 from accord.pact.registry import PactVersion
 from accord.service.deps import Activator, Approver, AppState, Reader, State, Submitter
-from accord.workflows.access import TEAM_OF_ROLE, audit
+from accord.store.rows import Tx
+from accord.workflows.access import TEAM_OF_ROLE
 from accord.workflows.jobs import Job, get_job, start_rescore
 from accord.workflows.live import now
-from accord.workflows.pacts import PactDiffView, diff_with_active
-from accord.workflows.webhooks import emit
+from accord.workflows.pacts import PactDiffView, diff_with_active, record
 
 router = APIRouter(prefix="/v1", tags=["pacts"])
 T = TypeVar("T")
@@ -34,22 +34,31 @@ async def heavy(s: State, fn: Callable[[], T]) -> T:
     return await run_in_threadpool(run)
 
 
-def _audit(
+async def recorded(
     s: State,
-    actor: str,
-    role: str,
+    who: Any,
     action: str,
-    target: str,
-    after: dict[str, Any],
     event: str,
-    v: PactVersion,
-) -> None:
-    """The audit entry and the event, in one transaction."""
-    at = now()
-    with s.rows.tx() as t:
-        audit(t, actor, role, action, target, None, after, at)
-        data = {"pact": v.pact, "version": v.version, "content_hash": v.content_hash, "by": actor}
-        emit(t, event, data | after, at)
+    change: Callable[[Tx | None], PactVersion],
+    after: Callable[[PactVersion], dict[str, Any]],
+) -> PactVersion:
+    """The change, its audit entry and its event in one transaction, apart from other Ibis work."""
+
+    def run() -> PactVersion:
+        with s.heavy, s.rows.write_lock if s.rows.engine == "duckdb" else nullcontext():
+            return record(
+                s.store,
+                s.rows,
+                change,
+                actor=who.name,
+                role=who.role,
+                action=action,
+                event=event,
+                after=after,
+                at=now(),
+            )
+
+    return await run_in_threadpool(run)
 
 
 @router.post(
@@ -74,21 +83,14 @@ async def submit(request: Request, s: AppState, who: Submitter) -> PactVersion:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise HTTPException(422, "the pact must be UTF-8 YAML") from None
-    v = await heavy(
-        s, lambda: registry.submit(s.store, text, by=who.name, via=f"api:{who.name}", where="pact")
-    )
-    await run_in_threadpool(
-        _audit,
+    return await recorded(
         s,
-        who.name,
-        who.role,
+        who,
         "pacts.submit",
-        v.label,
-        {"content_hash": v.content_hash},
         "pact.submitted",
-        v,
+        lambda t: registry.submit(s.store, text, by=who.name, via=f"api:{who.name}", where="pact", tx=t),
+        lambda v: {"content_hash": v.content_hash},
     )
-    return v
 
 
 @router.get("/pacts", response_model=list[PactVersion], summary="Every pact version")
@@ -125,40 +127,28 @@ async def approve(
         raise HTTPException(422, "an admin key approves for a team it names: ?team=marketing or ?team=sales")
     if team is not None and team != signed_for:
         raise HTTPException(403, f"a {who.role} key approves for {signed_for}, not {team}")
-    v = await heavy(
+    return await recorded(
         s,
-        lambda: registry.approve(
-            s.store, version, signed_for, by=who.name, via=f"api:{who.name}", comment=comment
-        ),
-    )
-    await run_in_threadpool(
-        _audit,
-        s,
-        who.name,
-        who.role,
+        who,
         f"pacts.approve.{signed_for}",
-        v.label,
-        {"team": signed_for},
         "pact.approved",
-        v,
+        lambda t: registry.approve(
+            s.store, version, signed_for, by=who.name, via=f"api:{who.name}", comment=comment, tx=t
+        ),
+        lambda _: {"team": signed_for},
     )
-    return v
 
 
 @router.post("/pacts/{version}/activate", response_model=Job, status_code=202, summary="Activate and rescore")
 async def activate(version: Ref, s: AppState, who: Activator) -> Job:
     """409 unless both teams approved this exact content; starts the rescore job."""
-    v = await heavy(s, lambda: registry.activate(s.store, version, by=who.name, via=f"api:{who.name}"))
-    await run_in_threadpool(
-        _audit,
+    v = await recorded(
         s,
-        who.name,
-        who.role,
+        who,
         "pacts.activate",
-        v.label,
-        {"content_hash": v.content_hash},
         "pact.activated",
-        v,
+        lambda t: registry.activate(s.store, version, by=who.name, via=f"api:{who.name}", tx=t),
+        lambda v: {"content_hash": v.content_hash},
     )
     s.live.forget_active()
     pact = s.live.pact(v.content_hash)
