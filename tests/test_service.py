@@ -231,25 +231,79 @@ def test_mql_queue_is_sorted_filtered_and_paged(svc: Served) -> None:
     assert svc.client.get("/v1/mql-queue?cursor=bogus", headers=h).status_code == 422
 
 
-def test_the_postgres_queue_query_is_the_window_query(svc: Served, monkeypatch: pytest.MonkeyPatch) -> None:
-    """PostgreSQL's DISTINCT ON and index-probe queue gives the rows the portable window query gives."""
+def test_the_postgres_queue_state_is_the_window_query(svc: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tables PostgreSQL's triggers keep give the queue the portable window query gives.
+
+    After live writes, a batch write through Ibis, an erasure, and a table replaced by a load
+    (which takes its triggers with it).
+    """
+    import pyarrow as pa
+
     import accord.workflows.live as live_module
+    from accord.model.tables import STAGE_CHANGES
+    from accord.store import lead_state
 
     if svc.state.rows.engine != "postgres":
         pytest.skip("the PostgreSQL query")
-    live = svc.state.live
-    pages = {}
-    for name in ("fast", "window"):
-        if name == "window":
-            monkeypatch.setattr(live_module, "_QUEUE_PG", live_module._QUEUE)
-        pages[name] = [
-            live.queue(limit=400).items,
-            live.queue(grade="B", limit=400).items,
-            live.queue(band=2, limit=400).items,
-            live.queue(limit=5, cursor=live.queue(limit=5).next_cursor).items,
-        ]
-    assert pages["fast"][0], "MQLs to compare"
-    assert pages["fast"] == pages["window"]
+    live, store = svc.state.live, svc.state.store
+
+    def same(when: str) -> list:
+        pages = {}
+        for name, sql in (("state", live_module._QUEUE_PG), ("window", live_module._QUEUE)):
+            monkeypatch.setattr(live_module, "_QUEUE_PG", sql)
+            pages[name] = [
+                live.queue(limit=400).items,
+                live.queue(grade="B", limit=400).items,
+                live.queue(band=2, limit=400).items,
+                live.queue(limit=5, cursor=live.queue(limit=5).next_cursor).items,
+            ]
+            monkeypatch.undo()
+        assert pages["state"][0], f"MQLs to compare {when}"
+        assert pages["state"] == pages["window"], when
+        return pages["state"][0]
+
+    queued = same("at start")
+    lead = next(r for r in (_lead(i) for i in range(80, 200)) if r["id"] not in {q.lead_id for q in queued})
+    for i in range(4):
+        svc.client.post(
+            "/v1/touchpoints",
+            json=_touch(f"tp-state-{i}", lead["id"], datetime.utcnow()),
+            headers=svc.auth("ingest"),
+        )
+    svc.client.post(
+        f"/v1/leads/{queued[0].lead_id}/feedback",
+        json={"action": "reject", "reason": "no budget"},
+        headers=svc.auth("sales"),
+    )
+    after_live = same("after live writes")
+    assert queued[0].lead_id not in {q.lead_id for q in after_live}
+
+    # A batch run writes through Ibis (COPY): a later score for a queued lead moves it.
+    moved = after_live[1]
+    row = svc.rows(
+        "SELECT * FROM lead_scores WHERE lead_id = ? ORDER BY as_of DESC LIMIT 1", [moved.lead_id]
+    )[0]
+    from accord.model.tables import LEAD_SCORES
+
+    later = row | {"as_of": row["as_of"] + timedelta(seconds=1), "score": 999.0, "run_id": "test-batch"}
+    store.write_arrow(
+        "lead_scores", pa.Table.from_pylist([later], schema=LEAD_SCORES.schema.to_pyarrow()), append=True
+    )
+    top = same("after a batch write")[0]
+    assert (top.lead_id, top.score) == (moved.lead_id, 999.0)
+
+    erased = after_live[2].lead_id
+    assert svc.client.delete(f"/v1/leads/{erased}", headers=svc.auth("admin")).status_code == 200
+    assert erased not in {q.lead_id for q in same("after an erasure")}
+
+    # A load that replaces stage_changes drops the triggers; the queue finds out and rebuilds.
+    stages = store.table("stage_changes").to_pyarrow()
+    store.write_arrow("stage_changes", stages, schema=STAGE_CHANGES.schema)
+    assert lead_state.ensure(svc.state.rows) is True
+    assert lead_state.ensure(svc.state.rows) is False
+    store.write_arrow("stage_changes", stages.slice(0, 0), schema=STAGE_CHANGES.schema)
+    store.write_arrow("stage_changes", stages, schema=STAGE_CHANGES.schema, append=True)
+    same("after stage_changes was replaced")
 
 
 def test_the_queue_kept_in_memory_is_the_queue_in_the_store(svc: Served) -> None:

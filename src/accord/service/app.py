@@ -68,6 +68,7 @@ def open_state(settings: Settings) -> State:
 
 
 def _prepare(store: Any, rows: Any) -> None:
+    from accord.store import lead_state
     from accord.workflows.access import prepare
 
     prepare(rows)
@@ -86,6 +87,7 @@ def _prepare(store: Any, rows: Any) -> None:
         "pact_activations",
     ):
         store.table(name)  # every table the routes read exists, even on a new store
+    lead_state.ensure(rows)
 
 
 def _courier(state: State) -> Any:

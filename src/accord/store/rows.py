@@ -391,10 +391,11 @@ class Rows:
     @contextmanager
     def exclusive(self) -> Iterator[None]:
         """One process at a time (PostgreSQL workers starting together create tables and indexes once)."""
-        if self._pool is None:
+        if self._pool is None or getattr(self._local, "exclusive", False):  # held by this thread already
             yield
             return
         with self._pool.connection() as conn:
+            self._local.exclusive = True
             conn.autocommit = True
             conn.execute("SELECT pg_advisory_lock(?)".replace("?", "%s"), [_SCHEMA_LOCK])
             try:
@@ -402,6 +403,14 @@ class Rows:
             finally:
                 conn.execute("SELECT pg_advisory_unlock(%s)", [_SCHEMA_LOCK])
                 conn.autocommit = False
+                self._local.exclusive = False
+
+    def script(self, sql: str) -> None:
+        """Statements without parameters (several, `;`-separated) in one PostgreSQL transaction."""
+        if self._pool is None:
+            raise ConfigError("scripts run on PostgreSQL only")
+        with self._pool.connection() as conn, conn.transaction():
+            conn.execute(sql)  # no parameters: the simple protocol, which takes several statements
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """A read in its own transaction."""
