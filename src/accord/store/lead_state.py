@@ -25,40 +25,50 @@ CREATE TABLE IF NOT EXISTS {STAGE} (
 CREATE TABLE IF NOT EXISTS {SCORE} (
     pact TEXT NOT NULL, pact_version BIGINT NOT NULL, model TEXT NOT NULL, lead_id TEXT NOT NULL,
     as_of TIMESTAMP NOT NULL, score DOUBLE PRECISION, grade TEXT, band BIGINT,
-    fit DOUBLE PRECISION, engagement DOUBLE PRECISION,
+    fit DOUBLE PRECISION, engagement DOUBLE PRECISION, stage TEXT,
     PRIMARY KEY (pact, pact_version, model, lead_id)
 );
-CREATE INDEX IF NOT EXISTS accord_ix_lead_score_rank
-    ON {SCORE} (pact, pact_version, model, score DESC, lead_id);
+CREATE INDEX IF NOT EXISTS accord_ix_lead_score_queue
+    ON {SCORE} (pact, pact_version, model, stage, score DESC, lead_id);
 """
+"""The stage sits beside each score too: the queue reads one index range, MQLs by score."""
 
 # The latest stage: by time, then by stage name (as the queue always ordered them).
 _STAGE_UPSERT = f"""
     INSERT INTO {STAGE} (lead_id, stage, changed_at)
-    SELECT DISTINCT ON (lead_id) lead_id, to_stage, changed_at FROM {{source}}
+    SELECT DISTINCT ON (lead_id) lead_id, to_stage, changed_at FROM {{source}} n
     WHERE lead_id IS NOT NULL AND to_stage IS NOT NULL AND changed_at IS NOT NULL {{only}}
     ORDER BY lead_id, changed_at DESC, to_stage DESC
     ON CONFLICT (lead_id) DO UPDATE SET stage = EXCLUDED.stage, changed_at = EXCLUDED.changed_at
-    WHERE (EXCLUDED.changed_at, EXCLUDED.stage) > ({STAGE}.changed_at, {STAGE}.stage)
+    WHERE (EXCLUDED.changed_at, EXCLUDED.stage) > ({STAGE}.changed_at, {STAGE}.stage);
+    UPDATE {SCORE} s SET stage = (SELECT st.stage FROM {STAGE} st WHERE st.lead_id = s.lead_id)
+    WHERE TRUE {{only_s}}
 """
 
 _SCORE_UPSERT = f"""
-    INSERT INTO {SCORE} (pact, pact_version, model, lead_id, as_of, score, grade, band, fit, engagement)
-    SELECT DISTINCT ON (pact, pact_version, model, lead_id)
-           pact, pact_version, model, lead_id, as_of, score, grade, band, fit, engagement
-    FROM {{source}}
-    WHERE lead_id IS NOT NULL AND pact IS NOT NULL AND pact_version IS NOT NULL AND model IS NOT NULL
-          AND as_of IS NOT NULL {{only}}
-    ORDER BY pact, pact_version, model, lead_id, as_of DESC
+    INSERT INTO {SCORE} (
+        pact, pact_version, model, lead_id, as_of, score, grade, band, fit, engagement, stage
+    )
+    SELECT DISTINCT ON (n.pact, n.pact_version, n.model, n.lead_id)
+           n.pact, n.pact_version, n.model, n.lead_id, n.as_of, n.score, n.grade, n.band, n.fit,
+           n.engagement, st.stage
+    FROM {{source}} n LEFT JOIN {STAGE} st ON st.lead_id = n.lead_id
+    WHERE n.lead_id IS NOT NULL AND n.pact IS NOT NULL AND n.pact_version IS NOT NULL
+          AND n.model IS NOT NULL AND n.as_of IS NOT NULL {{only}}
+    ORDER BY n.pact, n.pact_version, n.model, n.lead_id, n.as_of DESC
     ON CONFLICT (pact, pact_version, model, lead_id) DO UPDATE SET
         as_of = EXCLUDED.as_of, score = EXCLUDED.score, grade = EXCLUDED.grade, band = EXCLUDED.band,
-        fit = EXCLUDED.fit, engagement = EXCLUDED.engagement
+        fit = EXCLUDED.fit, engagement = EXCLUDED.engagement, stage = EXCLUDED.stage
     WHERE EXCLUDED.as_of >= {SCORE}.as_of
 """
 
-_ONLY = "AND lead_id IN (SELECT lead_id FROM old_rows)"
-_EITHER = "AND lead_id IN (SELECT lead_id FROM old_rows UNION SELECT lead_id FROM new_rows)"
+_ONLY = "AND n.lead_id IN (SELECT lead_id FROM old_rows)"
+_EITHER = "AND n.lead_id IN (SELECT lead_id FROM old_rows UNION SELECT lead_id FROM new_rows)"
 _KEPT = (("stage_changes", STAGE, _STAGE_UPSERT), ("lead_scores", SCORE, _SCORE_UPSERT))
+
+
+def _fill(upsert: str, source: str, only: str) -> str:
+    return upsert.format(source=source, only=only, only_s=only.replace("n.lead_id", "s.lead_id"))
 
 
 def _functions() -> str:
@@ -70,7 +80,7 @@ CREATE OR REPLACE FUNCTION {fn}_insert() RETURNS trigger LANGUAGE plpgsql
 SET search_path FROM CURRENT AS $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM new_rows) THEN RETURN NULL; END IF;
-    {upsert.format(source="new_rows", only="")};
+    {_fill(upsert, "new_rows", _ONLY.replace("old_rows", "new_rows"))};
     RETURN NULL;
 END $$;
 CREATE OR REPLACE FUNCTION {fn}_delete() RETURNS trigger LANGUAGE plpgsql
@@ -78,7 +88,7 @@ SET search_path FROM CURRENT AS $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM old_rows) THEN RETURN NULL; END IF;
     DELETE FROM {state} WHERE lead_id IN (SELECT lead_id FROM old_rows);
-    {upsert.format(source=base, only=_ONLY)};
+    {_fill(upsert, base, _ONLY)};
     RETURN NULL;
 END $$;
 CREATE OR REPLACE FUNCTION {fn}_update() RETURNS trigger LANGUAGE plpgsql
@@ -86,13 +96,14 @@ SET search_path FROM CURRENT AS $$
 BEGIN
     DELETE FROM {state}
     WHERE lead_id IN (SELECT lead_id FROM old_rows UNION SELECT lead_id FROM new_rows);
-    {upsert.format(source=base, only=_EITHER)};
+    {_fill(upsert, base, _EITHER)};
     RETURN NULL;
 END $$;
 CREATE OR REPLACE FUNCTION {fn}_truncate() RETURNS trigger LANGUAGE plpgsql
 SET search_path FROM CURRENT AS $$
 BEGIN
     TRUNCATE {state};
+    {f"UPDATE {SCORE} SET stage = NULL;" if state == STAGE else ""}
     RETURN NULL;
 END $$;
 DROP TRIGGER IF EXISTS {fn}_i ON {base};
@@ -107,7 +118,7 @@ CREATE TRIGGER {fn}_u AFTER UPDATE ON {base} REFERENCING OLD TABLE AS old_rows N
     FOR EACH STATEMENT EXECUTE FUNCTION {fn}_update();
 CREATE TRIGGER {fn}_t AFTER TRUNCATE ON {base} FOR EACH STATEMENT EXECUTE FUNCTION {fn}_truncate();
 TRUNCATE {state};
-{upsert.format(source=base, only="")};
+{_fill(upsert, base, "")};
 """)
     return "\n".join(out)
 
@@ -134,5 +145,5 @@ def ensure(rows: Rows) -> bool:
         found = rows.query(_COUNT)  # another worker may have made them meanwhile
         if found and int(found[0]["n"]) == _TRIGGERS:
             return False
-        rows.script(_TABLES + _functions())
+        rows.script(_TABLES + _functions() + f"ANALYZE {STAGE}; ANALYZE {SCORE};")
     return True

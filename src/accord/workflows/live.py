@@ -14,7 +14,7 @@ import json
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -327,14 +327,14 @@ _QUEUE_PG = """
     SELECT s.lead_id, l.account_id, {owner} AS owner, s.score, s.grade, s.band, s.fit,
            s.engagement, st.changed_at AS mql_at, s.as_of AS scored_at, l.email, l.job_title
     FROM {score_state} s
-    JOIN {stage_state} st ON st.lead_id = s.lead_id AND st.stage = 'mql'
+    JOIN {stage_state} st ON st.lead_id = s.lead_id
     JOIN {leads} l ON l.id = s.lead_id
-    WHERE s.pact = ? AND s.pact_version = ? AND s.model = ? AND {where}
+    WHERE s.pact = ? AND s.pact_version = ? AND s.model = ? AND s.stage = 'mql' AND {where}
     ORDER BY s.score DESC, s.lead_id
     LIMIT ?
 """
-"""The same on PostgreSQL from the tables its triggers keep (`store/lead_state.py`): the scores
-walked from the highest by index, each probed for its stage, until a page of MQLs is found."""
+"""The same on PostgreSQL from the tables its triggers keep (`store/lead_state.py`): the MQLs'
+latest scores, highest first, are one range of an index."""
 
 
 class Live:
@@ -606,7 +606,7 @@ class Live:
         before = self._latest_scores(t, list(scores), pact)
         t.append(LEAD_SCORES, score_rows)
         t.append(STAGE_CHANGES, stage_rows)
-        self._score_events(t, pact, out, before, as_of)
+        self._score_events(t, pact, out, before, as_of, self._sentences_of(pact, ppl, scores, as_of))
         if self.resident is not None:
             self.resident.absorb("stage_changes", stage_rows)
             self.resident.absorb("lead_scores", score_rows)
@@ -637,11 +637,11 @@ class Live:
         scored: dict[str, LiveScore],
         before: dict[str, tuple[str, int]],
         at: datetime,
+        sentences: Callable[[list[str]], dict[str, str]],
     ) -> None:
         """`lead.mql` for each new MQL (with its sentence); `lead.score_changed` when grade or band moved."""
         new = [lid for lid, s in scored.items() if s.became_mql]
-        # From memory when the process keeps the store: scanning every touch costs 35 ms an MQL.
-        said = self._sentences_in(t, pact, new, at, memory=self.resident is not None) if new else {}
+        said = sentences(new) if new else {}
         for lid, s in scored.items():
             base = {
                 "lead_id": lid,
@@ -668,13 +668,25 @@ class Live:
         """
         ppl = self._people(t, pact, lead_ids, at, memory=memory)
         scored = self._score_with_colleagues(pact, ppl, [i for i in lead_ids if i in ppl.leads], at)
-        out = {}
-        for lid, s in scored.items():
-            lead = ppl.leads[lid]
-            account = ppl.accounts.get(lead["account_id"]) if lead["account_id"] else None
-            touches, verdicts = ppl.touches.get(lid, []), ppl.feedback.get(lid, [])
-            out[lid] = explain(pact, s, lead, account, touches, at, self.model, verdicts).sentence
-        return out
+        return self._sentences_of(pact, ppl, scored, at)(list(scored))
+
+    def _sentences_of(
+        self, pact: Pact, ppl: _People, scored: dict[str, LeadScore], at: datetime
+    ) -> Callable[[list[str]], dict[str, str]]:
+        """The sentences of some of the leads just scored, from what scored them (nothing read again)."""
+
+        def said(lead_ids: list[str]) -> dict[str, str]:
+            out = {}
+            for lid in lead_ids:
+                lead = ppl.leads[lid]
+                account = ppl.accounts.get(lead["account_id"]) if lead["account_id"] else None
+                touches, verdicts = ppl.touches.get(lid, []), ppl.feedback.get(lid, [])
+                out[lid] = explain(
+                    pact, scored[lid], lead, account, touches, at, self.model, verdicts
+                ).sentence
+            return out
+
+        return said
 
     def _score_with_colleagues(
         self, pact: Pact, ppl: _People, ids: list[str], as_of: datetime
