@@ -201,7 +201,16 @@ def pacts(draw: st.DrawFn) -> str:
             f"        - {{id: f{i}, field: {field}, {op}: {_yaml(operand)}, "
             f"points: {draw(st.integers(-30, 30))}}}"
         )
-    if not fits:
+    for k in range(draw(st.integers(0, 2))):  # compound rules: all: / any: of pool conditions
+        parts = draw(st.lists(st.sampled_from(range(len(FIT_POOL))), min_size=2, max_size=3, unique=True))
+        conds = ", ".join(
+            f"{{field: {FIT_POOL[i][0]}, {FIT_POOL[i][1]}: {_yaml(FIT_POOL[i][2])}}}" for i in parts
+        )
+        lines.append(
+            f"        - {{id: c{k}, {draw(st.sampled_from(['all', 'any']))}: [{conds}], "
+            f"points: {draw(st.integers(-30, 30))}}}"
+        )
+    if len(lines) == 6:
         lines[-1] = "      rules: []"
     lines += [
         "    engagement:",

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from accord.errors import PactError
 from accord.pact.operators import OPERATORS
-from accord.pact.schema import FIT_FIELD_TABLES, Pact, ScoreModel, fit_field_columns
+from accord.pact.schema import FIT_FIELD_TABLES, Condition, Pact, ScoreModel, fit_field_columns
 
 Lines = dict[tuple[str | int, ...], int]
 
@@ -93,7 +93,10 @@ def _rule_id(data: Any, path: tuple[str | int, ...]) -> str | None:
 
 
 def _lift_operators(data: Any, errors: _Errors) -> None:
-    """Turn each fit rule's one operator key (`in: [...]`) into `op` and `operand`."""
+    """Turn each fit rule's one operator key (`in: [...]`) into `op` and `operand`.
+
+    A compound rule's `all:` or `any:` list becomes its `conditions`, each lifted the same way.
+    """
     models = data.get("models") if isinstance(data, dict) else None
     if not isinstance(models, dict):
         return
@@ -103,20 +106,44 @@ def _lift_operators(data: Any, errors: _Errors) -> None:
             if not isinstance(rule, dict):
                 continue
             path = ("models", mname, "fit", "rules", i)
-            known = {"id", "description", "field", "points", "op", "operand"}
-            ops = [k for k in rule if k not in known]
-            if "op" in rule:
+            compound = [k for k in ("all", "any") if k in rule]
+            if len(compound) > 1:
+                errors.add(path, "has both all: and any:; give one (nest the rule in two if you need both)")
                 continue
-            if len(ops) != 1:
-                what = "no operator" if not ops else f"several operators ({', '.join(ops)})"
-                errors.add(path, f"has {what}; give exactly one of: {', '.join(OPERATORS)}")
-                rule["op"] = "equals"
+            if compound:
+                key = compound[0]
+                conditions = rule.pop(key)
+                if not isinstance(conditions, list) or not all(isinstance(c, dict) for c in conditions):
+                    errors.add(
+                        (*path, key), f"{key}: takes a list of conditions, each {{field: ..., OPERATOR: ...}}"
+                    )
+                    continue
+                for j, cond in enumerate(conditions):
+                    _lift_one(cond, (*path, key, j), {"field"}, errors)
+                    if not isinstance(cond.get("field"), str):
+                        errors.add(
+                            (*path, key, j), "a condition needs a field (lead.<column>, account.<column>)"
+                        )
+                rule["conditions"] = conditions
+                rule["combine"] = key
                 continue
-            op = ops[0]
-            if op not in OPERATORS:
-                errors.add((*path, op), f"unknown operator {op!r}; valid: {', '.join(OPERATORS)}")
-            rule["operand"] = rule.pop(op)
-            rule["op"] = op
+            _lift_one(rule, path, {"id", "description", "field", "points", "conditions", "combine"}, errors)
+
+
+def _lift_one(node: dict[str, Any], path: tuple[str | int, ...], known: set[str], errors: _Errors) -> None:
+    if "op" in node:
+        return
+    ops = [k for k in node if k not in known | {"op", "operand"}]
+    if len(ops) != 1:
+        what = "no operator" if not ops else f"several operators ({', '.join(ops)})"
+        errors.add(path, f"has {what}; give exactly one of: {', '.join(OPERATORS)}, or all: / any:")
+        node["op"] = "equals"
+        return
+    op = ops[0]
+    if op not in OPERATORS:
+        errors.add((*path, op), f"unknown operator {op!r}; valid: {', '.join(OPERATORS)}")
+    node["operand"] = node.pop(op)
+    node["op"] = op
 
 
 def parse_pact(text: str, where: str = "<pact>") -> Pact:
@@ -170,25 +197,8 @@ def _check_semantics(pact: Pact, errors: _Errors) -> None:
                     seen[rule.id] = path
         for i, fr in enumerate(model.fit.rules):
             path = ("models", mname, "fit", "rules", i)
-            parts = fr.field.split(".")
-            if parts[0] not in FIT_FIELD_TABLES or len(parts) < 2:
-                errors.add(
-                    (*path, "field"),
-                    f"unknown field {fr.field!r}: use lead.<column>, account.<column> "
-                    "or lead.properties.<name>",
-                )
-                continue
-            cols = fit_field_columns(parts[0])
-            if parts[1] not in cols or (parts[1] == "properties") != (len(parts) == 3) or len(parts) > 3:
-                valid = ", ".join(f"{parts[0]}.{c}" for c in cols if c != "properties")
-                errors.add(
-                    (*path, "field"),
-                    f"unknown field {fr.field!r}; valid: {valid}, {parts[0]}.properties.<name>",
-                )
-                continue
-            op = OPERATORS.get(fr.op)
-            if op is not None and (problem := op(fr.operand).check()):
-                errors.add((*path, fr.op), f"operator {fr.op!r} {problem}")
+            for j, cond in enumerate(fr.tests):
+                _check_condition(cond, (*path, fr.combine, j) if fr.conditions else path, errors)
     mql = pact.definitions.mql
     if mql.model not in pact.models:
         errors.add(
@@ -213,6 +223,26 @@ def _check_semantics(pact: Pact, errors: _Errors) -> None:
                 f"MQL grades {mql.grades} are unreachable: the best fit is {fit_max:g}, "
                 f"below the {need:g} they need",
             )
+
+
+def _check_condition(c: Condition, path: tuple[str | int, ...], errors: _Errors) -> None:
+    parts = c.field.split(".")
+    if parts[0] not in FIT_FIELD_TABLES or len(parts) < 2:
+        errors.add(
+            (*path, "field"),
+            f"unknown field {c.field!r}: use lead.<column>, account.<column> or lead.properties.<name>",
+        )
+        return
+    cols = fit_field_columns(parts[0])
+    if parts[1] not in cols or (parts[1] == "properties") != (len(parts) == 3) or len(parts) > 3:
+        valid = ", ".join(f"{parts[0]}.{col}" for col in cols if col != "properties")
+        errors.add(
+            (*path, "field"), f"unknown field {c.field!r}; valid: {valid}, {parts[0]}.properties.<name>"
+        )
+        return
+    op = OPERATORS.get(c.op)
+    if op is not None and (problem := op(c.operand).check()):
+        errors.add((*path, c.op), f"operator {c.op!r} {problem}")
 
 
 def max_score(model: ScoreModel) -> float:

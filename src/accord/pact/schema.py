@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
 
 from accord.model.tables import DEFAULT_TEAM_BY_TOUCH_TYPE, TABLES
 
@@ -75,15 +75,12 @@ class Cap(_Strict):
     per_days: float = Field(gt=0)
 
 
-class FitRule(_Strict):
-    """Points for what a lead or its account is (explicit criteria)."""
+class Condition(_Strict):
+    """One test of a lead's or its account's field: `{field: lead.seniority, in: [vp, c_level]}`."""
 
-    id: str
-    description: str = ""
     field: str
-    points: float
     op: str
-    """Operator name (set from the one operator key the YAML rule carries)."""
+    """Operator name (set from the one operator key the YAML condition carries)."""
     operand: Any = None
 
     @property
@@ -100,7 +97,64 @@ class FitRule(_Strict):
     @property
     def column(self) -> str:
         """The canonical column (`properties` for property fields)."""
-        return self.field.split(".")[1]
+        return self.field.split(".")[1] if "." in self.field else self.field
+
+
+class FitRule(_Strict):
+    """Points for what a lead or its account is (explicit criteria).
+
+    One condition (`field` and an operator), or a compound of several: `all:` (every one holds,
+    "a VP at a fintech") or `any:` (at least one holds).
+    """
+
+    id: str
+    description: str = ""
+    field: str = ""
+    points: float
+    op: str = ""
+    """Operator name (set from the one operator key the YAML rule carries)."""
+    operand: Any = None
+    conditions: tuple[Condition, ...] = ()
+    """A compound rule's conditions (empty for a rule of one condition)."""
+    combine: Literal["all", "any"] = "all"
+
+    @model_validator(mode="after")
+    def _one_or_compound(self) -> FitRule:
+        if self.conditions and (self.field or self.op):
+            raise ValueError("a compound rule (all: or any:) has no field or operator of its own")
+        if not self.conditions and not self.field:
+            raise ValueError("a fit rule needs a field and an operator, or all: / any: of conditions")
+        if self.conditions and len(self.conditions) < 2:
+            raise ValueError(f"{self.combine}: needs at least two conditions")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Any) -> dict[str, Any]:
+        out: dict[str, Any] = handler(self)
+        if not self.conditions:  # what a rule of one condition always said: its content hash stays
+            out.pop("conditions", None)
+            out.pop("combine", None)
+        return out
+
+    @property
+    def tests(self) -> tuple[Condition, ...]:
+        """The rule's conditions (one for a simple rule)."""
+        return self.conditions or (Condition(field=self.field, op=self.op, operand=self.operand),)
+
+    @property
+    def scope(self) -> str:
+        """`account` when every condition reads the account (counted in its score), else `lead`."""
+        return "account" if all(c.scope == "account" for c in self.tests) else "lead"
+
+    @property
+    def property_key(self) -> str | None:
+        """The property name for `*.properties.<key>` fields (a simple rule's)."""
+        return self.tests[0].property_key
+
+    @property
+    def column(self) -> str:
+        """The canonical column (`properties` for property fields; a simple rule's)."""
+        return self.tests[0].column
 
 
 class EngagementRule(_Strict):

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from accord.pact.schema import Decay, EngagementRule, FitRule, Pact, ScoreModel
+from accord.pact.schema import Condition, Decay, EngagementRule, FitRule, Pact, ScoreModel
 
 
 class RuleWords(BaseModel):
@@ -46,9 +46,16 @@ def _values(v: Any) -> str:
 
 
 def _fit(rule: FitRule) -> str:
-    owner = "the lead's" if rule.scope == "lead" else "the account's"
-    name = (rule.property_key or rule.column).replace("_", " ")
-    op, v = rule.op, rule.operand
+    joined = f" {'or' if rule.combine == 'any' else 'and'} "
+    tests = joined.join(_test(c) for c in rule.tests)
+    why = f" ({rule.description})" if rule.description else ""
+    return f"{_points(rule.points)} when {tests}{why}."
+
+
+def _test(c: Condition) -> str:
+    owner = "the lead's" if c.scope == "lead" else "the account's"
+    name = (c.property_key or c.column).replace("_", " ")
+    op, v = c.op, c.operand
     if op == "equals":
         test = f"is {v}"
     elif op == "in":
@@ -74,8 +81,7 @@ def _fit(rule: FitRule) -> str:
         name, test = "email", f"is at {_values(v)}"
     else:
         test = f"{op.replace('_', ' ')} {v}"
-    why = f" ({rule.description})" if rule.description else ""
-    return f"{_points(rule.points)} when {owner} {name} {test}{why}."
+    return f"{owner} {name} {test}"
 
 
 def _decay(d: Decay) -> str:

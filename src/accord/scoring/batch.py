@@ -14,7 +14,9 @@ The plan, per score model:
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -23,7 +25,7 @@ import ibis.expr.types as ir
 
 from accord.model.fields import epoch_expr, epoch_value, float_literal, property_equals_expr, property_expr
 from accord.pact.operators import OPERATORS
-from accord.pact.schema import Decay, EngagementRule, FitRule, Pact, ScoreModel
+from accord.pact.schema import Condition, Decay, EngagementRule, FitRule, Pact, ScoreModel
 from accord.stats import decay_rate
 
 DAY = 86_400.0
@@ -43,10 +45,10 @@ class Inputs:
     feedback: ir.Table
 
 
-def _field(rule: FitRule, lead: ir.Table, prefix: str) -> ir.Value:
-    col = lead[f"{prefix}{rule.column}"] if rule.scope == "account" else lead[rule.column]
-    if rule.property_key is not None:
-        return property_expr(col, rule.property_key)
+def _field(c: Condition, lead: ir.Table, prefix: str) -> ir.Value:
+    col = lead[f"{prefix}{c.column}"] if c.scope == "account" else lead[c.column]
+    if c.property_key is not None:
+        return property_expr(col, c.property_key)
     return col
 
 
@@ -61,7 +63,8 @@ def leads_with_accounts(leads: ir.Table, accounts: ir.Table) -> ir.Table:
 
 def fit_points(rule: FitRule, t: ir.Table, prefix: str = ACCOUNT_PREFIX) -> ir.NumericValue:
     """Points a fit rule gives each row of `t` (leads with account columns under `prefix`)."""
-    hit = OPERATORS[rule.op](rule.operand).expr(_field(rule, t, prefix))
+    hits = [OPERATORS[c.op](c.operand).expr(_field(c, t, prefix)) for c in rule.tests]
+    hit = functools.reduce(operator.or_ if rule.combine == "any" else operator.and_, hits)
     return ibis.ifelse(hit, _f(rule.points), _f(0.0))
 
 

@@ -106,10 +106,10 @@ def explain(
         RuleLine(
             "fit",
             r.id,
-            r.description or _condition(r.field, r.op, r.operand),
+            r.description or f" {r.combine} ".join(_condition(c.field, c.op, c.operand) for c in r.tests),
             float(r.points),
             score.fit_rules[r.id],
-            f"{r.field} {r.op} {r.operand}",
+            f" {r.combine} ".join(f"{c.field} {c.op} {c.operand}" for c in r.tests),
         )
         for r in model.fit.rules
         if score.fit_rules.get(r.id)

@@ -74,7 +74,9 @@ def score_flat(
     path = Path(path)
     columns = file_columns(path, m)
     counts = {r.id: c for r in model.engagement.rules if (c := count_column(r, columns)) is not None}
-    account_fields = [r.field.split(".", 1)[1] for r in model.fit.rules if r.scope == "account"]
+    account_fields = sorted(
+        {c.field.split(".", 1)[1] for r in model.fit.rules for c in r.tests if c.scope == "account"}
+    )
     flat = read_flat_leads(
         path,
         m,

@@ -17,7 +17,7 @@ from typing import Any
 
 from accord.model.fields import epoch_value, property_value
 from accord.pact.operators import OPERATORS
-from accord.pact.schema import Decay, EngagementRule, FitRule, Pact, ScoreModel
+from accord.pact.schema import Condition, Decay, EngagementRule, FitRule, Pact, ScoreModel
 from accord.scoring.batch import DAY, RESET_ACTIONS
 from accord.stats import decay_rate
 
@@ -149,7 +149,9 @@ class OnlineScorer:
         self.pact = pact
         self.model_name = model_name
         self.model: ScoreModel = pact.model(model_name)
-        self._fit_tests = [(r, OPERATORS[r.op](r.operand).test) for r in self.model.fit.rules]
+        self._fit_tests = [
+            (r, [(c, OPERATORS[c.op](c.operand).test) for c in r.tests]) for r in self.model.fit.rules
+        ]
         # Most rules name touch types: a touch is only tested against the rules that could match it.
         rules = self.model.engagement.rules
         self._any_type = [i for i, r in enumerate(rules) if not r.touch_type]
@@ -171,11 +173,21 @@ class OnlineScorer:
         return out
 
     @staticmethod
-    def _fires(rule: FitRule, test: Any, lead: Mapping[str, Any], account: Mapping[str, Any] | None) -> bool:
-        row = lead if rule.scope == "lead" else (account or {})
-        value = row.get(rule.column)
-        if rule.property_key is not None:
-            value = property_value(value, rule.property_key)
+    def _fires(
+        rule: FitRule,
+        tests: list[tuple[Condition, Any]],
+        lead: Mapping[str, Any],
+        account: Mapping[str, Any] | None,
+    ) -> bool:
+        held = (OnlineScorer._holds(c, test, lead, account) for c, test in tests)
+        return any(held) if rule.combine == "any" else all(held)
+
+    @staticmethod
+    def _holds(c: Condition, test: Any, lead: Mapping[str, Any], account: Mapping[str, Any] | None) -> bool:
+        row = lead if c.scope == "lead" else (account or {})
+        value = row.get(c.column)
+        if c.property_key is not None:
+            value = property_value(value, c.property_key)
         return bool(test(value))
 
     def engagement(

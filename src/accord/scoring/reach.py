@@ -28,23 +28,27 @@ def silent_rules(store: Store, pact: Pact, model: str = "default") -> list[Silen
     m = pact.model(model)
     out: list[SilentRule] = []
     found: dict[str, dict[str, int]] = {}
+    # Each condition by its own field: a compound rule is silent when one of its fields never has a value.
+    tests = [(f"{r.id}__{j}", r, c) for r in m.fit.rules for j, c in enumerate(r.tests)]
     for scope, name in (("lead", "leads"), ("account", "accounts")):
         t = store.table(name)
-        rules = [r for r in m.fit.rules if r.scope == scope]
         counts = {
-            r.id: (property_expr(t.properties, r.property_key) if r.property_key else t[r.column])
+            key: (property_expr(t.properties, c.property_key) if c.property_key else t[c.column])
             .notnull()
             .sum()
-            for r in rules
+            for key, _, c in tests
+            if c.scope == scope
         }
         found[scope] = t.aggregate(_rows=t.count(), **counts).to_pyarrow().to_pylist()[0]
     if not found["lead"]["_rows"]:
         return out
-    for r in m.fit.rules:
-        if not found[r.scope][r.id]:
-            what = f"property {r.property_key!r}" if r.property_key else f"{r.field}"
-            hint = " (a misspelt key?)" if r.property_key else ""
-            out.append(SilentRule(r.id, f"no {r.scope} in the store has a value for {what}{hint}"))
+    said: set[str] = set()
+    for key, r, c in tests:
+        if not found[c.scope][key] and r.id not in said:
+            said.add(r.id)
+            what = f"property {c.property_key!r}" if c.property_key else f"{c.field}"
+            hint = " (a misspelt key?)" if c.property_key else ""
+            out.append(SilentRule(r.id, f"no {c.scope} in the store has a value for {what}{hint}"))
     if m.engagement.rules:
         tp = store.table("touchpoints")
         kinds = ("touch_type", "channel", "team")
