@@ -63,16 +63,26 @@ NUMERIC = ("account.employees", "account.annual_revenue")
 @st.composite
 def fit_rules(draw: st.DrawFn) -> str:
     lines = []
-    for i in range(draw(st.integers(1, 6))):
-        points = draw(st.integers(-40, 40)) if i else draw(st.integers(40, 60))
+
+    def condition() -> tuple[str, str]:
         if draw(st.booleans()):
             field = draw(st.sampled_from(sorted(FIELDS)))
             values = draw(st.lists(FIELDS[field], min_size=1, max_size=3, unique=True))
-            op = f"in: [{', '.join(values)}]"
-        else:
-            field = draw(st.sampled_from(NUMERIC))
-            lo = draw(st.integers(0, 2000)) * (1 if field.endswith("employees") else 100_000)
-            op = f"between: [{lo}, null]"
+            return field, f"in: [{', '.join(values)}]"
+        field = draw(st.sampled_from(NUMERIC))
+        lo = draw(st.integers(0, 2000)) * (1 if field.endswith("employees") else 100_000)
+        return field, f"between: [{lo}, null]"
+
+    for i in range(draw(st.integers(1, 6))):
+        points = draw(st.integers(-40, 40)) if i else draw(st.integers(40, 60))
+        if i and draw(st.booleans()):  # a compound rule: "a VP at a fintech"
+            conds = [condition() for _ in range(draw(st.integers(2, 3)))]
+            parts = ", ".join(f"{{field: {f}, {o}}}" for f, o in conds)
+            lines.append(
+                f"        - {{id: r{i}, {draw(st.sampled_from(['all', 'any']))}: [{parts}], points: {points}}}"
+            )
+            continue
+        field, op = condition()
         lines.append(f"        - {{id: r{i}, field: {field}, {op}, points: {points}}}")
     return "\n".join(lines)
 

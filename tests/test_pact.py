@@ -132,3 +132,101 @@ def test_property_equals_reads_alike_in_sql_and_python() -> None:
         got = con.execute(t.select(hit=property_equals_expr(t.p, key, value)))["hit"].tolist()[i]
         assert bool(got) == want, PROPERTIES[i]
         assert (property_value(PROPERTIES[i][0], key) == value) == want, PROPERTIES[i]
+
+
+COMPOUND = """pact: p
+version: 1
+models:
+  default:
+    fit:
+      rules:
+        - id: vp-fintech
+          description: a VP at a fintech
+          all:
+            - {field: lead.seniority, equals: vp}
+            - {field: account.industry, in: [fintech]}
+          points: 12
+        - id: big-or-rich
+          any:
+            - {field: account.employees, between: [1000, null]}
+            - {field: account.annual_revenue, between: [50000000, null]}
+          points: 5
+definitions:
+  mql: {min_score: 10}
+"""
+
+
+def test_compound_rules_score_alike_in_sql_and_python_and_read_in_words() -> None:
+    """Hand-computed: `all` needs both conditions, `any` one; an `any` of account fields is the account's."""
+    import ibis
+
+    from accord.pact.words import pact_words
+    from accord.scoring.batch import fit_points
+    from accord.scoring.online import OnlineScorer
+
+    pact = parse_pact(COMPOUND)
+    vp, big = pact.model().fit.rules
+    assert (vp.scope, big.scope) == ("lead", "account")
+    rows = [  # seniority, industry, employees, revenue -> vp-fintech, big-or-rich
+        ("vp", "fintech", 10, None, 12.0, 0.0),
+        ("vp", "retail", 5000, None, 0.0, 5.0),
+        ("manager", "fintech", None, 9e7, 0.0, 5.0),
+        (None, None, None, None, 0.0, 0.0),
+        ("VP", "Fintech", 1000, 6e7, 12.0, 5.0),
+    ]
+    t = ibis.memtable(
+        {
+            "seniority": [r[0] for r in rows],
+            "account__industry": [r[1] for r in rows],
+            "account__employees": [r[2] for r in rows],
+            "account__annual_revenue": [r[3] for r in rows],
+        },
+        schema={
+            "seniority": "string",
+            "account__industry": "string",
+            "account__employees": "float64",
+            "account__annual_revenue": "float64",
+        },
+    )
+    got = t.select(a=fit_points(vp, t), b=fit_points(big, t)).to_pyarrow().to_pylist()
+    assert [(g["a"], g["b"]) for g in got] == [(r[4], r[5]) for r in rows]
+    scorer = OnlineScorer(pact)
+    for r in rows:
+        fired = scorer.fit_rules(
+            {"seniority": r[0]}, {"industry": r[1], "employees": r[2], "annual_revenue": r[3]}
+        )
+        assert (fired["vp-fintech"], fired["big-or-rich"]) == (r[4], r[5])
+    words = {w.id: w.words for w in pact_words(pact).rules}
+    assert words["vp-fintech"] == (
+        "+12 points when the lead's seniority is vp and the account's industry is fintech (a VP at a fintech)."
+    )
+    assert words["big-or-rich"] == (
+        "+5 points when the account's employees is at least 1000 or the account's annual revenue is at least 5e+07."
+    )
+
+
+def test_compound_rules_are_checked_with_their_lines() -> None:
+    def refused(text: str) -> list[str]:
+        with pytest.raises(PactError) as err:
+            parse_pact(text, "p.yaml")
+        return str(err.value).splitlines()
+
+    fields = refused(
+        COMPOUND.replace("account.industry", "account.sector").replace("lead.seniority", "lead.rank")
+    )
+    assert [line.split(";")[0] for line in fields] == [
+        "p.yaml:10: rule 'vp-fintech': unknown field 'lead.rank'",
+        "p.yaml:11: rule 'vp-fintech': unknown field 'account.sector'",
+    ]
+    shape = refused(
+        COMPOUND.replace("{field: lead.seniority, equals: vp}", "{field: lead.seniority}").replace(
+            "        - id: big-or-rich\n", "        - id: big-or-rich\n          all: []\n"
+        )
+    )
+    assert [line.split(";")[0] for line in shape] == [
+        "p.yaml:10: rule 'vp-fintech': has no operator",
+        "p.yaml:13: rule 'big-or-rich': has both all: and any:",
+    ]
+    single = COMPOUND.replace("            - {field: account.industry, in: [fintech]}\n", "")
+    with pytest.raises(PactError, match="all: needs at least two conditions"):
+        parse_pact(single, "p.yaml")

@@ -41,6 +41,8 @@ def serve_command(
         raise ConfigError("a DuckDB store is served by one process (it holds the file): use --workers 1")
     if url is not None:
         os.environ["ACCORD_URL"] = url
+    from accord.service.nodelay import NoDelayHTTP
+
     console.print(f"accord serving {engine} on http://{host}:{port} (docs at /docs)")
     uvicorn.run(
         "accord.service.app:factory",
@@ -50,6 +52,7 @@ def serve_command(
         workers=workers,
         log_level="warning",
         access_log=False,
+        http=NoDelayHTTP,
     )
 
 
