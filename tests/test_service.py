@@ -654,3 +654,32 @@ def test_admin_makes_lists_and_revokes_keys_over_the_api(svc: Served) -> None:
     assert {("keys.create", "admin-key"), ("keys.revoke", "admin-key")} <= {
         (e["action"], e["actor"]) for e in log
     }
+
+
+def test_served_connections_answer_without_nagles_delay(monkeypatch: pytest.MonkeyPatch) -> None:
+    """uvicorn's shared socket (`--workers N`) has protocol number 0, so asyncio leaves Nagle on."""
+    import socket
+
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+    from accord.service.nodelay import NoDelayHTTP
+
+    listener = socket.socket(socket.AF_INET)  # as uvicorn's Config.bind_socket makes it
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    client = socket.create_connection(listener.getsockname())
+    accepted, _ = listener.accept()
+    try:
+        assert accepted.proto == 0 and accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0
+
+        class Transport:
+            def get_extra_info(self, name: str) -> object:
+                return accepted if name == "socket" else None
+
+        taken: list[object] = []
+        monkeypatch.setattr(AutoHTTPProtocol, "connection_made", lambda self, t: taken.append(t))
+        NoDelayHTTP.__new__(NoDelayHTTP).connection_made(Transport())  # type: ignore[arg-type]
+        assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1 and len(taken) == 1
+    finally:
+        for s in (client, accepted, listener):
+            s.close()
