@@ -71,6 +71,25 @@ def test_learned_points_are_integer_monotone_and_scored_alike(tmp_path) -> None:
     np.testing.assert_allclose(by_id.to_numpy(), pm.score(pm.design.X), atol=1e-9)
 
 
+def test_learned_flat_pact_is_reproducible_with_whole_lines_and_no_dates() -> None:
+    """The same data, options and seed give the same pact byte for byte; every grade, band and MQL
+    line is a whole number; a column of dates is left out with its reason, not learned as categories."""
+    df = messy_leads(seed=5)
+    rng = np.random.default_rng(1)
+    days = pd.Timestamp("2026-01-01") + pd.to_timedelta(rng.integers(0, 300, len(df)), unit="D")
+    df["first_contact_date"] = days.strftime("%Y-%m-%d")
+    df["created"] = days.strftime("%Y-%m-%dT%H:%M:%SZ")
+    spec = LearnSpec(seed=3)
+    first, again = (learn_from_frame(df, "won", "lead_ref", spec) for _ in range(2))
+    assert first.yaml == again.yaml
+    assert set(first.left_out) == {"lead.properties.first_contact_date", "lead.properties.created"}
+    assert all("dates" in why for why in first.left_out.values())
+    m = first.pact.model("default")
+    assert not any("first_contact_date" in r.field or r.field.endswith(".created") for r in m.fit.rules)
+    lines = [*m.fit.grades.values(), *m.engagement.bands.values(), first.pact.definitions.mql.min_score]
+    assert all(float(x).is_integer() for x in lines), lines
+
+
 def test_learn_refuses_what_it_cannot_use() -> None:
     df = messy_leads(200)
     from accord.evaluation import EvaluationError

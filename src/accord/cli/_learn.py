@@ -99,6 +99,8 @@ def _print_learned(learned: Learned, out: Path) -> None:
         highlight=False,
     )
     console.print(f"split: {learned.split}", highlight=False)
+    for column, why in learned.left_out.items():
+        console.print(f"left out {column}: {why}", highlight=False)
     lo, hi = learned.auc_interval
     console.print(
         f"held-out AUC: learned points pact {learned.auc_points:.3f} (95% interval {lo:.3f} to {hi:.3f}), "

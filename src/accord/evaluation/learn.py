@@ -114,6 +114,8 @@ class Design:
     numeric: set[str] = field(default_factory=set)
     raw: pd.DataFrame | None = None
     """The features before encoding, for the reference model."""
+    left_out: dict[str, str] = field(default_factory=dict)
+    """Columns not learned from, each with the reason (dates: a date is not a category)."""
 
 
 def _clean(values: pd.Series) -> pd.Series:
@@ -127,6 +129,7 @@ def design_from_frame(df: pd.DataFrame, columns: dict[str, str], spec: LearnSpec
     levels: list[Level] = []
     groups: dict[str, list[int]] = {}
     numeric: set[str] = set()
+    left_out: dict[str, str] = {}
     raw = pd.DataFrame(index=df.index)
     n = len(df)
     for col, attribute in columns.items():
@@ -139,6 +142,12 @@ def design_from_frame(df: pd.DataFrame, columns: dict[str, str], spec: LearnSpec
         if present.empty:
             continue
         nums = pd.to_numeric(present, errors="coerce")
+        if nums.notna().mean() < 0.95 and _dates(present) >= 0.95:
+            left_out[attribute] = (
+                "holds dates: each day would be a category of its own; a recency in days needs the instant "
+                "each lead was scored at, which a flat file does not have"
+            )
+            continue
         idx: list[int] = []
         if nums.notna().mean() >= 0.95 and nums.nunique() > spec.bins:
             numeric.add(attribute)
@@ -189,7 +198,14 @@ def design_from_frame(df: pd.DataFrame, columns: dict[str, str], spec: LearnSpec
     if not levels:
         raise EvaluationError("no usable feature: every column is empty, constant or an id")
     X = np.column_stack(cols)
-    return Design(X, levels, groups, numeric, raw)
+    return Design(X, levels, groups, numeric, raw, left_out)
+
+
+def _dates(values: pd.Series) -> float:
+    """The share of values that read as dates or date-times (ISO 8601, as exports write them)."""
+    sample = values.head(2000).astype(str)
+    iso = sample.str.match(r"^\d{4}-\d{2}-\d{2}([ t]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?([+-]\d{2}:?\d{2}|z)?$")
+    return float(iso.mean()) if len(sample) else 0.0
 
 
 def _pav(values: np.ndarray, weights: np.ndarray, increasing: bool) -> np.ndarray:
@@ -286,6 +302,8 @@ class Learned:
     """95% interval of the held-out AUC of the points."""
     chance: bool = False
     """The interval includes 0.5: the points rank held-out leads no better than chance."""
+    left_out: dict[str, str] = field(default_factory=dict)
+    """Columns not learned from, with the reason."""
 
 
 def _slug(text: str) -> str:
@@ -331,7 +349,8 @@ def _fit_rule(level: Level, points: int, rate: float) -> dict[str, Any] | list[d
 
 
 def _quantile_cuts(values: np.ndarray, shares: tuple[float, float, float]) -> list[float]:
-    cuts = [float(np.quantile(values, q)) if len(values) else 0.0 for q in shares]
+    """Grade or band lines at quantiles, as whole points (a line of 70.11 points reads as noise)."""
+    cuts = [float(round(np.quantile(values, q))) if len(values) else 0.0 for q in shares]
     for i in range(1, 3):  # strictly descending
         cuts[i] = min(cuts[i], cuts[i - 1] - 1)
     return cuts
@@ -519,7 +538,17 @@ def _finish(
     text = dump_pact(doc)
     pact = parse_pact(text, f"{spec.name}.yaml")
     return Learned(
-        pact, text, pm, auc_points, auc_ref, split, threshold, reason, auc_interval=interval, chance=chance
+        pact,
+        text,
+        pm,
+        auc_points,
+        auc_ref,
+        split,
+        threshold,
+        reason,
+        auc_interval=interval,
+        chance=chance,
+        left_out=dict(pm.design.left_out),
     )
 
 
@@ -547,7 +576,7 @@ def _flat_threshold(scores: np.ndarray, y: np.ndarray, spec: LearnSpec) -> tuple
             if at.any() and y[at].mean() >= spec.target_precision:
                 return float(t), f"lowest score whose leads converted at {spec.target_precision:.0%} or more"
         return float(order[-1]), f"no score reaches a precision of {spec.target_precision:.0%}: the top score"
-    t = float(np.quantile(scores, 0.9))
+    t = float(round(np.quantile(scores, 0.9)))
     return t, "the top 10% of held-out leads (give --precision or --capacity to set it)"
 
 
