@@ -48,6 +48,10 @@ def learn_command(
             "--force", help="Set a learned MQL line even when the model does no better than chance."
         ),
     ] = False,
+    max_rules: Annotated[
+        int | None,
+        typer.Option("--max-rules", min=1, help="At most this many rules; the weakest fields go first."),
+    ] = None,
     every: Annotated[float, typer.Option(help="Days between snapshots (store).")] = 30.0,
     horizon: Annotated[float, typer.Option(help="Days in which a conversion counts (store).")] = 90.0,
     url: Annotated[str | None, typer.Option(help="Store URL (default $ACCORD_URL or accord.duckdb).")] = None,
@@ -61,7 +65,9 @@ def learn_command(
     if source not in ("store", "leads", "file"):
         raise ConfigError(f"--from must be store (or give --leads FILE), not {source!r}")
     capacity = capacity_from(capacity, reps, leads_per_rep)
-    spec = LearnSpec(capacity_per_month=capacity, target_precision=precision, seed=seed, force=force)
+    spec = LearnSpec(
+        capacity_per_month=capacity, target_precision=precision, seed=seed, force=force, max_rules=max_rules
+    )
     if leads is not None:
         if outcome is None:
             raise ConfigError("--leads needs --outcome COLUMN (and usually --id COLUMN)")

@@ -71,41 +71,45 @@ def _fill(upsert: str, source: str, only: str) -> str:
     return upsert.format(source=source, only=only, only_s=only.replace("n.lead_id", "s.lead_id"))
 
 
+def _function(name: str, body: str) -> str:
+    return f"""
+CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql
+SET search_path FROM CURRENT AS $$
+BEGIN
+    {body}
+    RETURN NULL;
+END $$;"""
+
+
 def _functions() -> str:
     out = []
     for base, state, upsert in _KEPT:
         fn = f"accord_keep_{state}"
+        made = [
+            _function(
+                f"{fn}_insert",
+                "IF NOT EXISTS (SELECT 1 FROM new_rows) THEN RETURN NULL; END IF;\n"
+                f"{_fill(upsert, 'new_rows', _ONLY.replace('old_rows', 'new_rows'))};",
+            ),
+            _function(
+                f"{fn}_delete",
+                "IF NOT EXISTS (SELECT 1 FROM old_rows) THEN RETURN NULL; END IF;\n"
+                f"DELETE FROM {state} WHERE lead_id IN (SELECT lead_id FROM old_rows);\n"
+                f"{_fill(upsert, base, _ONLY)};",
+            ),
+            _function(
+                f"{fn}_update",
+                f"DELETE FROM {state} "
+                "WHERE lead_id IN (SELECT lead_id FROM old_rows UNION SELECT lead_id FROM new_rows);\n"
+                f"{_fill(upsert, base, _EITHER)};",
+            ),
+            _function(
+                f"{fn}_truncate",
+                f"TRUNCATE {state};" + (f" UPDATE {SCORE} SET stage = NULL;" if state == STAGE else ""),
+            ),
+        ]
+        out.append("\n".join(made))
         out.append(f"""
-CREATE OR REPLACE FUNCTION {fn}_insert() RETURNS trigger LANGUAGE plpgsql
-SET search_path FROM CURRENT AS $$
-BEGIN
-    IF NOT EXISTS (SELECT 1 FROM new_rows) THEN RETURN NULL; END IF;
-    {_fill(upsert, "new_rows", _ONLY.replace("old_rows", "new_rows"))};
-    RETURN NULL;
-END $$;
-CREATE OR REPLACE FUNCTION {fn}_delete() RETURNS trigger LANGUAGE plpgsql
-SET search_path FROM CURRENT AS $$
-BEGIN
-    IF NOT EXISTS (SELECT 1 FROM old_rows) THEN RETURN NULL; END IF;
-    DELETE FROM {state} WHERE lead_id IN (SELECT lead_id FROM old_rows);
-    {_fill(upsert, base, _ONLY)};
-    RETURN NULL;
-END $$;
-CREATE OR REPLACE FUNCTION {fn}_update() RETURNS trigger LANGUAGE plpgsql
-SET search_path FROM CURRENT AS $$
-BEGIN
-    DELETE FROM {state}
-    WHERE lead_id IN (SELECT lead_id FROM old_rows UNION SELECT lead_id FROM new_rows);
-    {_fill(upsert, base, _EITHER)};
-    RETURN NULL;
-END $$;
-CREATE OR REPLACE FUNCTION {fn}_truncate() RETURNS trigger LANGUAGE plpgsql
-SET search_path FROM CURRENT AS $$
-BEGIN
-    TRUNCATE {state};
-    {f"UPDATE {SCORE} SET stage = NULL;" if state == STAGE else ""}
-    RETURN NULL;
-END $$;
 DROP TRIGGER IF EXISTS {fn}_i ON {base};
 DROP TRIGGER IF EXISTS {fn}_d ON {base};
 DROP TRIGGER IF EXISTS {fn}_u ON {base};
