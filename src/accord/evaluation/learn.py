@@ -294,9 +294,9 @@ def fit_points(design: Design, train: np.ndarray, y: np.ndarray, spec: LearnSpec
 
     Within a field, points follow the conversion rates the levels' rule descriptions quote
     (a level that converted better never gets fewer points: a number's bins, its categories,
-    missing). When more than `max_rules` levels
-    would carry points, the fields that make the least of the score are dropped (a category's
-    levels together, each touch feature alone) and the rest refitted, until the budget holds.
+    missing). Over `max_rules` rules, one half-life is kept per touch type, then the fields
+    whose points cost the least training AUC are dropped and the rest refitted, until the
+    budget holds.
     """
     keep = np.ones(design.X.shape[1], dtype=bool)
     grouped = {i for idx in design.groups.values() for i in idx}
