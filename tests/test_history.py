@@ -232,6 +232,10 @@ def test_rules_that_can_never_fire_on_the_store_are_named(
     text = GOLDEN_PACT.replace(
         "        - {id: freemail,",
         "        - {id: landing, field: lead.properties.landing_pge_id, equals: x, points: 5}\n"
+        "        - {id: both, all: [{field: lead.properties.budget, equals: approved},"
+        " {field: lead.properties.landing_pge_id, equals: x}], points: 5}\n"
+        "        - {id: either, any: [{field: lead.properties.budget, equals: approved},"
+        " {field: lead.properties.landing_pge_id, equals: x}], points: 5}\n"
         "        - {id: freemail,",
     ).replace(
         "        - {id: unsub,",
@@ -249,9 +253,15 @@ def test_rules_that_can_never_fire_on_the_store_are_named(
         "rule 'webinars' can never fire on this store: no touch in the store has touch_type 'webinar_live'"
         in (r.output)
     )
-    assert "rule 'budget'" not in r.output and "rule 'visit'" not in r.output
+    # `all:` needs the misspelt property too; `any:` fires on budget alone
+    assert (
+        "rule 'both' can never fire on this store: no lead in the store has a value for property" in r.output
+    )
+    assert (
+        "rule 'budget'" not in r.output and "rule 'visit'" not in r.output and "rule 'either'" not in r.output
+    )
     r = runner.invoke(app, ["score", "--pact", "p.yaml", "--as-of", AS_OF.isoformat()])
-    assert r.exit_code == 0 and r.output.count("can never fire") == 2
+    assert r.exit_code == 0 and r.output.count("can never fire") == 3
 
 
 def test_an_explanation_says_which_verdict_reset_engagement(duck: Store) -> None:

@@ -146,16 +146,6 @@ class FitRule(_Strict):
         """`account` when every condition reads the account (counted in its score), else `lead`."""
         return "account" if all(c.scope == "account" for c in self.tests) else "lead"
 
-    @property
-    def property_key(self) -> str | None:
-        """The property name for `*.properties.<key>` fields (a simple rule's)."""
-        return self.tests[0].property_key
-
-    @property
-    def column(self) -> str:
-        """The canonical column (`properties` for property fields; a simple rule's)."""
-        return self.tests[0].column
-
 
 class EngagementRule(_Strict):
     """Points for what a lead does (implicit criteria), matched on its touchpoints."""

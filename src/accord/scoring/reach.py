@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from accord.model.fields import property_expr
-from accord.pact.schema import Pact
+from accord.pact.schema import Condition, Pact
 from accord.store.connection import Store
 
 
@@ -28,7 +28,6 @@ def silent_rules(store: Store, pact: Pact, model: str = "default") -> list[Silen
     m = pact.model(model)
     out: list[SilentRule] = []
     found: dict[str, dict[str, int]] = {}
-    # Each condition by its own field: a compound rule is silent when one of its fields never has a value.
     tests = [(f"{r.id}__{j}", r, c) for r in m.fit.rules for j, c in enumerate(r.tests)]
     for scope, name in (("lead", "leads"), ("account", "accounts")):
         t = store.table(name)
@@ -42,13 +41,19 @@ def silent_rules(store: Store, pact: Pact, model: str = "default") -> list[Silen
         found[scope] = t.aggregate(_rows=t.count(), **counts).to_pyarrow().to_pylist()[0]
     if not found["lead"]["_rows"]:
         return out
-    said: set[str] = set()
+    empty: dict[str, list[Condition]] = {}
     for key, r, c in tests:
-        if not found[c.scope][key] and r.id not in said:
-            said.add(r.id)
-            what = f"property {c.property_key!r}" if c.property_key else f"{c.field}"
-            hint = " (a misspelt key?)" if c.property_key else ""
-            out.append(SilentRule(r.id, f"no {c.scope} in the store has a value for {what}{hint}"))
+        if not found[c.scope][key]:
+            empty.setdefault(r.id, []).append(c)
+    for r in m.fit.rules:
+        # An `all:` rule needs every field, an `any:` rule one of them.
+        silent = empty.get(r.id, [])
+        if not silent or (r.combine == "any" and len(silent) < len(r.tests)):
+            continue
+        c = silent[0]
+        what = f"property {c.property_key!r}" if c.property_key else f"{c.field}"
+        hint = " (a misspelt key?)" if c.property_key else ""
+        out.append(SilentRule(r.id, f"no {c.scope} in the store has a value for {what}{hint}"))
     if m.engagement.rules:
         tp = store.table("touchpoints")
         kinds = ("touch_type", "channel", "team")
