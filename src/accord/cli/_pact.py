@@ -126,22 +126,14 @@ def submit_command(
     file: Annotated[Path, typer.Argument(help="Pact YAML file.")], by: ByOpt = None, url: UrlOpt = None
 ) -> None:
     """Submit a pact version to the store, where marketing and sales can approve it."""
-    from accord.pact import load_pact, registry
+    from accord.pact import load_pact
     from accord.store import connect
-    from accord.workflows.pacts import record_from_cli
+    from accord.workflows.pacts import submit_pact
 
     load_pact(file)  # a file that does not validate is refused with its lines, before the store is opened
     text = file.read_text(encoding="utf-8")
-    who = _who(by)
     with connect(url) as store:
-        v = record_from_cli(
-            store,
-            lambda t: registry.submit(store, text, by=who, where=str(file), tx=t),
-            actor=who or "cli",
-            action="pacts.submit",
-            event="pact.submitted",
-            after=lambda v: {"content_hash": v.content_hash},
-        )
+        v = submit_pact(store, text, by=_who(by), where=str(file))
     console.print(f"submitted {v.label}; {_approval_state(v)}", highlight=False)
 
 
@@ -163,19 +155,11 @@ def approve_command(
     url: UrlOpt = None,
 ) -> None:
     """Approve a submitted version's exact content for one team."""
-    from accord.pact import registry
     from accord.store import connect
-    from accord.workflows.pacts import record_from_cli
+    from accord.workflows.pacts import approve_pact
 
     with connect(url) as store:
-        v = record_from_cli(
-            store,
-            lambda t: registry.approve(store, version, team, by=by, comment=comment, tx=t),
-            actor=by,
-            action=f"pacts.approve.{team}",
-            event="pact.approved",
-            after=lambda _: {"team": team},
-        )
+        v = approve_pact(store, version, team, by=by, comment=comment)
     console.print(f"{team} approved {v.label} ({by}); {_approval_state(v)}", highlight=False)
 
 
@@ -183,20 +167,11 @@ def approve_command(
 @friendly
 def activate_command(version: VersionArg, by: ByOpt = None, url: UrlOpt = None) -> None:
     """Put a version in force: refused unless marketing and sales both approved its content."""
-    from accord.pact import registry
     from accord.store import connect
-    from accord.workflows.pacts import record_from_cli
+    from accord.workflows.pacts import activate_pact
 
-    who = _who(by)
     with connect(url) as store:
-        v = record_from_cli(
-            store,
-            lambda t: registry.activate(store, version, by=who, tx=t),
-            actor=who or "cli",
-            action="pacts.activate",
-            event="pact.activated",
-            after=lambda v: {"content_hash": v.content_hash},
-        )
+        v = activate_pact(store, version, by=_who(by))
     signed = ", ".join(f"{a.team} ({a.by}, {a.at:%Y-%m-%d})" for a in v.approvals)
     console.print(f"{v.label} is now the active pact; approved by {signed}", highlight=False)
 

@@ -10,11 +10,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from accord.errors import NoActivePactError
-from accord.pact import load_pact
+from accord.pact import load_pact, registry
 from accord.pact.registry import PactVersion, active_pact
 from accord.pact.schema import Pact
 from accord.store.connection import Store
 from accord.store.rows import Rows, Tx
+from accord.workflows.access import audit, prepare
+from accord.workflows.webhooks import emit
 
 
 class ChosenPact(BaseModel):
@@ -88,54 +90,108 @@ def diff_with_active(store: Store, ref: str) -> PactDiffView:
     )
 
 
-Change = Callable[[Tx | None], PactVersion]
-"""A registry call (submit, approve, activate) writing its row in the transaction it is given."""
-
-
-def record(
+def submit_pact(
     store: Store,
-    rows: Rows,
-    change: Change,
+    text: str,
+    *,
+    by: str | None,
+    role: str | None = None,
+    via: str = "cli",
+    where: str = "<pact>",
+    rows: Rows | None = None,
+) -> PactVersion:
+    """Submit a draft: its version row, audit entry and `pact.submitted` event in one transaction."""
+    return _record(
+        store,
+        rows,
+        lambda t: registry.submit(store, text, by=by, via=via, where=where, tx=t),
+        actor=by or via,
+        role=role,
+        action="pacts.submit",
+        event="pact.submitted",
+        after=lambda v: {"content_hash": v.content_hash},
+    )
+
+
+def approve_pact(
+    store: Store,
+    ref: str,
+    team: str,
+    *,
+    by: str,
+    role: str | None = None,
+    via: str = "cli",
+    comment: str | None = None,
+    rows: Rows | None = None,
+) -> PactVersion:
+    """Approve for one team: the approval, audit entry and `pact.approved` event in one transaction."""
+    return _record(
+        store,
+        rows,
+        lambda t: registry.approve(store, ref, team, by=by, via=via, comment=comment, tx=t),
+        actor=by,
+        role=role,
+        action=f"pacts.approve.{team}",
+        event="pact.approved",
+        after=lambda _: {"team": team},
+    )
+
+
+def activate_pact(
+    store: Store,
+    ref: str,
+    *,
+    by: str | None,
+    role: str | None = None,
+    via: str = "cli",
+    rows: Rows | None = None,
+) -> PactVersion:
+    """Put a version in force: the activation, audit entry and `pact.activated` event in one transaction."""
+    return _record(
+        store,
+        rows,
+        lambda t: registry.activate(store, ref, by=by, via=via, tx=t),
+        actor=by or via,
+        role=role,
+        action="pacts.activate",
+        event="pact.activated",
+        after=lambda v: {"content_hash": v.content_hash},
+    )
+
+
+def _record(
+    store: Store,
+    rows: Rows | None,
+    change: Callable[[Tx | None], PactVersion],
     *,
     actor: str,
     role: str | None,
     action: str,
     event: str,
     after: Callable[[PactVersion], dict[str, Any]],
-    at: datetime | None = None,
 ) -> PactVersion:
-    """The registry's row, its audit entry and its event in one transaction: no event without its change."""
-    from accord.pact.registry import ensure_tables
-    from accord.workflows.access import audit
-    from accord.workflows.webhooks import emit
+    """The registry's row, its audit entry and its event in one transaction: no event without its change.
 
-    ensure_tables(store)
-    at = at or datetime.now(UTC).replace(tzinfo=None)
+    Without `rows` (a command) the store's own are opened, so a running service's webhooks hear of
+    it too; Spark keeps no outbox.
+    """
+    if rows is None:
+        if store.engine == "spark":
+            return change(None)
+        own = Rows(store, pool_size=1)
+        try:
+            prepare(own)
+            return _record(
+                store, own, change, actor=actor, role=role, action=action, event=event, after=after
+            )
+        finally:
+            own.close()
+    registry.ensure_tables(store)
+    at = datetime.now(UTC).replace(tzinfo=None)
     with rows.tx() as t:
         v = change(t)
-        audit(t, actor, role, action, v.label, None, after(v), at)
+        said = after(v)
+        audit(t, actor, role, action, v.label, None, said, at)
         data = {"pact": v.pact, "version": v.version, "content_hash": v.content_hash, "by": actor}
-        emit(t, event, data | after(v), at)
+        emit(t, event, data | said, at)
     return v
-
-
-def record_from_cli(
-    store: Store,
-    change: Change,
-    *,
-    actor: str,
-    action: str,
-    event: str,
-    after: Callable[[PactVersion], dict[str, Any]],
-) -> PactVersion:
-    """`record` for a command: a running service's webhooks hear of it; Spark keeps no outbox."""
-    if store.engine == "spark":
-        return change(None)
-    from accord.workflows.access import prepare
-
-    rows = Rows(store, pool_size=1)
-    try:
-        prepare(rows)
-        return record(store, rows, change, actor=actor, role=None, action=action, event=event, after=after)
-    finally:
-        rows.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import nullcontext
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Body, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -12,11 +12,10 @@ from fastapi.concurrency import run_in_threadpool
 from accord.pact import registry
 from accord.pact.registry import PactVersion
 from accord.service.deps import Activator, Approver, AppState, Reader, State, Submitter
-from accord.store.rows import Tx
 from accord.workflows.access import TEAM_OF_ROLE
 from accord.workflows.jobs import Job, get_job, start_rescore
 from accord.workflows.live import now
-from accord.workflows.pacts import PactDiffView, diff_with_active, record
+from accord.workflows.pacts import PactDiffView, activate_pact, approve_pact, diff_with_active, submit_pact
 
 router = APIRouter(prefix="/v1", tags=["pacts"])
 T = TypeVar("T")
@@ -34,29 +33,12 @@ async def heavy(s: State, fn: Callable[[], T]) -> T:
     return await run_in_threadpool(run)
 
 
-async def recorded(
-    s: State,
-    who: Any,
-    action: str,
-    event: str,
-    change: Callable[[Tx | None], PactVersion],
-    after: Callable[[PactVersion], dict[str, Any]],
-) -> PactVersion:
-    """The change, its audit entry and its event in one transaction, apart from other Ibis work."""
+async def recorded(s: State, change: Callable[[], PactVersion]) -> PactVersion:
+    """A pact change (with its audit entry and event) apart from other Ibis work."""
 
     def run() -> PactVersion:
         with s.heavy, s.rows.write_lock if s.rows.engine == "duckdb" else nullcontext():
-            return record(
-                s.store,
-                s.rows,
-                change,
-                actor=who.name,
-                role=who.role,
-                action=action,
-                event=event,
-                after=after,
-                at=now(),
-            )
+            return change()
 
     return await run_in_threadpool(run)
 
@@ -85,11 +67,9 @@ async def submit(request: Request, s: AppState, who: Submitter) -> PactVersion:
         raise HTTPException(422, "the pact must be UTF-8 YAML") from None
     return await recorded(
         s,
-        who,
-        "pacts.submit",
-        "pact.submitted",
-        lambda t: registry.submit(s.store, text, by=who.name, via=f"api:{who.name}", where="pact", tx=t),
-        lambda v: {"content_hash": v.content_hash},
+        lambda: submit_pact(
+            s.store, text, by=who.name, role=who.role, via=f"api:{who.name}", where="pact", rows=s.rows
+        ),
     )
 
 
@@ -129,13 +109,16 @@ async def approve(
         raise HTTPException(403, f"a {who.role} key approves for {signed_for}, not {team}")
     return await recorded(
         s,
-        who,
-        f"pacts.approve.{signed_for}",
-        "pact.approved",
-        lambda t: registry.approve(
-            s.store, version, signed_for, by=who.name, via=f"api:{who.name}", comment=comment, tx=t
+        lambda: approve_pact(
+            s.store,
+            version,
+            signed_for,
+            by=who.name,
+            role=who.role,
+            via=f"api:{who.name}",
+            comment=comment,
+            rows=s.rows,
         ),
-        lambda _: {"team": signed_for},
     )
 
 
@@ -144,11 +127,9 @@ async def activate(version: Ref, s: AppState, who: Activator) -> Job:
     """409 unless both teams approved this exact content; starts the rescore job."""
     v = await recorded(
         s,
-        who,
-        "pacts.activate",
-        "pact.activated",
-        lambda t: registry.activate(s.store, version, by=who.name, via=f"api:{who.name}", tx=t),
-        lambda v: {"content_hash": v.content_hash},
+        lambda: activate_pact(
+            s.store, version, by=who.name, role=who.role, via=f"api:{who.name}", rows=s.rows
+        ),
     )
     s.live.forget_active()
     pact = s.live.pact(v.content_hash)
