@@ -37,7 +37,7 @@ CREATE INDEX IF NOT EXISTS accord_ix_lead_score_queue
 _STAGE_UPSERT = f"""
     INSERT INTO {STAGE} (lead_id, stage, changed_at)
     SELECT DISTINCT ON (lead_id) lead_id, to_stage, changed_at FROM {{source}} n
-    WHERE lead_id IS NOT NULL AND to_stage IS NOT NULL AND changed_at IS NOT NULL {{only}}
+    WHERE lead_id IS NOT NULL AND to_stage IS NOT NULL AND changed_at IS NOT NULL {{only_n}}
     ORDER BY lead_id, changed_at DESC, to_stage DESC
     ON CONFLICT (lead_id) DO UPDATE SET stage = EXCLUDED.stage, changed_at = EXCLUDED.changed_at
     WHERE (EXCLUDED.changed_at, EXCLUDED.stage) > ({STAGE}.changed_at, {STAGE}.stage);
@@ -54,7 +54,7 @@ _SCORE_UPSERT = f"""
            n.engagement, st.stage
     FROM {{source}} n LEFT JOIN {STAGE} st ON st.lead_id = n.lead_id
     WHERE n.lead_id IS NOT NULL AND n.pact IS NOT NULL AND n.pact_version IS NOT NULL
-          AND n.model IS NOT NULL AND n.as_of IS NOT NULL {{only}}
+          AND n.model IS NOT NULL AND n.as_of IS NOT NULL {{only_n}}
     ORDER BY n.pact, n.pact_version, n.model, n.lead_id, n.as_of DESC
     ON CONFLICT (pact, pact_version, model, lead_id) DO UPDATE SET
         as_of = EXCLUDED.as_of, score = EXCLUDED.score, grade = EXCLUDED.grade, band = EXCLUDED.band,
@@ -62,13 +62,14 @@ _SCORE_UPSERT = f"""
     WHERE EXCLUDED.as_of >= {SCORE}.as_of
 """
 
-_ONLY = "AND n.lead_id IN (SELECT lead_id FROM old_rows)"
-_EITHER = "AND n.lead_id IN (SELECT lead_id FROM old_rows UNION SELECT lead_id FROM new_rows)"
 _KEPT = (("stage_changes", STAGE, _STAGE_UPSERT), ("lead_scores", SCORE, _SCORE_UPSERT))
 
 
-def _fill(upsert: str, source: str, only: str) -> str:
-    return upsert.format(source=source, only=only, only_s=only.replace("n.lead_id", "s.lead_id"))
+def _fill(upsert: str, source: str, *changed: str) -> str:
+    """The upsert from `source`, for the leads of the transition tables `changed` (none: every lead)."""
+    leads = " UNION ".join(f"SELECT lead_id FROM {c}" for c in changed)
+    only = {f"only_{a}": f"AND {a}.lead_id IN ({leads})" if changed else "" for a in ("n", "s")}
+    return upsert.format(source=source, **only)
 
 
 def _function(name: str, body: str) -> str:
@@ -89,19 +90,19 @@ def _functions() -> str:
             _function(
                 f"{fn}_insert",
                 "IF NOT EXISTS (SELECT 1 FROM new_rows) THEN RETURN NULL; END IF;\n"
-                f"{_fill(upsert, 'new_rows', _ONLY.replace('old_rows', 'new_rows'))};",
+                f"{_fill(upsert, 'new_rows', 'new_rows')};",
             ),
             _function(
                 f"{fn}_delete",
                 "IF NOT EXISTS (SELECT 1 FROM old_rows) THEN RETURN NULL; END IF;\n"
                 f"DELETE FROM {state} WHERE lead_id IN (SELECT lead_id FROM old_rows);\n"
-                f"{_fill(upsert, base, _ONLY)};",
+                f"{_fill(upsert, base, 'old_rows')};",
             ),
             _function(
                 f"{fn}_update",
                 f"DELETE FROM {state} "
                 "WHERE lead_id IN (SELECT lead_id FROM old_rows UNION SELECT lead_id FROM new_rows);\n"
-                f"{_fill(upsert, base, _EITHER)};",
+                f"{_fill(upsert, base, 'old_rows', 'new_rows')};",
             ),
             _function(
                 f"{fn}_truncate",
@@ -122,7 +123,7 @@ CREATE TRIGGER {fn}_u AFTER UPDATE ON {base} REFERENCING OLD TABLE AS old_rows N
     FOR EACH STATEMENT EXECUTE FUNCTION {fn}_update();
 CREATE TRIGGER {fn}_t AFTER TRUNCATE ON {base} FOR EACH STATEMENT EXECUTE FUNCTION {fn}_truncate();
 TRUNCATE {state};
-{_fill(upsert, base, "")};
+{_fill(upsert, base)};
 """)
     return "\n".join(out)
 

@@ -14,7 +14,7 @@ import json
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -606,7 +606,9 @@ class Live:
         before = self._latest_scores(t, list(scores), pact)
         t.append(LEAD_SCORES, score_rows)
         t.append(STAGE_CHANGES, stage_rows)
-        self._score_events(t, pact, out, before, as_of, self._sentences_of(pact, ppl, scores, as_of))
+        new = [lid for lid, s in out.items() if s.became_mql]
+        said = self._sentences_of(pact, ppl, scores, new, as_of)
+        self._score_events(t, pact, out, before, as_of, said)
         if self.resident is not None:
             self.resident.absorb("stage_changes", stage_rows)
             self.resident.absorb("lead_scores", score_rows)
@@ -637,11 +639,9 @@ class Live:
         scored: dict[str, LiveScore],
         before: dict[str, tuple[str, int]],
         at: datetime,
-        sentences: Callable[[list[str]], dict[str, str]],
+        said: dict[str, str],
     ) -> None:
         """`lead.mql` for each new MQL (with its sentence); `lead.score_changed` when grade or band moved."""
-        new = [lid for lid, s in scored.items() if s.became_mql]
-        said = sentences(new) if new else {}
         for lid, s in scored.items():
             base = {
                 "lead_id": lid,
@@ -658,35 +658,17 @@ class Live:
             if old is not None and old != (s.grade, s.band):
                 emit(t, "lead.score_changed", base | {"grade_before": old[0], "band_before": old[1]}, at)
 
-    def _sentences_in(
-        self, t: Tx, pact: Pact, lead_ids: list[str], at: datetime, *, memory: bool
-    ) -> dict[str, str]:
-        """Each lead's sentence, inside a transaction.
-
-        `memory`: from what the process keeps (the touches rules count and sales' touches in the
-        scoring window, what a sentence names) instead of reading the store.
-        """
-        ppl = self._people(t, pact, lead_ids, at, memory=memory)
-        scored = self._score_with_colleagues(pact, ppl, [i for i in lead_ids if i in ppl.leads], at)
-        return self._sentences_of(pact, ppl, scored, at)(list(scored))
-
     def _sentences_of(
-        self, pact: Pact, ppl: _People, scored: dict[str, LeadScore], at: datetime
-    ) -> Callable[[list[str]], dict[str, str]]:
-        """The sentences of some of the leads just scored, from what scored them (nothing read again)."""
-
-        def said(lead_ids: list[str]) -> dict[str, str]:
-            out = {}
-            for lid in lead_ids:
-                lead = ppl.leads[lid]
-                account = ppl.accounts.get(lead["account_id"]) if lead["account_id"] else None
-                touches, verdicts = ppl.touches.get(lid, []), ppl.feedback.get(lid, [])
-                out[lid] = explain(
-                    pact, scored[lid], lead, account, touches, at, self.model, verdicts
-                ).sentence
-            return out
-
-        return said
+        self, pact: Pact, ppl: _People, scored: dict[str, LeadScore], lead_ids: list[str], at: datetime
+    ) -> dict[str, str]:
+        """The sentences of leads just scored, from what scored them (nothing read again)."""
+        out = {}
+        for lid in lead_ids:
+            lead = ppl.leads[lid]
+            account = ppl.accounts.get(lead["account_id"]) if lead["account_id"] else None
+            touches, verdicts = ppl.touches.get(lid, []), ppl.feedback.get(lid, [])
+            out[lid] = explain(pact, scored[lid], lead, account, touches, at, self.model, verdicts).sentence
+        return out
 
     def _score_with_colleagues(
         self, pact: Pact, ppl: _People, ids: list[str], as_of: datetime
@@ -971,8 +953,12 @@ class Live:
         """Each lead's one-line sentence now (or at `as_of`), scored together in one read."""
         if not lead_ids:
             return {}
+        at = as_of or now()
         with self.rows.tx(write=False) as t:
-            return self._sentences_in(t, self.active(t), list(lead_ids), as_of or now(), memory=False)
+            pact = self.active(t)
+            ppl = self._people(t, pact, list(lead_ids), at)
+            found = [i for i in lead_ids if i in ppl.leads]
+            return self._sentences_of(pact, ppl, self._score_with_colleagues(pact, ppl, found, at), found, at)
 
     def history(self, lead_id: str) -> LeadHistory:
         """Every change of the lead's stored score (active pact's name, every version), rule by rule."""
