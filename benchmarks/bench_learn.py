@@ -23,7 +23,7 @@ import pandas as pd
 from accord.demo import demo_pact
 from accord.evaluation import BacktestSpec
 from accord.evaluation.compare import compare_pacts
-from accord.evaluation.learn import Learned, learn_from_frame, learn_from_store
+from accord.evaluation.learn import Learned, learn_from_frame, learn_from_store, reference_frame
 from accord.evaluation.metrics import auc
 from accord.model.tables import TABLES
 from accord.store import connect
@@ -62,11 +62,9 @@ def references(learned: Learned, seed: int) -> dict[str, float]:
     if design.raw is None or train is None or y is None:
         raise SystemExit("the learned pact carries no split to compare on")
     test = ~train
-    raw = design.raw.copy()
-    for c in raw.columns:
-        if c in design.numeric or raw[c].dtype.kind in "fi":
-            raw[c] = pd.to_numeric(raw[c], errors="coerce").astype(float)
-        else:
+    raw = reference_frame(design)
+    for c in raw.columns:  # missing as a category of its own, as the pact's levels have it
+        if raw[c].dtype == "category":
             raw[c] = raw[c].astype("string").fillna("(missing)").astype("category")
     out = {}
     logistic = LogisticRegression(max_iter=5000).fit(design.X[train], y[train])

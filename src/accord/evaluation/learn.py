@@ -374,19 +374,26 @@ def _fit_kept(
     return PointsModel(design, points, intercept, scale)
 
 
-def reference_auc(design: Design, train: np.ndarray, test: np.ndarray, y: np.ndarray, seed: int) -> float:
-    """AUC of gradient boosting on the same features and split (the quality bar)."""
+def reference_frame(design: Design) -> pd.DataFrame:
+    """The features before encoding, as reference models take them: numbers, and categories."""
     assert design.raw is not None  # noqa: S101 - built by design_from_frame
     raw = design.raw.copy()
-    categorical = []
     for c in raw.columns:
         if c in design.numeric or raw[c].dtype.kind in "fi":
-            raw[c] = pd.to_numeric(raw[c], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-            categorical.append(False)
+            raw[c] = pd.to_numeric(raw[c], errors="coerce").astype(float)
         else:
-            codes = raw[c].astype("category").cat.codes.astype(float)
+            raw[c] = raw[c].astype("category")
+    return raw
+
+
+def reference_auc(design: Design, train: np.ndarray, test: np.ndarray, y: np.ndarray, seed: int) -> float:
+    """AUC of gradient boosting on the same features and split (the quality bar)."""
+    raw = reference_frame(design)
+    categorical = [raw[c].dtype == "category" for c in raw.columns]
+    for c, is_cat in zip(raw.columns, categorical, strict=True):
+        if is_cat:
+            codes = raw[c].cat.codes.astype(float)
             raw[c] = codes.mask(codes < 0)
-            categorical.append(True)
     gbm = HistGradientBoostingClassifier(categorical_features=categorical, random_state=seed)
     gbm.fit(raw.to_numpy()[train], y[train])
     return auc(gbm.predict_proba(raw.to_numpy()[test])[:, 1], y[test])
