@@ -218,19 +218,27 @@ def _log_run(store: Store, pact: Pact, r: RunResult, started: datetime) -> None:
     )
 
 
+def latest_stages(stage_changes: ir.Table, as_of: datetime) -> ir.Table:
+    """Each lead's stage at `as_of`: `lead_id`, `stage`, `changed_at`.
+
+    Its latest change, by time, then by stage name (as every reader of stages orders them).
+    """
+    past = stage_changes.filter(stage_changes.changed_at <= as_of)
+    ranked = past.mutate(
+        _n=ibis.row_number().over(
+            group_by=past.lead_id, order_by=[past.changed_at.desc(), past.to_stage.desc()]
+        )
+    )
+    return ranked.filter(ranked._n == 0).select("lead_id", "changed_at", stage=ranked.to_stage)
+
+
 def _mql_changes(store: Store, pact: Pact, scores: ir.Table, as_of: datetime, run_id: str) -> ir.Table:
     """An `mql` stage change for each lead that meets the definition and may (re)qualify."""
     sc = store.table("stage_changes")
     cand = scores.filter(scores.is_mql)
     # Only the MQL candidates' stage histories are ranked, not every lead's.
-    past = sc.filter(sc.changed_at <= as_of).semi_join(cand.select("lead_id"), "lead_id")
-    latest = past.mutate(
-        _n=ibis.row_number().over(
-            group_by=past.lead_id, order_by=[past.changed_at.desc(), past.to_stage.desc()]
-        )
-    )
-    latest = latest.filter(latest._n == 0).select(
-        "lead_id", last_stage=latest.to_stage, last_at=latest.changed_at
+    latest = latest_stages(sc.semi_join(cand.select("lead_id"), "lead_id"), as_of).select(
+        "lead_id", last_stage="stage", last_at="changed_at"
     )
     wait = timedelta(days=pact.recycle.min_days_before_mql)
     cand = cand.left_join(latest, cand.lead_id == latest.lead_id).select(

@@ -204,14 +204,11 @@ def _export_for_crm(
     import ibis
 
     from accord.scoring.crm import write_crm_file
+    from accord.scoring.run import latest_stages
 
     leads = store.table("leads").select("id", "email")
-    sc = store.table("stage_changes")
-    sc = sc.filter(sc.changed_at <= latest)
-    ranked = sc.mutate(
-        rn=ibis.row_number().over(group_by=sc.lead_id, order_by=[sc.changed_at.desc(), sc.to_stage.desc()])
-    )
-    stage = ranked.filter(ranked.rn == 0).select(stage_lead=ranked.lead_id, stage=ranked.to_stage)
+    current = latest_stages(store.table("stage_changes"), latest)
+    stage = current.select(stage_lead=current.lead_id, stage=current.stage)
     joined = scores.join(leads, scores.lead_id == leads.id).left_join(
         stage, scores.lead_id == stage.stage_lead
     )
