@@ -11,6 +11,7 @@ import base64
 import gc
 import hashlib
 import json
+import logging
 import threading
 import time
 from collections import defaultdict
@@ -77,6 +78,9 @@ def now() -> datetime:
 
 ACTIVE_TTL_SECONDS = 1.0
 """How long a process trusts the active pact it read (another worker may activate one)."""
+
+
+_log = logging.getLogger(__name__)
 
 
 # ------------------------------------------------------------------------------- results
@@ -779,7 +783,14 @@ class Live:
         """The memory follows writes as they are made: rolled back, it is void."""
         if self.resident is not None:
             self.resident = None  # reads go to the store until it is loaded again
-            threading.Thread(target=self.keep_resident, daemon=True).start()
+            threading.Thread(target=self._reload, daemon=True).start()
+
+    def _reload(self) -> None:
+        """Load the memory again in the background; until it is, reads go to the store."""
+        try:
+            self.keep_resident()
+        except Exception as e:  # a store closed under it (shutdown) or unreachable: stay on the store
+            _log.warning("the in-memory copy of the store was not reloaded (%s); reading the store", e)
 
     def _check_references(
         self, t: Tx, spec: TableSpec, rows: list[tuple[int, dict[str, Any]]], results: list[ItemResult]
