@@ -31,6 +31,20 @@ def test_urls_parse_into_engine_settings(monkeypatch: pytest.MonkeyPatch) -> Non
     assert pg.options == {"sslmode": "require"}
     assert parse_url("spark://local[2]").target == "local[2]"
     assert parse_url("spark://master:7077").target == "spark://master:7077"
+    sp = parse_url("spark://127.0.0.1:7077?warehouse=/data/wh&database=crm&memory=8g")
+    assert (sp.engine, sp.target, sp.options) == (
+        "spark",
+        "spark://127.0.0.1:7077",
+        {"warehouse": "/data/wh", "database": "crm", "memory": "8g"},
+    )
+    assert Store(None, sp).describe() == (
+        "spark://127.0.0.1:7077, warehouse /data/wh, catalog kept in /data/wh/.metastore, database crm"
+    )
+    sc = parse_url("sc://spark.example:15002?catalog=main&database=crm")
+    assert (sc.engine, sc.target) == ("spark", "sc://spark.example:15002")
+    assert Store(None, sc).describe() == (
+        "sc://spark.example:15002, the server's warehouse and catalog, database main.crm"
+    )
     monkeypatch.setenv("ACCORD_URL", "spark://local[1]")
     assert parse_url(None).engine == "spark"
 
@@ -41,6 +55,9 @@ def test_urls_parse_into_engine_settings(monkeypatch: pytest.MonkeyPatch) -> Non
         ("mysql://x/y", "unknown engine 'mysql'.*valid: duckdb://, postgresql://, spark://"),
         ("just-a-name", "expected duckdb://PATH"),
         ("postgresql://u@h/db?schema=a;drop", "not a plain SQL identifier"),
+        ("spark://local[2]?database=a-b", "database 'a-b' .* is not a plain SQL identifier"),
+        ("spark://local[2]?warehous=/x", "unknown Spark option 'warehous'.*valid: warehouse, catalog"),
+        ("sc://", "names no Spark Connect server"),
     ],
 )
 def test_bad_urls_say_what_is_valid(url: str, message: str) -> None:

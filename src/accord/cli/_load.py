@@ -47,8 +47,14 @@ def print_result(r: LoadResult) -> None:
 
 @friendly
 def load_command(
-    table: Annotated[str, typer.Argument(help=f"Canonical table: {', '.join(TABLE_NAMES)}.")],
-    file: Annotated[Path, typer.Argument(help="CSV, Parquet or JSON Lines file.")],
+    table: Annotated[
+        str,
+        typer.Argument(help=f"Canonical table: {', '.join(TABLE_NAMES)}; or all, with a folder as FILE."),
+    ],
+    file: Annotated[
+        Path,
+        typer.Argument(help="CSV, Parquet or JSON Lines file; for all, a folder of <table>.parquet files."),
+    ],
     mapping: Annotated[
         str | None,
         typer.Option(help=f"Mapping YAML, or a preset: {', '.join(preset_names())}."),
@@ -57,8 +63,20 @@ def load_command(
     rejects: Annotated[Path | None, typer.Option(help="Where to write rejected rows.")] = None,
 ) -> None:
     """Load FILE into TABLE; bad rows go to a rejects file with their reasons."""
-    from accord.store import connect, load_file
+    from accord.store import connect, load_file, load_folder
 
+    if table == "all":
+        if mapping is not None or rejects is not None:
+            raise typer.BadParameter("load all reads canonical files as they are: no --mapping or --rejects")
+        store = connect(url)
+        try:
+            results = load_folder(store, file, on_table=lambda _name, r: print_result(r))
+        finally:
+            store.close()
+        if not any(r.loaded for r in results.values()):
+            err.print("[bold red]nothing could be loaded[/]: see the reasons above")
+            raise typer.Exit(1)
+        return
     store = connect(url)
     try:
         result = load_file(store, table, file, mapping, rejects_path=rejects)

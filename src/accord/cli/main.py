@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from accord.cli._attribute import attribute_command
@@ -25,6 +27,21 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+@app.callback()
+def main(
+    verbose: bool = typer.Option(
+        False, "--verbose", help="Show the engine's own logs and progress bars (Spark's are hidden)."
+    ),
+) -> None:
+    """Lead scoring and multi-touch attribution that sales and marketing agree on."""
+    if verbose:
+        from accord.store.connection import VERBOSE
+
+        os.environ[VERBOSE] = "1"
+
+
 app.command("demo")(demo_command)
 app.command("generate")(generate_command)
 app.command("load")(load_command)

@@ -176,7 +176,9 @@ def design_from_frame(df: pd.DataFrame, columns: dict[str, str], spec: LearnSpec
                     cols.append(hit.astype(float))
         else:
             shares = present.value_counts() / n
-            kept = [v for v in shares.index if shares[v] >= spec.min_share][: spec.max_levels]
+            # Most common first, ties by value: the order rows arrive in (engines differ) never shows.
+            ranked = sorted(shares.index, key=lambda v: (-shares[v], str(v)))
+            kept = [v for v in ranked if shares[v] >= spec.min_share][: spec.max_levels]
             grouped = text.astype(object)
             grouped[text.notna() & ~text.isin(kept)] = "(other)"
             raw[attribute] = grouped
@@ -719,7 +721,7 @@ def _store_frame(store: Store) -> tuple[pd.DataFrame, dict[str, str]]:
     )
     props = leads.properties.dropna().map(_json_keys)
     keys = pd.Series([k for ks in props for k in ks]).value_counts()
-    for key in keys[keys >= 0.05 * len(leads)].index:
+    for key in sorted(keys[keys >= 0.05 * len(leads)].index):
         # Read as the scorer reads it, so a learned rule fires on exactly the leads it was fitted on.
         df[f"prop__{key}"] = leads.properties.map(lambda t, k=key: property_value(t, k))
         columns[f"prop__{key}"] = f"lead.properties.{key}"

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import uuid
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -32,6 +36,20 @@ ENV_URL = "ACCORD_URL"
 """Environment variable that overrides the default URL."""
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+SPARK_OPTIONS = ("warehouse", "catalog", "database", "metastore", "memory")
+"""The query options a Spark URL may carry."""
+
+METASTORE_DIR = ".metastore"
+"""The embedded catalog's folder inside the warehouse: the tables and what names them move together."""
+
+VERBOSE = "ACCORD_VERBOSE"
+"""Set (by `accord --verbose`) to let an engine print its own logs and progress bars."""
+
+SPARK_LOG = ".spark.log"
+"""The last process's JVM output, in the warehouse (`accord --verbose` prints it instead)."""
+
+_QUIET_LOG4J = Path(__file__).with_name("spark-log4j2.properties")
 
 
 @dataclass(frozen=True)
@@ -56,7 +74,11 @@ def parse_url(url: str | os.PathLike[str] | None) -> ParsedUrl:
     Accepted forms: ``None`` (``$ACCORD_URL`` or ``duckdb://accord.duckdb``),
     ``duckdb://PATH`` or a path ending in ``.duckdb``, ``duckdb://:memory:``,
     ``postgresql://user:pw@host:port/db?schema=NAME``, and
-    ``spark://local[2]`` or ``spark://HOST:7077`` (``?warehouse=DIR``).
+    ``spark://local[2]`` or ``spark://HOST:7077`` (options below), and a Spark Connect
+    server ``sc://HOST:15002``. Spark options: ``warehouse=DIR`` (default ``./spark-warehouse``),
+    ``catalog=NAME`` and ``database=NAME`` (where the tables live; default the session's),
+    ``metastore=thrift://HOST:9083`` (a shared Hive metastore instead of the one kept in the
+    warehouse) and ``memory=4g`` (the driver's memory).
     """
     raw = os.fspath(url) if url is not None else os.environ.get(ENV_URL, DEFAULT_URL)
     if raw.endswith(".duckdb") and "://" not in raw:
@@ -88,12 +110,24 @@ def parse_url(url: str | os.PathLike[str] | None) -> ParsedUrl:
             database=parts.path.lstrip("/") or None,
             schema=schema,
         )
-    if scheme == "spark":
+    if scheme in {"spark", "sc"}:
         master, _, query = rest.partition("?")
+        opts = _query(query)
+        if unknown := sorted(set(opts) - set(SPARK_OPTIONS)):
+            raise ConfigError(
+                f"unknown Spark option {unknown[0]!r} in {raw!r}; valid: {', '.join(SPARK_OPTIONS)}"
+            )
+        for key in ("catalog", "database"):
+            if key in opts and not _IDENT.match(opts[key]):
+                raise ConfigError(f"{key} {opts[key]!r} in {raw!r} is not a plain SQL identifier")
+        if scheme == "sc":  # Spark Connect: the server owns the catalog
+            if not master:
+                raise ConfigError(f"{raw!r} names no Spark Connect server: expected sc://HOST:15002")
+            return ParsedUrl("spark", f"sc://{master}", opts)
         master = master or "local[2]"
         if not master.startswith("local"):
             master = f"spark://{master}"
-        return ParsedUrl("spark", master, _query(query))
+        return ParsedUrl("spark", master, opts)
     raise ConfigError(f"unknown engine {scheme!r} in {raw!r}; valid: duckdb://, postgresql://, spark://")
 
 
@@ -123,7 +157,16 @@ class Store:
             return f"postgresql://{p.user or ''}@{p.host}:{p.port}/{p.database or ''}" + (
                 f"?schema={p.schema}" if p.schema else ""
             )
-        return f"spark {p.target}"
+        named = ".".join(p.options[k] for k in ("catalog", "database") if k in p.options)
+        in_db = f", database {named}" if named else ""
+        if p.target.startswith("sc://"):
+            return f"{p.target}, the server's warehouse and catalog{in_db}"
+        where = (
+            f"Hive metastore {p.options['metastore']}"
+            if "metastore" in p.options
+            else f"catalog kept in {Path(warehouse_of(p)) / METASTORE_DIR}"
+        )
+        return f"{p.target}, warehouse {warehouse_of(p)}, {where}{in_db}"
 
     # ---------------------------------------------------------------- tables
     def list_tables(self) -> list[str]:
@@ -342,37 +385,153 @@ def _connect_postgres(parsed: ParsedUrl) -> Store:
     return Store(con, parsed)
 
 
-def spark_session(master: str = "local[2]", warehouse: str | None = None) -> Any:
-    """Build (or reuse) a SparkSession configured the way Accord needs it: UTC, small shuffles."""
+def warehouse_of(parsed: ParsedUrl) -> str:
+    """Where a Spark store's table files live (absolute, so every process finds the same place)."""
+    return str(Path(parsed.options.get("warehouse", "spark-warehouse")).expanduser().resolve())
+
+
+def spark_conf(
+    master: str,
+    warehouse: Path,
+    *,
+    metastore: str | None = None,
+    memory: str | None = None,
+    verbose: bool = False,
+) -> dict[str, str]:
+    """The Spark settings Accord runs with, for its own session or a Spark Connect server's."""
+    warehouse.mkdir(parents=True, exist_ok=True)
+    java = ["-Duser.timezone=UTC", "-Dderby.stream.error.field=java.lang.System.err"]
+    if not verbose:
+        java.append(f"-Dlog4j2.configurationFile=file:{_QUIET_LOG4J}")
+    conf = {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.catalogImplementation": "hive",
+        "spark.sql.warehouse.dir": str(warehouse),
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": str(verbose).lower(),
+        "spark.sql.shuffle.partitions": "4",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.driver.extraJavaOptions": " ".join(java),
+        "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
+        "spark.pyspark.python": sys.executable,
+    }
+    if metastore:
+        conf["spark.hadoop.hive.metastore.uris"] = metastore
+    else:
+        conf["spark.hadoop.javax.jdo.option.ConnectionURL"] = (
+            f"jdbc:derby:;databaseName={warehouse / METASTORE_DIR};create=true"
+        )
+    if memory:
+        conf["spark.driver.memory"] = memory
+    if master.startswith("local") or urlparse(master).hostname in {"127.0.0.1", "localhost"}:
+        # Local mode and a cluster on loopback talk to the driver on loopback, not the machine's address.
+        conf["spark.driver.bindAddress"] = conf["spark.driver.host"] = "127.0.0.1"
+    return conf
+
+
+def connect_server_command(master: str, warehouse: Path, port: int, host: str = "127.0.0.1") -> list[str]:
+    """The command that starts a Spark Connect server on `master` with Accord's settings.
+
+    `sc://HOST:PORT` then reaches it: each `accord` process is a thin client, and the server
+    keeps the session, the catalog and the JVM warm between them.
+    """
+    import pyspark
+
+    home = Path(pyspark.__file__).parent
+    conf = spark_conf(master, warehouse)
+    conf["spark.connect.grpc.binding.address"] = host
+    conf["spark.connect.grpc.binding.port"] = str(port)
+    args = [str(home / "bin" / "spark-submit"), "--master", master, "--name", "accord-connect"]
+    args += ["--class", "org.apache.spark.sql.connect.service.SparkConnectServer"]
+    for key, value in conf.items():
+        args += ["--conf", f"{key}={value}"]
+    return [*args, "spark-internal"]
+
+
+def spark_session(
+    master: str = "local[2]",
+    warehouse: str | None = None,
+    *,
+    metastore: str | None = None,
+    memory: str | None = None,
+) -> Any:
+    """Build (or reuse) a SparkSession configured the way Accord needs it: UTC, small shuffles.
+
+    Its catalog outlives the process: a Hive metastore kept in the warehouse (embedded Derby,
+    one process at a time) unless `metastore` names a shared one. Spark's own logs and progress
+    bars stay off the terminal unless ``$ACCORD_VERBOSE`` is set.
+    """
     try:
         from pyspark.sql import SparkSession
     except ImportError as exc:
         raise MissingExtraError('the Spark engine needs PySpark: pip install "accord[spark]"') from exc
-    builder = (
-        SparkSession.builder.master(master)
-        .appName("accord")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.catalogImplementation", "in-memory")
-        .config("spark.sql.warehouse.dir", warehouse or str(Path("spark-warehouse").resolve()))
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
-    )
-    if master.startswith("local"):
-        # Local mode talks to itself: keep it on loopback, not the machine's external address.
-        builder = builder.config("spark.driver.bindAddress", "127.0.0.1")
-        builder = builder.config("spark.driver.host", "127.0.0.1")
-    session = builder.getOrCreate()
-    session.sparkContext.setLogLevel("ERROR")
+    if master.startswith("sc://"):
+        # Ibis hands every in-memory table to createDataFrame with an option Connect ignores.
+        warnings.filterwarnings("ignore", message="'verifySchema' is ignored", category=UserWarning)
+        try:
+            return SparkSession.builder.remote(master).getOrCreate()
+        except ImportError as exc:
+            raise MissingExtraError('Spark Connect needs its client: pip install "pyspark[connect]"') from exc
+    wh = Path(warehouse or "spark-warehouse").expanduser().resolve()
+    verbose = bool(os.environ.get(VERBOSE))
+    builder = SparkSession.builder.master(master).appName("accord")
+    for key, value in spark_conf(master, wh, metastore=metastore, memory=memory, verbose=verbose).items():
+        builder = builder.config(key, value)
+    if verbose:
+        session = builder.getOrCreate()
+    else:
+        with _jvm_output_to(wh / SPARK_LOG):
+            session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("WARN" if verbose else "ERROR")
     return session
 
 
+@contextmanager
+def _jvm_output_to(path: Path) -> Iterator[None]:
+    """Start the JVM with its standard error in `path`: the JVM's own warnings never reach the terminal."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    log = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.dup2(log, 2)  # the JVM inherits this descriptor for its lifetime
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(log)
+
+
 def _connect_spark(parsed: ParsedUrl, session: Any) -> Store:
+    opts = parsed.options
     if session is None:
-        session = spark_session(parsed.target, parsed.options.get("warehouse"))
+        session = spark_session(
+            parsed.target, warehouse_of(parsed), metastore=opts.get("metastore"), memory=opts.get("memory")
+        )
+    try:
+        if "catalog" in opts:
+            session.catalog.setCurrentCatalog(opts["catalog"])
+        if "database" in opts:
+            session.sql(f"CREATE DATABASE IF NOT EXISTS `{opts['database']}`")
+            session.catalog.setCurrentDatabase(opts["database"])
+        else:
+            # Opens the catalog now, so one another process holds is said here, not mid-command.
+            session.catalog.databaseExists(session.catalog.currentDatabase())
+    except Exception as exc:
+        raise _catalog_error(parsed, exc) from exc
     try:
         con = ibis.pyspark.connect(session)
     except ImportError as exc:  # ibis' pyspark backend missing
         raise MissingExtraError('the Spark engine needs PySpark: pip install "accord[spark]"') from exc
     return Store(con, parsed, spark=session)
+
+
+def _catalog_error(parsed: ParsedUrl, exc: Exception) -> EngineError:
+    text = str(exc)
+    if "Derby" in text or "XSDB6" in text or "metastore" in text.lower():
+        return EngineError(
+            f"cannot open the Spark store's catalog in {Path(warehouse_of(parsed)) / METASTORE_DIR}: "
+            "another process has it open (it takes one process at a time; wait for that one to "
+            "finish, or name a shared metastore with ?metastore=thrift://HOST:9083)"
+        )
+    first = (text.strip().splitlines() or [""])[0]
+    return EngineError(f"cannot open the Spark catalog of {parsed.target}: {first}")

@@ -1,0 +1,299 @@
+"""Spark as a user runs it: one `accord` process after another, on local mode and on a cluster.
+
+Each command is its own process, so nothing survives between them but the store: its table
+files and the catalog kept beside them. The cluster is a standalone master and one worker
+started from the installed PySpark on loopback. Every result is compared with DuckDB's on the
+same data, through the same commands.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from accord.store.connection import connect_server_command
+from conftest import REQUIRED
+
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[1]
+PACT = ROOT / "examples" / "pact.yaml"
+NOISE = ("WARN", "log4j", "Stage ", "SparkContext", "incubator", "Derby", "Traceback")
+"""What Spark and the JVM print on their own: none of it may reach the user's terminal."""
+
+
+def _need_java() -> None:
+    if shutil.which("java") is None:
+        if "spark" in REQUIRED:
+            pytest.fail("spark engine unavailable: no java on PATH (required by ACCORD_REQUIRE_ENGINES)")
+        pytest.skip("spark engine unavailable: no java on PATH")
+
+
+class Cli:
+    """`accord` as separate processes in one working folder, on one store URL."""
+
+    def __init__(self, url: str, cwd: Path) -> None:
+        self.url, self.cwd = url, cwd
+        cwd.mkdir(parents=True, exist_ok=True)
+        self.seconds: dict[str, float] = {}
+
+    def __call__(self, *args: str | Path) -> str:
+        env = {**os.environ, "ACCORD_URL": self.url, "COLUMNS": "200"}
+        env.pop("ACCORD_VERBOSE", None)
+        started = time.perf_counter()
+        done = subprocess.run(  # noqa: S603 - our own command
+            [sys.executable, "-m", "accord.cli.main", *map(str, args)],
+            cwd=self.cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        key = " ".join(map(str, args[:2]))
+        self.seconds[key] = self.seconds.get(key, 0.0) + time.perf_counter() - started
+        assert done.returncode == 0, f"accord {key} on {self.url}: {done.stderr[-2000:]}"
+        if self.url.startswith("spark"):
+            noise = [w for w in NOISE if w in done.stdout + done.stderr]
+            assert not noise, f"accord {key} let Spark talk ({noise}): {done.stderr[-1500:]}"
+        return done.stdout
+
+
+def _as_of(data: Path) -> datetime:
+    """The generated world's "now": the day after its last touch."""
+    last = pq.read_table(data / "touchpoints.parquet", columns=["occurred_at"]).column(0).to_pandas().max()
+    return datetime.combine(last.date(), datetime.min.time()) + timedelta(days=1)
+
+
+def sequence(cli: Cli, data: Path, *, full: bool = True) -> dict[str, Any]:
+    """Load, sign, score, explain, give feedback, attribute, evaluate, learn and report."""
+    as_of = _as_of(data).isoformat()
+    since = (_as_of(data) - timedelta(days=150)).date().isoformat()
+    out: dict[str, Any] = {}
+    # The tables one process after another (the first Spark failure was the second load).
+    out["load accounts"] = cli("load", "accounts", data / "accounts.parquet")
+    out["load leads"] = cli("load", "leads", data / "leads.parquet")
+    out["load all"] = cli("load", "all", data)
+    out["reload"] = cli("load", "all", data)
+    if not full:  # what persists between processes, in few of them (each starts a JVM)
+        cli("score", "--pact", PACT, "--draft", "--as-of", as_of)
+        out["explain"] = cli("explain", _top_lead(data), "--pact", PACT, "--as-of", as_of)
+        return out
+    cli("pact", "submit", PACT, "--by", "ana")
+    cli("pact", "approve", "1", "--team", "marketing", "--by", "mia")
+    cli("pact", "approve", "1", "--team", "sales", "--by", "sam")
+    cli("pact", "activate", "1", "--by", "ana")
+    cli("score", "--as-of", as_of)
+    cli("scores", "export", "--output", "scores.csv")
+    out["scores"] = pd.read_csv(cli.cwd / "scores.csv").sort_values("lead_id").reset_index(drop=True)
+    lead = _top_lead(data)
+    out["explain"] = cli("explain", lead, "--as-of", as_of)
+    cli("feedback", lead, "reject", "--actor", "rep-1", "--reason", "no budget", "--at", as_of)
+    out["explain after feedback"] = cli("explain", lead, "--as-of", as_of)
+    cli("attribute", "--compare", "--as-of", as_of, "--output", "json", "--to", "credit.json")
+    out["credit"] = json.loads((cli.cwd / "credit.json").read_text())
+    cli("evaluate", "--from", since, "--every", "60", "--json", "evaluation.json")
+    out["evaluation"] = json.loads((cli.cwd / "evaluation.json").read_text())
+    cli("learn", "--out", "learned.yaml", "--every", "90")
+    out["learned"] = yaml.safe_load((cli.cwd / "learned.yaml").read_text())
+    cli("report", "--from", since, "--out", "review.html", "--json", "review.json")
+    out["review"] = json.loads((cli.cwd / "review.json").read_text())
+    return out
+
+
+def _top_lead(data: Path) -> str:
+    """A lead with touches and feedback in the generated data (the same on every engine)."""
+    fb = pq.read_table(data / "feedback.parquet", columns=["lead_id"]).column(0).to_pylist()
+    return str(sorted(fb)[0])
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("generated")
+    Cli("duckdb://unused.duckdb", folder)("generate", "--leads", "400", "--seed", "5", "--out", "data")
+    return folder / "data"
+
+
+@pytest.fixture(scope="module")
+def on_duckdb(data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    folder = tmp_path_factory.mktemp("duckdb")
+    return sequence(Cli(f"duckdb://{folder / 'accord.duckdb'}", folder), data)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A standalone Spark master, one worker and a Spark Connect server on loopback (installed PySpark)."""
+    _need_java()
+    import pyspark
+
+    home = Path(pyspark.__file__).parent
+    folder = tmp_path_factory.mktemp("cluster")
+    env = {**os.environ, "SPARK_HOME": str(home), "SPARK_WORKER_DIR": str(folder / "work")}
+    port = _free_port()
+    master = f"127.0.0.1:{port}"
+    spark_class = [str(home / "bin" / "spark-class")]
+    procs = [
+        subprocess.Popen(  # noqa: S603 - the installed PySpark's own launcher
+            [*spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
+             "--port", str(port), "--webui-port", str(_free_port())],
+            env=env, stdout=(folder / "master.log").open("w"), stderr=subprocess.STDOUT,
+        ),
+    ]  # fmt: skip
+    try:
+        _wait_for(folder / "master.log", "Successfully started service 'sparkMaster'")
+        procs.append(
+            subprocess.Popen(  # noqa: S603
+                [*spark_class, "org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1",
+                 "--cores", "2", "--memory", "2g", "--webui-port", str(_free_port()), f"spark://{master}"],
+                env=env, stdout=(folder / "worker.log").open("w"), stderr=subprocess.STDOUT,
+            )
+        )  # fmt: skip
+        _wait_for(folder / "worker.log", "Successfully registered with master")
+        # A Spark Connect server drives the cluster: each `accord` process is a thin client of it.
+        port = _free_port()
+        server = connect_server_command(f"spark://{master}", folder / "warehouse", port)
+        procs.append(
+            subprocess.Popen(  # noqa: S603
+                server, env=env, stdout=(folder / "server.log").open("w"), stderr=subprocess.STDOUT
+            )
+        )
+        _wait_for_port(port, folder / "server.log")
+        yield f"127.0.0.1:{port}"
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+            p.wait(timeout=60)
+
+
+def _wait_for_port(port: int, log: Path, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.3)
+    raise AssertionError(
+        f"the Spark Connect server never listened: {log.read_text(errors='replace')[-2000:]}"
+    )
+
+
+def _wait_for(log: Path, line: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if log.exists() and line in log.read_text(errors="replace"):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{log.name} never said {line!r}: {log.read_text(errors='replace')[-2000:]}")
+
+
+def _same(spark: dict[str, Any], duck: dict[str, Any]) -> None:
+    """Every result of the sequence on Spark equals DuckDB's: scores to 1e-6, credit to 1e-9."""
+    s, d = spark["scores"], duck["scores"]
+    assert list(s.lead_id) == list(d.lead_id) and len(s) == 400
+    for col in s.columns:
+        if pd.api.types.is_float_dtype(d[col]):
+            assert (s[col] - d[col]).abs().max() <= 1e-6, col
+        else:
+            assert s[col].astype(str).tolist() == d[col].astype(str).tolist(), col
+    _close(spark["credit"], duck["credit"], 1e-9, "credit")
+    for key in ("explain", "explain after feedback", "load all", "reload"):
+        assert _text(spark[key]) == _text(duck[key]), key
+    _close(spark["evaluation"], duck["evaluation"], 1e-6, "evaluation")
+    _close(spark["review"], duck["review"], 1e-6, "review")
+    assert spark["learned"] == duck["learned"]
+
+
+def _text(out: str) -> str:
+    """A command's output without its timings and store path."""
+    import re
+
+    return re.sub(r" +", " ", re.sub(r" in \d+\.\ds$|from \S+", "", out, flags=re.MULTILINE))
+
+
+def _signed(out: str) -> str:
+    """An explanation without the pact's status (a draft here, the active pact there)."""
+    import re
+
+    return re.sub(r"\((draft|active)[^=]*=", "=", _text(out))
+
+
+def _close(a: Any, b: Any, tol: float, where: str) -> None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        assert a.keys() == b.keys(), f"{where}: {sorted(set(a) ^ set(b))}"
+        for k in a:
+            _close(a[k], b[k], tol, f"{where}.{k}")
+    elif isinstance(a, list) and isinstance(b, list):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _close(x, y, tol, f"{where}[{i}]")
+    elif where.endswith((".store", ".url", ".seconds", ".source", "_at", ".at")):
+        return  # where and when it ran (the pact's signatures included), not what it found
+    elif isinstance(a, float) or isinstance(b, float):
+        assert isinstance(a, int | float) and isinstance(b, int | float), where
+        assert abs(a - b) <= tol * max(1.0, abs(b)), f"{where}: {a} != {b}"
+    else:
+        assert a == b, f"{where}: {a!r} != {b!r}"
+
+
+def test_local_spark_keeps_its_store_between_processes(
+    data: Path, on_duckdb: dict[str, Any], tmp_path: Path
+) -> None:
+    _need_java()
+    cli = Cli(f"spark://local[2]?warehouse={tmp_path / 'warehouse'}", tmp_path / "work")
+    on_spark = sequence(cli, data, full=False)
+    loaded = [line for line in on_spark["reload"].splitlines() if " loaded (" in line]
+    assert len(loaded) == 7 and all("(0 new, 0 updated, " in line for line in loaded)
+    assert (tmp_path / "warehouse" / ".metastore").is_dir()
+    # The draft's scores, as the active pact's on DuckDB: the same rules on the same rows.
+    assert _signed(on_spark["explain"]) == _signed(on_duckdb["explain"])
+    for key in ("load all", "reload"):
+        assert _text(on_spark[key]) == _text(on_duckdb[key]), key
+
+
+def test_a_cluster_through_spark_connect_gives_duckdbs_results(
+    data: Path, on_duckdb: dict[str, Any], cluster: str, tmp_path: Path
+) -> None:
+    cli = Cli(f"sc://{cluster}?database=accord", tmp_path / "work")
+    on_spark = sequence(cli, data)
+    _same(on_spark, on_duckdb)
+    doctor = cli("doctor")
+    assert f"sc://{cluster}, the server's warehouse and catalog, database accord" in doctor
+
+
+def test_a_catalog_another_process_holds_is_one_sentence(spark_session: Any, tmp_path: Path) -> None:
+    """The embedded catalog takes one process at a time: the second is told so, and why."""
+    warehouse = spark_session.conf.get("spark.sql.warehouse.dir").removeprefix("file:")
+    spark_session.catalog.listTables()  # this process holds the catalog now
+    (tmp_path / "accounts.csv").write_text("id,name\na1,Acme\n")
+    done = subprocess.run(  # noqa: S603 - our own command
+        [sys.executable, "-m", "accord.cli.main", "load", "accounts", "accounts.csv"],
+        cwd=tmp_path,
+        env={**os.environ, "ACCORD_URL": f"spark://local[1]?warehouse={warehouse}"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode != 0
+    assert done.stderr.startswith(
+        f"error: cannot open the Spark store's catalog in {warehouse}/.metastore: another process has it open"
+    ), done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
