@@ -368,7 +368,10 @@ def _duckdb_backtest() -> tuple[pd.DataFrame, pd.DataFrame]:
     return b.rows.sort_values(["snapshot", "lead_id"], ignore_index=True), report.rules
 
 
+# Spark's back-test and feedback analysis are compared with DuckDB's where a user runs them:
+# `accord evaluate --feedback` on a cluster (tests/test_spark_processes.py).
 @pytest.mark.slow
+@pytest.mark.parametrize("store", ["duckdb", "postgres"], indirect=True)
 def test_backtest_and_feedback_analysis_agree_on_every_engine(store: Store) -> None:
     _fill(store, _small_world())
     b = backtest(store, demo_pact(), ENGINE_SPEC)
@@ -390,6 +393,7 @@ def test_a_backtest_with_too_many_snapshots_is_refused_before_any_work(world_sto
         backtest(world_store, demo_pact(), BacktestSpec(every_days=1e-6, horizon_days=30))
 
 
+@pytest.mark.parametrize("store", ["duckdb", "postgres"], indirect=True)  # Spark's: evaluate on a cluster
 def test_snapshot_query_compiled_once_scores_as_ibis_does(store: Store) -> None:
     """Each snapshot from the first one's SQL with its instant's literals swapped in: the same
     rows as Ibis compiling every snapshot, and the template is really used."""

@@ -421,6 +421,8 @@ def spark_conf(
         conf["spark.hadoop.javax.jdo.option.ConnectionURL"] = (
             f"jdbc:derby:;databaseName={warehouse / METASTORE_DIR};create=true"
         )
+        # Held by another process, the embedded catalog stays held: no retrying 10 times, 2 s apart.
+        conf["spark.hadoop.hive.hmshandler.retry.attempts"] = "1"
     if memory:
         conf["spark.driver.memory"] = memory
     if master.startswith("local") or urlparse(master).hostname in {"127.0.0.1", "localhost"}:
