@@ -128,7 +128,9 @@ def parse_url(url: str | os.PathLike[str] | None) -> ParsedUrl:
         if not master.startswith("local"):
             master = f"spark://{master}"
         return ParsedUrl("spark", master, opts)
-    raise ConfigError(f"unknown engine {scheme!r} in {raw!r}; valid: duckdb://, postgresql://, spark://")
+    raise ConfigError(
+        f"unknown engine {scheme!r} in {raw!r}; valid: duckdb://, postgresql://, spark://, sc://"
+    )
 
 
 def _query(query: str) -> dict[str, str]:
