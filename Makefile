@@ -41,7 +41,7 @@ lint: $(STAMP) ## ruff and mypy (strict on src/accord)
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/mypy
 
-bench: $(XSTAMP) ## Throughput: generator and load, scoring, attribution vs ChannelAttribution, learning, processes, service, report, dashboard, webhooks
+bench: $(XSTAMP) ## Throughput: generator and load, scoring, attribution vs ChannelAttribution, learning, processes, service, report, dashboard, webhooks, Spark
 	$(PY) benchmarks/bench_generate_load.py
 	$(PY) benchmarks/bench_scoring.py
 	$(PY) benchmarks/bench_attribution.py
@@ -51,6 +51,7 @@ bench: $(XSTAMP) ## Throughput: generator and load, scoring, attribution vs Chan
 	$(PY) benchmarks/bench_report.py
 	$(PY) benchmarks/bench_dashboard.py
 	$(PY) benchmarks/bench_webhooks.py
+	$(PY) benchmarks/bench_spark.py
 
 clean: ## Remove the venv, caches and demo output
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache accord-demo bench-out spark-warehouse
