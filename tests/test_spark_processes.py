@@ -1,9 +1,9 @@
 """Spark as a user runs it: one `accord` process after another, on local mode and on a cluster.
 
 Each command is its own process, so nothing survives between them but the store: its table
-files and the catalog kept beside them. The cluster is a standalone master and one worker
-started from the installed PySpark on loopback. Every result is compared with DuckDB's on the
-same data, through the same commands.
+files and the catalog kept beside them. The cluster is a standalone master, one worker and a
+Spark Connect server started from the installed PySpark on loopback. Every result is compared
+with DuckDB's on the same data, through the same commands.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ import yaml
 
 from accord.store.connection import connect_server_command
 from conftest import REQUIRED
+from service_kit import free_port
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -50,12 +52,10 @@ class Cli:
     def __init__(self, url: str, cwd: Path) -> None:
         self.url, self.cwd = url, cwd
         cwd.mkdir(parents=True, exist_ok=True)
-        self.seconds: dict[str, float] = {}
 
     def __call__(self, *args: str | Path) -> str:
         env = {**os.environ, "ACCORD_URL": self.url, "COLUMNS": "200"}
         env.pop("ACCORD_VERBOSE", None)
-        started = time.perf_counter()
         done = subprocess.run(  # noqa: S603 - our own command
             [sys.executable, "-m", "accord.cli.main", *map(str, args)],
             cwd=self.cwd,
@@ -65,9 +65,8 @@ class Cli:
             timeout=600,
         )
         key = " ".join(map(str, args[:2]))
-        self.seconds[key] = self.seconds.get(key, 0.0) + time.perf_counter() - started
         assert done.returncode == 0, f"accord {key} on {self.url}: {done.stderr[-2000:]}"
-        if self.url.startswith("spark"):
+        if not self.url.startswith("duckdb"):
             noise = [w for w in NOISE if w in done.stdout + done.stderr]
             assert not noise, f"accord {key} let Spark talk ({noise}): {done.stderr[-1500:]}"
         return done.stdout
@@ -81,8 +80,8 @@ def _as_of(data: Path) -> datetime:
 
 def sequence(cli: Cli, data: Path, *, full: bool = True) -> dict[str, Any]:
     """Load, sign, score, explain, give feedback, attribute, evaluate, learn and report."""
-    as_of = _as_of(data).isoformat()
-    since = (_as_of(data) - timedelta(days=120)).date().isoformat()
+    now = _as_of(data)
+    as_of, since = now.isoformat(), (now - timedelta(days=120)).date().isoformat()
     out: dict[str, Any] = {}
     # The tables one process after another (the first Spark failure was the second load).
     out["load accounts"] = cli("load", "accounts", data / "accounts.parquet")
@@ -90,7 +89,7 @@ def sequence(cli: Cli, data: Path, *, full: bool = True) -> dict[str, Any]:
     out["load all"] = cli("load", "all", data)  # accounts and leads again: unchanged
     if not full:  # what persists between processes, in few of them (each starts a JVM)
         cli("score", "--pact", PACT, "--draft", "--as-of", as_of)
-        out["explain"] = cli("explain", _top_lead(data), "--pact", PACT, "--as-of", as_of)
+        out["explain"] = cli("explain", _lead_with_feedback(data), "--pact", PACT, "--as-of", as_of)
         return out
     out["reload"] = cli("load", "all", data)
     cli("pact", "submit", PACT, "--by", "ana")
@@ -100,7 +99,7 @@ def sequence(cli: Cli, data: Path, *, full: bool = True) -> dict[str, Any]:
     cli("score", "--as-of", as_of)
     cli("scores", "export", "--output", "scores.csv")
     out["scores"] = pd.read_csv(cli.cwd / "scores.csv").sort_values("lead_id").reset_index(drop=True)
-    lead = _top_lead(data)
+    lead = _lead_with_feedback(data)
     out["explain"] = cli("explain", lead, "--as-of", as_of)
     cli("feedback", lead, "reject", "--actor", "rep-1", "--reason", "no budget", "--at", as_of)
     out["explain after feedback"] = cli("explain", lead, "--as-of", as_of)
@@ -115,16 +114,10 @@ def sequence(cli: Cli, data: Path, *, full: bool = True) -> dict[str, Any]:
     return out
 
 
-def _top_lead(data: Path) -> str:
-    """A lead with touches and feedback in the generated data (the same on every engine)."""
+def _lead_with_feedback(data: Path) -> str:
+    """The first lead sales gave a verdict on in the generated data (the same on every engine)."""
     fb = pq.read_table(data / "feedback.parquet", columns=["lead_id"]).column(0).to_pylist()
     return str(sorted(fb)[0])
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -151,61 +144,49 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     home = Path(pyspark.__file__).parent
     folder = tmp_path_factory.mktemp("cluster")
     env = {**os.environ, "SPARK_HOME": str(home), "SPARK_WORKER_DIR": str(folder / "work")}
-    port = _free_port()
-    master = f"127.0.0.1:{port}"
-    spark_class = [str(home / "bin" / "spark-class")]
-    procs = [
-        subprocess.Popen(  # noqa: S603 - the installed PySpark's own launcher
-            [*spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
-             "--port", str(port), "--webui-port", str(_free_port())],
-            env=env, stdout=(folder / "master.log").open("w"), stderr=subprocess.STDOUT,
-        ),
-    ]  # fmt: skip
-    try:
-        _wait_for(folder / "master.log", "Successfully started service 'sparkMaster'")
-        procs.append(
-            subprocess.Popen(  # noqa: S603
-                [*spark_class, "org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1",
-                 "--cores", "2", "--memory", "2g", "--webui-port", str(_free_port()), f"spark://{master}"],
-                env=env, stdout=(folder / "worker.log").open("w"), stderr=subprocess.STDOUT,
-            )
+    spark_class = str(home / "bin" / "spark-class")
+    master = f"127.0.0.1:{free_port()}"
+    with ExitStack() as stack:
+
+        def daemon(name: str, args: list[str], ready: Callable[[str], bool]) -> None:
+            """Start `args`, its output in NAME.log, and wait until `ready(what it logged)`."""
+            log = folder / f"{name}.log"
+            out = stack.enter_context(log.open("w"))
+            proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
+            stack.callback(lambda: (proc.terminate(), proc.wait(timeout=60)))
+            deadline = time.monotonic() + 120
+            while not ready(log.read_text(errors="replace")):
+                said = log.read_text(errors="replace")[-2000:]
+                assert proc.poll() is None and time.monotonic() < deadline, f"{name} never got ready: {said}"
+                time.sleep(0.2)
+
+        host, port = master.split(":")
+        daemon(
+            "master",
+            [spark_class, "org.apache.spark.deploy.master.Master", "--host", host, "--port", port,
+             "--webui-port", str(free_port())],
+            lambda log: "Successfully started service 'sparkMaster'" in log,
         )  # fmt: skip
-        _wait_for(folder / "worker.log", "Successfully registered with master")
+        daemon(
+            "worker",
+            [spark_class, "org.apache.spark.deploy.worker.Worker", "--host", host, "--cores", "2",
+             "--memory", "2g", "--webui-port", str(free_port()), f"spark://{master}"],
+            lambda log: "Successfully registered with master" in log,
+        )  # fmt: skip
         # A Spark Connect server drives the cluster: each `accord` process is a thin client of it.
-        port = _free_port()
-        server = connect_server_command(f"spark://{master}", folder / "warehouse", port)
-        procs.append(
-            subprocess.Popen(  # noqa: S603
-                server, env=env, stdout=(folder / "server.log").open("w"), stderr=subprocess.STDOUT
-            )
+        server = free_port()
+        (folder / "warehouse").mkdir()
+        daemon(
+            "server",
+            connect_server_command(f"spark://{master}", folder / "warehouse", server),
+            lambda _log: _listening(server),
         )
-        _wait_for_port(port, folder / "server.log")
-        yield f"127.0.0.1:{port}"
-    finally:
-        for p in reversed(procs):
-            p.terminate()
-            p.wait(timeout=60)
+        yield f"127.0.0.1:{server}"
 
 
-def _wait_for_port(port: int, log: Path, seconds: float = 120) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.3)
-    raise AssertionError(
-        f"the Spark Connect server never listened: {log.read_text(errors='replace')[-2000:]}"
-    )
-
-
-def _wait_for(log: Path, line: str, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if log.exists() and line in log.read_text(errors="replace"):
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"{log.name} never said {line!r}: {log.read_text(errors='replace')[-2000:]}")
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _same(spark: dict[str, Any], duck: dict[str, Any]) -> None:

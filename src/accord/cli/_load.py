@@ -65,24 +65,17 @@ def load_command(
     """Load FILE into TABLE; bad rows go to a rejects file with their reasons."""
     from accord.store import connect, load_file, load_folder
 
-    if table == "all":
-        if mapping is not None or rejects is not None:
-            raise typer.BadParameter("load all reads canonical files as they are: no --mapping or --rejects")
-        store = connect(url)
-        try:
-            results = load_folder(store, file, on_table=lambda _name, r: print_result(r))
-        finally:
-            store.close()
-        if not any(r.loaded for r in results.values()):
-            err.print("[bold red]nothing could be loaded[/]: see the reasons above")
-            raise typer.Exit(1)
-        return
+    if table == "all" and (mapping is not None or rejects is not None):
+        raise typer.BadParameter("load all reads canonical files as they are: no --mapping or --rejects")
     store = connect(url)
     try:
-        result = load_file(store, table, file, mapping, rejects_path=rejects)
+        if table == "all":
+            results = list(load_folder(store, file, on_table=lambda _name, r: print_result(r)).values())
+        else:
+            results = [load_file(store, table, file, mapping, rejects_path=rejects)]
+            print_result(results[0])
     finally:
         store.close()
-    print_result(result)
-    if result.loaded == 0:
+    if not any(r.loaded for r in results):
         err.print("[bold red]nothing could be loaded[/]: see the reasons above")
         raise typer.Exit(1)

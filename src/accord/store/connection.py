@@ -13,7 +13,7 @@ import sys
 import uuid
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -163,12 +163,13 @@ class Store:
         in_db = f", database {named}" if named else ""
         if p.target.startswith("sc://"):
             return f"{p.target}, the server's warehouse and catalog{in_db}"
+        wh = warehouse_of(p)
         where = (
             f"Hive metastore {p.options['metastore']}"
             if "metastore" in p.options
-            else f"catalog kept in {Path(warehouse_of(p)) / METASTORE_DIR}"
+            else f"catalog kept in {wh / METASTORE_DIR}"
         )
-        return f"{p.target}, warehouse {warehouse_of(p)}, {where}{in_db}"
+        return f"{p.target}, warehouse {wh}, {where}{in_db}"
 
     # ---------------------------------------------------------------- tables
     def list_tables(self) -> list[str]:
@@ -387,9 +388,9 @@ def _connect_postgres(parsed: ParsedUrl) -> Store:
     return Store(con, parsed)
 
 
-def warehouse_of(parsed: ParsedUrl) -> str:
+def warehouse_of(parsed: ParsedUrl) -> Path:
     """Where a Spark store's table files live (absolute, so every process finds the same place)."""
-    return str(Path(parsed.options.get("warehouse", "spark-warehouse")).expanduser().resolve())
+    return Path(parsed.options.get("warehouse", "spark-warehouse")).expanduser().resolve()
 
 
 def spark_conf(
@@ -401,7 +402,6 @@ def spark_conf(
     verbose: bool = False,
 ) -> dict[str, str]:
     """The Spark settings Accord runs with, for its own session or a Spark Connect server's."""
-    warehouse.mkdir(parents=True, exist_ok=True)
     java = ["-Duser.timezone=UTC", "-Dderby.stream.error.field=java.lang.System.err"]
     if not verbose:
         java.append(f"-Dlog4j2.configurationFile=file:{_QUIET_LOG4J}")
@@ -454,7 +454,7 @@ def connect_server_command(master: str, warehouse: Path, port: int, host: str = 
 
 def spark_session(
     master: str = "local[2]",
-    warehouse: str | None = None,
+    warehouse: str | Path | None = None,
     *,
     metastore: str | None = None,
     memory: str | None = None,
@@ -477,15 +477,13 @@ def spark_session(
         except ImportError as exc:
             raise MissingExtraError('Spark Connect needs its client: pip install "pyspark[connect]"') from exc
     wh = Path(warehouse or "spark-warehouse").expanduser().resolve()
+    wh.mkdir(parents=True, exist_ok=True)
     verbose = bool(os.environ.get(VERBOSE))
     builder = SparkSession.builder.master(master).appName("accord")
     for key, value in spark_conf(master, wh, metastore=metastore, memory=memory, verbose=verbose).items():
         builder = builder.config(key, value)
-    if verbose:
+    with nullcontext() if verbose else _jvm_output_to(wh / SPARK_LOG):
         session = builder.getOrCreate()
-    else:
-        with _jvm_output_to(wh / SPARK_LOG):
-            session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN" if verbose else "ERROR")
     return session
 
@@ -533,7 +531,7 @@ def _catalog_error(parsed: ParsedUrl, exc: Exception) -> EngineError:
     text = str(exc)
     if "Derby" in text or "XSDB6" in text or "metastore" in text.lower():
         return EngineError(
-            f"cannot open the Spark store's catalog in {Path(warehouse_of(parsed)) / METASTORE_DIR}: "
+            f"cannot open the Spark store's catalog in {warehouse_of(parsed) / METASTORE_DIR}: "
             "another process has it open (it takes one process at a time; wait for that one to "
             "finish, or name a shared metastore with ?metastore=thrift://HOST:9083)"
         )
