@@ -170,3 +170,21 @@ def test_score_histories_on_duckdb_keep_the_compression_their_columns_name(tmp_p
         assert store.table("lead_scores").count().execute() == n
     finally:
         store.close()
+
+
+def test_a_catalog_error_names_the_catalog_it_could_not_open() -> None:
+    """The embedded catalog held elsewhere is a lock; a shared metastore that fails is not."""
+    from accord.store.connection import _catalog_error
+
+    hive = RuntimeError("HiveException: Unable to instantiate SessionHiveMetaStoreClient\n\tat ...")
+    held = _catalog_error(parse_url("spark://local[2]?warehouse=/data/wh"), hive)
+    assert str(held).startswith(
+        "cannot open the Spark store's catalog in /data/wh/.metastore: another process"
+    )
+    shared = _catalog_error(parse_url("spark://local[2]?metastore=thrift://hms:9083"), hive)
+    assert str(shared) == (
+        "cannot reach the Hive metastore thrift://hms:9083: HiveException: Unable to instantiate "
+        "SessionHiveMetaStoreClient"
+    )
+    other = _catalog_error(parse_url("spark://local[2]"), RuntimeError("[CATALOG_NOT_FOUND] lake"))
+    assert str(other) == "cannot open the Spark catalog of local[2]: [CATALOG_NOT_FOUND] lake"

@@ -529,11 +529,13 @@ def _connect_spark(parsed: ParsedUrl, session: Any) -> Store:
 
 def _catalog_error(parsed: ParsedUrl, exc: Exception) -> EngineError:
     text = str(exc)
+    first = (text.strip().splitlines() or [""])[0]
+    if "metastore" in parsed.options:  # a shared metastore: no lock of ours to blame
+        return EngineError(f"cannot reach the Hive metastore {parsed.options['metastore']}: {first}")
     if "Derby" in text or "XSDB6" in text or "metastore" in text.lower():
         return EngineError(
             f"cannot open the Spark store's catalog in {warehouse_of(parsed) / METASTORE_DIR}: "
             "another process has it open (it takes one process at a time; wait for that one to "
             "finish, or name a shared metastore with ?metastore=thrift://HOST:9083)"
         )
-    first = (text.strip().splitlines() or [""])[0]
     return EngineError(f"cannot open the Spark catalog of {parsed.target}: {first}")
