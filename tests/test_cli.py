@@ -130,3 +130,20 @@ def test_doctor_reports_engines(tmp_path: Path) -> None:
     assert "not created yet" in res.output
     assert res.exit_code == 0, res.output
     assert not (tmp_path / "accord.duckdb").exists()  # checking creates nothing
+
+
+def test_load_all_loads_a_folder_parents_first_and_again_changes_nothing(tmp_path: Path) -> None:
+    assert runner.invoke(app, ["generate", "--leads", "60", "--seed", "4", "--out", "gen"]).exit_code == 0
+    first = runner.invoke(app, ["load", "all", "gen"])
+    assert first.exit_code == 0, first.output
+    loaded = [line for line in first.output.splitlines() if " loaded (" in line]
+    assert [line.split(":")[0] for line in loaded] == [
+        "accounts", "leads", "touchpoints", "opportunities", "stage_changes", "feedback", "spend"
+    ]  # fmt: skip
+    assert all(" rejected," in line and "(0 new," not in line for line in loaded)
+    again = runner.invoke(app, ["load", "all", "gen"])
+    assert all("(0 new, 0 updated, " in line for line in again.output.splitlines() if " loaded (" in line)
+    empty = runner.invoke(app, ["load", "all", str(tmp_path)])
+    assert empty.exit_code == 2 and "has no table files" in empty.output
+    mapped = runner.invoke(app, ["load", "all", "gen", "--mapping", "hubspot-contacts"])
+    assert mapped.exit_code == 2 and "no --mapping or --rejects" in mapped.output
