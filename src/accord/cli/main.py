@@ -18,6 +18,7 @@ from accord.cli._report import report_command
 from accord.cli._runs import runs_app, scores_app
 from accord.cli._score import explain_command, feedback_command, score_command
 from accord.cli._serve import keys_app, serve_command
+from accord.cli._spark import spark_app
 
 app = typer.Typer(
     rich_markup_mode=None,
@@ -59,6 +60,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(pact_app, name="pact")
 app.add_typer(runs_app, name="runs")
 app.add_typer(scores_app, name="scores")
+app.add_typer(spark_app, name="spark")
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -146,6 +146,9 @@ class Store:
         self.parsed = parsed
         self.engine: Engine = parsed.engine
         self._spark = spark
+        self._known: set[str] = set()
+        self.served_by: str | None = None
+        """The warm server that runs this Spark store's work, when one does."""
 
     def __repr__(self) -> str:
         return f"Store(engine={self.engine!r}, target={self.describe()!r})"
@@ -169,7 +172,8 @@ class Store:
             if "metastore" in p.options
             else f"catalog kept in {wh / METASTORE_DIR}"
         )
-        return f"{p.target}, warehouse {wh}, {where}{in_db}"
+        served = f", run by {self.served_by}" if self.served_by else ""
+        return f"{p.target}, warehouse {wh}, {where}{in_db}{served}"
 
     # ---------------------------------------------------------------- tables
     def list_tables(self) -> list[str]:
@@ -183,8 +187,11 @@ class Store:
     def table(self, name: str) -> ibis.Table:
         """An Ibis table expression for `name`; canonical tables are created on first use."""
         spec = TABLES.get(name) or DERIVED_TABLES.get(name)
-        if spec is not None and not self.has_table(name):
+        # Accord never drops a canonical table, so one seen once needs no catalog listing again.
+        if spec is not None and name not in self._known and not self.has_table(name):
             self.ensure_table(spec)
+        if spec is not None:
+            self._known.add(name)
         t = self.con.table(name)
         if spec is not None and (missing := [c for c in spec.columns if c.name not in t.columns]):
             t = self._add_columns(name, missing)
@@ -222,6 +229,7 @@ class Store:
 
     def drop_table(self, name: str) -> None:
         """Drop a table if it exists."""
+        self._known.discard(name)
         if self.has_table(name):
             self.con.drop_table(name)
 
@@ -433,7 +441,15 @@ def spark_conf(
     return conf
 
 
-def connect_server_command(master: str, warehouse: Path, port: int, host: str = "127.0.0.1") -> list[str]:
+def connect_server_command(
+    master: str,
+    warehouse: Path,
+    port: int,
+    host: str = "127.0.0.1",
+    *,
+    metastore: str | None = None,
+    memory: str | None = None,
+) -> list[str]:
     """The command that starts a Spark Connect server on `master` with Accord's settings.
 
     `sc://HOST:PORT` then reaches it: each `accord` process is a thin client, and the server
@@ -442,7 +458,7 @@ def connect_server_command(master: str, warehouse: Path, port: int, host: str = 
     import pyspark
 
     home = Path(pyspark.__file__).parent
-    conf = spark_conf(master, warehouse)
+    conf = spark_conf(master, warehouse, metastore=metastore, memory=memory)
     conf["spark.connect.grpc.binding.address"] = host
     conf["spark.connect.grpc.binding.port"] = str(port)
     args = [str(home / "bin" / "spark-submit"), "--master", master, "--name", "accord-connect"]
@@ -505,6 +521,12 @@ def _jvm_output_to(path: Path) -> Iterator[None]:
 
 def _connect_spark(parsed: ParsedUrl, session: Any) -> Store:
     opts = parsed.options
+    served_by = None
+    if session is None and not parsed.target.startswith("sc://"):
+        from accord.store.spark_server import running
+
+        if (served_by := running(parsed)) is not None:  # `accord spark start` keeps this store warm
+            session = spark_session(f"{served_by.remote}/;token={served_by.token}")
     if session is None:
         session = spark_session(
             parsed.target, warehouse_of(parsed), metastore=opts.get("metastore"), memory=opts.get("memory")
@@ -524,7 +546,9 @@ def _connect_spark(parsed: ParsedUrl, session: Any) -> Store:
         con = ibis.pyspark.connect(session)
     except ImportError as exc:  # ibis' pyspark backend missing
         raise MissingExtraError('the Spark engine needs PySpark: pip install "accord[spark]"') from exc
-    return Store(con, parsed, spark=session)
+    store = Store(con, parsed, spark=session)
+    store.served_by = served_by.describe() if served_by else None
+    return store
 
 
 def _catalog_error(parsed: ParsedUrl, exc: Exception) -> EngineError:
@@ -536,6 +560,7 @@ def _catalog_error(parsed: ParsedUrl, exc: Exception) -> EngineError:
         return EngineError(
             f"cannot open the Spark store's catalog in {warehouse_of(parsed) / METASTORE_DIR}: "
             "another process has it open (it takes one process at a time; wait for that one to "
-            "finish, or name a shared metastore with ?metastore=thrift://HOST:9083)"
+            "finish, run `accord spark start` so that every command shares one warm session, "
+            "or name a shared metastore with ?metastore=thrift://HOST:9083)"
         )
     return EngineError(f"cannot open the Spark catalog of {parsed.target}: {first}")
