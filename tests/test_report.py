@@ -358,6 +358,31 @@ def test_report_refuses_an_empty_period_in_one_sentence(reviewed: tuple) -> None
     assert "the period is empty" in done.output and "Traceback" not in done.output
 
 
+def test_report_replays_the_pact_as_often_as_asked(reviewed: tuple) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from accord.cli.main import app
+
+    r, _, folder = reviewed
+    url = f"duckdb://{folder / 'accord.duckdb'}"
+    out = folder / "every.json"
+    done = CliRunner().invoke(app, ["report", "--url", url, "--every", "90", "--out", str(folder / "e.html"),
+                                    "--json", str(out)])  # fmt: skip
+    assert done.exit_code == 0, done.output
+    quarterly = json.loads(out.read_text())["history"]["metrics"]
+    monthly = r.history.metrics  # the fixture's review, every 30 days
+    # The same span of history, a snapshot a quarter instead of a month: a third as many, give or take one.
+    assert (
+        abs(quarterly["snapshots"] * 3 - monthly.snapshots) <= 3
+        and quarterly["snapshots"] < monthly.snapshots
+    )
+    done = CliRunner().invoke(app, ["report", "--url", url, "--every", "0"])
+    assert done.exit_code == 2 and "Traceback" not in done.output
+    assert len([line for line in done.output.splitlines() if line.strip()]) == 1, done.output
+
+
 # ----------------------------------------------------------------------------- every engine
 def _small_world_review(store: Store) -> object:
     from accord.synth import generate, store_generated

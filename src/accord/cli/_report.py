@@ -30,6 +30,9 @@ def report_command(
     start: FromOpt = None,
     end: ToOpt = None,
     capacity: CapacityOpt = None,
+    every: Annotated[
+        float, typer.Option(help="Days between the snapshots the pact is replayed at over history.")
+    ] = 30.0,
     conversion: Annotated[
         str,
         typer.Option(help="What the credit section attributes: won (revenue), opportunity, sql, sal, mql."),
@@ -66,6 +69,7 @@ def report_command(
         start=parse_instant(start, "--from") if start else None,
         end=parse_instant(end, "--to") if end else None,
         capacity=capacity,
+        every_days=every,
         conversion=conv,
     )
     with connect(url) as store, work_bar("review") as tick:

@@ -53,6 +53,8 @@ class ReviewSpec:
     the data's last activity."""
     capacity: float | None = None
     """MQLs sales can work a month."""
+    every_days: float = 30.0
+    """Days between the snapshots the pact is replayed at, over the whole history."""
     conversion: Conversion = Conversion.WON
     """What the credit section attributes (won deals carry revenue, so ROI)."""
 
@@ -714,7 +716,7 @@ def review(store: Store, spec: ReviewSpec | None = None, progress: Progress | No
     f = funnel(store, hist, start, end)
     funnel_section = FunnelSection(says=_funnel_says(f), report=f)
     tick("back-testing the pact", 0.15)
-    bspec = BacktestSpec(capacity_per_month=spec.capacity)
+    bspec = BacktestSpec(capacity_per_month=spec.capacity, every_days=spec.every_days)
     try:
         b = backtest(store, pact, bspec, hist, lambda s, x: tick(s, 0.15 + 0.35 * x))
     except EvaluationError as exc:
