@@ -31,11 +31,14 @@ demo: $(STAMP) ## Generate a funnel, load it into DuckDB (accord-demo/), report
 	rm -rf accord-demo
 	$(VENV)/bin/accord demo accord-demo
 
+# Two workers, a module each at a time: the Spark process tests run beside everything else.
+TEST_JOBS ?= 2
+
 test: $(XSTAMP) ## Run every test (DuckDB, PostgreSQL and Spark engines)
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_JOBS) --dist loadfile
 
 test-fast: $(XSTAMP) ## Tests without Spark
-	$(PY) -m pytest -m "not spark"
+	$(PY) -m pytest -n $(TEST_JOBS) --dist loadfile -m "not spark"
 
 lint: $(STAMP) ## ruff and mypy (strict on src/accord)
 	$(VENV)/bin/ruff check src tests benchmarks

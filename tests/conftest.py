@@ -21,6 +21,13 @@ PG_URL = os.environ.get("ACCORD_TEST_POSTGRES", "postgresql://postgres@127.0.0.1
 REQUIRED = {e.strip() for e in os.environ.get("ACCORD_REQUIRE_ENGINES", "").split(",") if e.strip()}
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
+LONGEST_FIRST = ("test_spark_processes.py",)
+"""Modules that run for minutes: started first, so `make test`'s workers finish together."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.path.name not in LONGEST_FIRST)
+
 
 def _unavailable(engine: str, why: str) -> None:
     message = f"{engine} engine unavailable: {why}"

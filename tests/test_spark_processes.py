@@ -17,7 +17,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -78,7 +78,7 @@ def _as_of(data: Path) -> datetime:
     return datetime.combine(last.date(), datetime.min.time()) + timedelta(days=1)
 
 
-def sequence(cli: Cli, data: Path, *, full: bool = True) -> dict[str, Any]:
+def sequence(cli: Cli, data: Path, *, after_loads: Callable[[], object] = lambda: None) -> dict[str, Any]:
     """Load, sign, score, explain, give feedback, attribute, evaluate, learn and report."""
     now = _as_of(data)
     as_of, since = now.isoformat(), (now - timedelta(days=120)).date().isoformat()
@@ -86,11 +86,8 @@ def sequence(cli: Cli, data: Path, *, full: bool = True) -> dict[str, Any]:
     # The tables one process after another (the first Spark failure was the second load).
     out["load accounts"] = cli("load", "accounts", data / "accounts.parquet")
     out["load leads"] = cli("load", "leads", data / "leads.parquet")
+    after_loads()
     out["load all"] = cli("load", "all", data)  # accounts and leads again: unchanged
-    if not full:  # what persists between processes, in few of them (each starts a JVM)
-        cli("score", "--pact", PACT, "--draft", "--as-of", as_of)
-        out["explain"] = cli("explain", _lead_with_feedback(data), "--pact", PACT, "--as-of", as_of)
-        return out
     out["reload"] = cli("load", "all", data)
     cli("pact", "submit", PACT, "--by", "ana")
     cli("pact", "approve", "1", "--team", "marketing", "--by", "mia")
@@ -109,7 +106,7 @@ def sequence(cli: Cli, data: Path, *, full: bool = True) -> dict[str, Any]:
     out["evaluation"] = json.loads((cli.cwd / "evaluation.json").read_text())
     cli("learn", "--out", "learned.yaml", "--every", "120")
     out["learned"] = yaml.safe_load((cli.cwd / "learned.yaml").read_text())
-    cli("report", "--from", since, "--out", "review.html", "--json", "review.json")
+    cli("report", "--from", since, "--every", "90", "--out", "review.html", "--json", "review.json")
     out["review"] = json.loads((cli.cwd / "review.json").read_text())
     return out
 
@@ -128,21 +125,58 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def on_duckdb(data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Future[dict[str, Any]]]:
-    """The reference run, beside the first Spark run (one waits on its JVM while the other works)."""
-    folder = tmp_path_factory.mktemp("duckdb")
-    with ThreadPoolExecutor(1) as pool:
-        yield pool.submit(sequence, Cli(f"duckdb://{folder / 'accord.duckdb'}", folder), data)
+def runs(data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Future[dict[str, Any]]]]:
+    """The sequence on DuckDB, on local Spark and on a cluster, at once.
+
+    Each run is mostly one process waiting on another's start (a JVM, a catalog), so the three
+    overlap on two cores; each test waits for the run it checks.
+    """
+    duck, local, cluster = (tmp_path_factory.mktemp(name) for name in ("duckdb", "local", "cluster"))
+    with ThreadPoolExecutor(3) as pool:
+        yield {
+            "duckdb": pool.submit(sequence, Cli(f"duckdb://{duck / 'accord.duckdb'}", duck), data),
+            "local": pool.submit(_on_local_spark, local, data),
+            "cluster": pool.submit(_on_a_cluster, cluster, data),
+        }
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A standalone Spark master, one worker and a Spark Connect server on loopback (installed PySpark)."""
+def _on_local_spark(folder: Path, data: Path) -> dict[str, Any]:
+    """The first loads each start their own Spark; a warm server runs the rest; then Spark alone again."""
     _need_java()
+    url = f"spark://local[2]?warehouse={folder / 'warehouse'}"
+    cli = Cli(url, folder / "work")
+    out: dict[str, Any] = {}
+    try:
+        out.update(sequence(cli, data, after_loads=lambda: cli("spark", "start")))
+        out["status"] = cli("spark", "status")
+        out["doctor"] = cli("doctor")
+    finally:  # never leave a server behind, whatever failed
+        from accord.store.connection import parse_url
+        from accord.store.spark_server import stop
+
+        out["stopped"] = stop(parse_url(url))
+    # What the server wrote, read back by a process with its own Spark (the embedded catalog is free).
+    out["alone"] = cli("explain", _lead_with_feedback(data), "--as-of", _as_of(data).isoformat())
+    out["doctor alone"] = cli("doctor")
+    return out
+
+
+def _on_a_cluster(folder: Path, data: Path) -> dict[str, Any]:
+    _need_java()
+    with standalone_cluster(folder) as address:
+        cli = Cli(f"sc://{address}?database=accord", folder / "work")
+        out = sequence(cli, data)
+        out["doctor"] = cli("doctor")
+        out["address"] = address
+        return out
+
+
+@contextmanager
+def standalone_cluster(folder: Path) -> Iterator[str]:
+    """A standalone Spark master, one worker and a Spark Connect server on loopback (installed PySpark)."""
     import pyspark
 
     home = Path(pyspark.__file__).parent
-    folder = tmp_path_factory.mktemp("cluster")
     env = {**os.environ, "SPARK_HOME": str(home), "SPARK_WORKER_DIR": str(folder / "work")}
     spark_class = str(home / "bin" / "spark-class")
     master = f"127.0.0.1:{free_port()}"
@@ -191,6 +225,8 @@ def _listening(port: int) -> bool:
 
 def _same(spark: dict[str, Any], duck: dict[str, Any]) -> None:
     """Every result of the sequence on Spark equals DuckDB's: scores to 1e-6, credit to 1e-9."""
+    reloaded = [line for line in spark["reload"].splitlines() if " loaded (" in line]
+    assert len(reloaded) == 7 and all("(0 new, 0 updated, " in line for line in reloaded)
     s, d = spark["scores"], duck["scores"]
     assert list(s.lead_id) == list(d.lead_id) and len(s) == 400
     for col in s.columns:
@@ -213,13 +249,6 @@ def _text(out: str) -> str:
     return re.sub(r" +", " ", re.sub(r" in \d+\.\ds$|from \S+", "", out, flags=re.MULTILINE))
 
 
-def _signed(out: str) -> str:
-    """An explanation without the pact's status (a draft here, the active pact there)."""
-    import re
-
-    return re.sub(r"\((draft|active)[^=]*=", "=", _text(out))
-
-
 def _close(a: Any, b: Any, tol: float, where: str) -> None:
     if isinstance(a, dict) and isinstance(b, dict):
         assert a.keys() == b.keys(), f"{where}: {sorted(set(a) ^ set(b))}"
@@ -238,31 +267,27 @@ def _close(a: Any, b: Any, tol: float, where: str) -> None:
         assert a == b, f"{where}: {a!r} != {b!r}"
 
 
-def test_local_spark_keeps_its_store_between_processes(
-    data: Path, on_duckdb: Future[dict[str, Any]], tmp_path: Path
-) -> None:
-    _need_java()
-    cli = Cli(f"spark://local[2]?warehouse={tmp_path / 'warehouse'}", tmp_path / "work")
-    on_spark = sequence(cli, data, full=False)
-    duck = on_duckdb.result()
-    loaded = [line for line in on_spark["load all"].splitlines() if " loaded (" in line]
+def test_local_spark_keeps_its_store_between_processes(runs: dict[str, Future[dict[str, Any]]]) -> None:
+    local = runs["local"].result()
+    loaded = [line for line in local["load all"].splitlines() if " loaded (" in line]
     assert len(loaded) == 7 and all("(0 new, 0 updated, " in line for line in loaded[:2])
-    assert (tmp_path / "warehouse" / ".metastore").is_dir()
-    # The draft's scores, as the active pact's on DuckDB: the same rules on the same rows.
-    assert _signed(on_spark["explain"]) == _signed(duck["explain"])
-    assert _text(on_spark["load all"]) == _text(duck["load all"])
+    _same(local, runs["duckdb"].result())
+    # The loads before the server and the explanation after it ran in processes of their own.
+    assert local["status"].startswith("running: the warm Spark Connect server on 127.0.0.1:")
+    assert "run by the warm Spark Connect server on 127.0.0.1:" in " ".join(local["doctor"].split())
+    assert local["stopped"] is not None and "run by" not in local["doctor alone"]
+    assert not (Path(local["stopped"].warehouse) / ".connect.json").exists()
+    assert (Path(local["stopped"].warehouse) / ".metastore").is_dir()
+    assert _text(local["alone"]) == _text(local["explain after feedback"])
 
 
 def test_a_cluster_through_spark_connect_gives_duckdbs_results(
-    data: Path, on_duckdb: Future[dict[str, Any]], cluster: str, tmp_path: Path
+    runs: dict[str, Future[dict[str, Any]]],
 ) -> None:
-    cli = Cli(f"sc://{cluster}?database=accord", tmp_path / "work")
-    on_spark = sequence(cli, data)
-    reloaded = [line for line in on_spark["reload"].splitlines() if " loaded (" in line]
-    assert len(reloaded) == 7 and all("(0 new, 0 updated, " in line for line in reloaded)
-    _same(on_spark, on_duckdb.result())
-    doctor = cli("doctor")
-    assert f"sc://{cluster}, the server's warehouse and catalog, database accord" in doctor
+    on_cluster = runs["cluster"].result()
+    _same(on_cluster, runs["duckdb"].result())
+    address = on_cluster["address"]
+    assert f"sc://{address}, the server's warehouse and catalog, database accord" in on_cluster["doctor"]
 
 
 def test_a_catalog_another_process_holds_is_one_sentence(spark_session: Any, tmp_path: Path) -> None:
