@@ -44,7 +44,7 @@ def run(url: str, data: Path, as_of: str, work: Path) -> dict[str, float]:
     accord(["pact", "approve", "1", "--team", "sales", "--by", "bench", "--url", url])
     accord(["pact", "activate", "1", "--by", "bench", "--url", url])
     out["score"] = timed(["score", "--as-of", as_of], url)
-    lead = pq.read_table(data / "leads.parquet", columns=["lead_id"]).column(0)[0].as_py()
+    lead = pq.read_table(data / "leads.parquet", columns=["id"]).column(0)[0].as_py()
     out["explain"] = timed(["explain", lead, "--as-of", as_of], url)
     credit = ["attribute", "--compare", "--conversion", "opportunity", "--as-of", as_of]
     out["attribute --compare"] = timed([*credit, "--output", "json", "--to", str(work / "credit.json")], url)
