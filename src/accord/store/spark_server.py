@@ -9,6 +9,7 @@ token that only the warehouse's owner can read.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -17,6 +18,8 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -102,13 +105,27 @@ def running(parsed: ParsedUrl) -> WarmServer | None:
     return server
 
 
+@contextmanager
+def _alone(parsed: ParsedUrl) -> Iterator[None]:
+    """One `start` or `stop` at a time per warehouse: two at once would start two servers."""
+    warehouse = warehouse_of(parsed)
+    warehouse.mkdir(parents=True, exist_ok=True)
+    with (warehouse / ".connect.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def start(parsed: ParsedUrl, *, timeout: float = 180.0) -> tuple[WarmServer, bool]:
     """Start the store's warm server, or find the one running; returns it and whether it is new."""
     require_local(parsed)
-    if (server := running(parsed)) is not None:
-        return server, False
+    with _alone(parsed):
+        if (server := running(parsed)) is not None:
+            return server, False
+        return _start(parsed, timeout), True
+
+
+def _start(parsed: ParsedUrl, timeout: float) -> WarmServer:
     warehouse = warehouse_of(parsed)
-    warehouse.mkdir(parents=True, exist_ok=True)
     port, token = _free_port(), secrets.token_urlsafe(24)
     opts = parsed.options
     command = connect_server_command(
@@ -138,17 +155,17 @@ def start(parsed: ParsedUrl, *, timeout: float = 180.0) -> tuple[WarmServer, boo
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         json.dump(asdict(server), f)
-    return server, True
+    return server
 
 
 def stop(parsed: ParsedUrl, *, timeout: float = 60.0) -> WarmServer | None:
     """Stop the store's warm server; returns the one stopped, or None when none was running."""
     require_local(parsed)
-    server = running(parsed)
-    _file(parsed).unlink(missing_ok=True)
-    if server is None:
-        return None
-    _end(server.pid, timeout)
+    with _alone(parsed):
+        server = running(parsed)
+        _file(parsed).unlink(missing_ok=True)
+        if server is not None:
+            _end(server.pid, timeout)
     return server
 
 
