@@ -125,19 +125,25 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def runs(data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Future[dict[str, Any]]]]:
-    """The sequence on DuckDB, on local Spark and on a cluster, at once.
+def runs(
+    data: Path, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[dict[str, Future[dict[str, Any]]]]:
+    """The sequence on DuckDB and on the Spark runs the selected tests check, started together.
 
-    Each run is mostly one process waiting on another's start (a JVM, a catalog), so the three
-    overlap on two cores; each test waits for the run it checks.
+    Each test waits for the run it checks; the DuckDB reference runs beside the Spark ones.
     """
-    duck, local, cluster = (tmp_path_factory.mktemp(name) for name in ("duckdb", "local", "cluster"))
+    selected = {item.name for item in request.session.items}
+    spark_runs = {
+        "local": (_on_local_spark, "test_local_spark_keeps_its_store_between_processes"),
+        "cluster": (_on_a_cluster, "test_a_cluster_through_spark_connect_gives_duckdbs_results"),
+    }
+    duck = tmp_path_factory.mktemp("duckdb")
     with ThreadPoolExecutor(3) as pool:
-        yield {
-            "duckdb": pool.submit(sequence, Cli(f"duckdb://{duck / 'accord.duckdb'}", duck), data),
-            "local": pool.submit(_on_local_spark, local, data),
-            "cluster": pool.submit(_on_a_cluster, cluster, data),
-        }
+        futures = {"duckdb": pool.submit(sequence, Cli(f"duckdb://{duck / 'accord.duckdb'}", duck), data)}
+        for name, (run, test) in spark_runs.items():
+            if test in selected:
+                futures[name] = pool.submit(run, tmp_path_factory.mktemp(name), data)
+        yield futures
 
 
 def _on_local_spark(folder: Path, data: Path) -> dict[str, Any]:
