@@ -66,8 +66,12 @@ def main() -> None:
     last = pq.read_table(data / "touchpoints.parquet", columns=["occurred_at"]).column(0).to_pandas().max()
     as_of = (datetime.combine(last.date(), datetime.min.time()) + timedelta(days=1)).isoformat()
     results: dict[str, dict[str, float]] = {}
+
+    def folder(engine: str) -> Path:
+        return OUT / engine.replace(" ", "-")
+
     for engine in ("duckdb", "spark", "spark warm"):
-        work = OUT / engine.replace(" ", "-")
+        work = folder(engine)
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
         url = (
@@ -92,7 +96,7 @@ def main() -> None:
         d, s, w = (results[e][step] for e in ("duckdb", "spark", "spark warm"))
         print(f"{step:<22}{d:>10.1f}{s:>18.1f}{s / d:>7.1f}x{w:>15.1f}{w / d:>7.1f}x")
     for engine in ("spark", "spark warm"):
-        spark = pd.read_parquet(OUT / engine.replace(" ", "-") / "scores.parquet")
+        spark = pd.read_parquet(folder(engine) / "scores.parquet")
         spark = spark.sort_values("lead_id", ignore_index=True)
         same = duck.lead_id.equals(spark.lead_id) and (duck.score - spark.score).abs().max() <= 1e-6
         print(f"{engine}: scores equal DuckDB's lead by lead (1e-6): {same} ({len(duck):,} leads)")

@@ -36,6 +36,12 @@ def _unavailable(engine: str, why: str) -> None:
     pytest.skip(message)
 
 
+def need_java() -> None:
+    """For a test that starts Spark in processes of its own: no JVM is a skip, or a failure where required."""
+    if shutil.which("java") is None:
+        _unavailable("spark", "no java on PATH")
+
+
 @pytest.fixture(scope="session")
 def spark_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     if shutil.which("java") is None:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -27,8 +25,9 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from accord.store.connection import connect_server_command
-from conftest import REQUIRED
+from accord.store.connection import connect_server_command, spark_home
+from accord.store.spark_server import listening
+from conftest import need_java
 from service_kit import free_port
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
@@ -37,13 +36,6 @@ ROOT = Path(__file__).resolve().parents[1]
 PACT = ROOT / "examples" / "pact.yaml"
 NOISE = ("WARN", "log4j", "Stage ", "SparkContext", "incubator", "Derby", "Traceback")
 """What Spark and the JVM print on their own: none of it may reach the user's terminal."""
-
-
-def _need_java() -> None:
-    if shutil.which("java") is None:
-        if "spark" in REQUIRED:
-            pytest.fail("spark engine unavailable: no java on PATH (required by ACCORD_REQUIRE_ENGINES)")
-        pytest.skip("spark engine unavailable: no java on PATH")
 
 
 class Cli:
@@ -148,7 +140,7 @@ def runs(
 
 def _on_local_spark(folder: Path, data: Path) -> dict[str, Any]:
     """The first loads each start their own Spark; a warm server runs the rest; then Spark alone again."""
-    _need_java()
+    need_java()
     url = f"spark://local[2]?warehouse={folder / 'warehouse'}"
     cli = Cli(url, folder / "work")
     out: dict[str, Any] = {}
@@ -168,7 +160,7 @@ def _on_local_spark(folder: Path, data: Path) -> dict[str, Any]:
 
 
 def _on_a_cluster(folder: Path, data: Path) -> dict[str, Any]:
-    _need_java()
+    need_java()
     with standalone_cluster(folder) as address:
         cli = Cli(f"sc://{address}?database=accord", folder / "work")
         out = sequence(cli, data)
@@ -180,9 +172,7 @@ def _on_a_cluster(folder: Path, data: Path) -> dict[str, Any]:
 @contextmanager
 def standalone_cluster(folder: Path) -> Iterator[str]:
     """A standalone Spark master, one worker and a Spark Connect server on loopback (installed PySpark)."""
-    import pyspark
-
-    home = Path(pyspark.__file__).parent
+    home = spark_home()
     env = {**os.environ, "SPARK_HOME": str(home), "SPARK_WORKER_DIR": str(folder / "work")}
     spark_class = str(home / "bin" / "spark-class")
     master = f"127.0.0.1:{free_port()}"
@@ -219,14 +209,9 @@ def standalone_cluster(folder: Path) -> Iterator[str]:
         daemon(
             "server",
             connect_server_command(f"spark://{master}", folder / "warehouse", server),
-            lambda _log: _listening(server),
+            lambda _log: listening(server),
         )
         yield f"127.0.0.1:{server}"
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _same(spark: dict[str, Any], duck: dict[str, Any]) -> None:

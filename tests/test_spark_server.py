@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +18,8 @@ from typer.testing import CliRunner
 from accord.cli.main import app
 from accord.store.connection import parse_url
 from accord.store.spark_server import SERVER_FILE, running
+from conftest import need_java
+from service_kit import free_port
 
 runner = CliRunner()
 
@@ -46,18 +46,12 @@ def _dead_pid() -> int:
     return done.pid
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_a_stale_or_broken_server_file_is_ignored(tmp_path: Path) -> None:
     url = f"spark://local[2]?warehouse={tmp_path}"
     parsed, path = parse_url(url), tmp_path / SERVER_FILE
     server = {
         "master": "local[2]",
-        "port": _closed_port(),
+        "port": free_port(),  # nothing listens there
         "pid": os.getpid(),
         "token": "t",
         "warehouse": "w",
@@ -83,8 +77,7 @@ def test_a_stale_or_broken_server_file_is_ignored(tmp_path: Path) -> None:
 
 @pytest.mark.spark
 def test_a_server_that_cannot_start_is_one_sentence(tmp_path: Path) -> None:
-    if shutil.which("java") is None:
-        pytest.skip("no java on PATH")
+    need_java()
     warehouse = tmp_path / "wh"
     done = subprocess.run(
         [sys.executable, "-m", "accord.cli.main", "spark", "start"],

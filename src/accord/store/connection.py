@@ -140,14 +140,16 @@ def _query(query: str) -> dict[str, str]:
 class Store:
     """An Accord store: the canonical tables on one engine, reached through Ibis."""
 
-    def __init__(self, con: Any, parsed: ParsedUrl, *, spark: Any = None) -> None:
+    def __init__(
+        self, con: Any, parsed: ParsedUrl, *, spark: Any = None, served_by: str | None = None
+    ) -> None:
         self.con = con
         """The Ibis backend. Domain code builds expressions on `table(...)`."""
         self.parsed = parsed
         self.engine: Engine = parsed.engine
         self._spark = spark
         self._known: set[str] = set()
-        self.served_by: str | None = None
+        self.served_by = served_by
         """The warm server that runs this Spark store's work, when one does."""
 
     def __repr__(self) -> str:
@@ -188,9 +190,9 @@ class Store:
         """An Ibis table expression for `name`; canonical tables are created on first use."""
         spec = TABLES.get(name) or DERIVED_TABLES.get(name)
         # Accord never drops a canonical table, so one seen once needs no catalog listing again.
-        if spec is not None and name not in self._known and not self.has_table(name):
-            self.ensure_table(spec)
-        if spec is not None:
+        if spec is not None and name not in self._known:
+            if not self.has_table(name):
+                self.ensure_table(spec)
             self._known.add(name)
         t = self.con.table(name)
         if spec is not None and (missing := [c for c in spec.columns if c.name not in t.columns]):
@@ -441,6 +443,13 @@ def spark_conf(
     return conf
 
 
+def spark_home() -> Path:
+    """The installed PySpark's own Spark: its launchers, jars and configuration."""
+    import pyspark
+
+    return Path(pyspark.__file__).parent
+
+
 def connect_server_command(
     master: str,
     warehouse: Path,
@@ -455,13 +464,10 @@ def connect_server_command(
     `sc://HOST:PORT` then reaches it: each `accord` process is a thin client, and the server
     keeps the session, the catalog and the JVM warm between them.
     """
-    import pyspark
-
-    home = Path(pyspark.__file__).parent
     conf = spark_conf(master, warehouse, metastore=metastore, memory=memory)
     conf["spark.connect.grpc.binding.address"] = host
     conf["spark.connect.grpc.binding.port"] = str(port)
-    args = [str(home / "bin" / "spark-submit"), "--master", master, "--name", "accord-connect"]
+    args = [str(spark_home() / "bin" / "spark-submit"), "--master", master, "--name", "accord-connect"]
     args += ["--class", "org.apache.spark.sql.connect.service.SparkConnectServer"]
     for key, value in conf.items():
         args += ["--conf", f"{key}={value}"]
@@ -546,9 +552,7 @@ def _connect_spark(parsed: ParsedUrl, session: Any) -> Store:
         con = ibis.pyspark.connect(session)
     except ImportError as exc:  # ibis' pyspark backend missing
         raise MissingExtraError('the Spark engine needs PySpark: pip install "accord[spark]"') from exc
-    store = Store(con, parsed, spark=session)
-    store.served_by = served_by.describe() if served_by else None
-    return store
+    return Store(con, parsed, spark=session, served_by=served_by.describe() if served_by else None)
 
 
 def _catalog_error(parsed: ParsedUrl, exc: Exception) -> EngineError:

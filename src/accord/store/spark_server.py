@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from accord.errors import ConfigError, EngineError
-from accord.store.connection import ParsedUrl, connect_server_command, warehouse_of
+from accord.store.connection import ParsedUrl, connect_server_command, spark_home, warehouse_of
 
 SERVER_FILE = ".connect.json"
 """In the warehouse: the running server's address, process and token (readable by its owner only)."""
@@ -63,14 +63,13 @@ def _file(parsed: ParsedUrl) -> Path:
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process took the number
+    except (ProcessLookupError, PermissionError):  # gone, or its number taken by someone else's
         return False
     return True
 
 
-def _listening(port: int) -> bool:
+def listening(port: int) -> bool:
+    """Whether something accepts connections on this loopback port."""
     with socket.socket() as s:
         s.settimeout(1.0)
         return s.connect_ex(("127.0.0.1", port)) == 0
@@ -82,9 +81,14 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _drives(parsed: ParsedUrl) -> bool:
+    """Whether this machine runs the store's Spark (a Spark Connect URL has its own server)."""
+    return parsed.engine == "spark" and not parsed.target.startswith("sc://")
+
+
 def require_local(parsed: ParsedUrl) -> None:
-    """Refuse a store this machine does not drive (a Spark Connect URL has its own server)."""
-    if parsed.engine != "spark" or parsed.target.startswith("sc://"):
+    """Refuse a store this machine does not drive."""
+    if not _drives(parsed):
         raise ConfigError(
             f"a warm server is for a Spark store this machine drives (spark://local[2] or "
             f"spark://HOST:7077), not {parsed.target!r}"
@@ -93,14 +97,14 @@ def require_local(parsed: ParsedUrl) -> None:
 
 def running(parsed: ParsedUrl) -> WarmServer | None:
     """The warm server of this store's warehouse, if one is up (a stale file is ignored)."""
-    if parsed.engine != "spark" or parsed.target.startswith("sc://"):
+    if not _drives(parsed):
         return None
     path = _file(parsed)
     try:
         server = WarmServer(**json.loads(path.read_text()))
     except (OSError, ValueError, TypeError):
         return None
-    if server.master != parsed.target or not _alive(server.pid) or not _listening(server.port):
+    if server.master != parsed.target or not _alive(server.pid) or not listening(server.port):
         return None
     return server
 
@@ -131,9 +135,7 @@ def _start(parsed: ParsedUrl, timeout: float) -> WarmServer:
     command = connect_server_command(
         parsed.target, warehouse, port, metastore=opts.get("metastore"), memory=opts.get("memory")
     )
-    import pyspark
-
-    env = {**os.environ, "SPARK_HOME": str(Path(pyspark.__file__).parent), TOKEN_ENV: token}
+    env = {**os.environ, "SPARK_HOME": str(spark_home()), TOKEN_ENV: token}
     with (warehouse / SERVER_LOG).open("w") as log:
         proc = subprocess.Popen(  # noqa: S603 - spark-submit from the installed PySpark
             command, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -141,10 +143,10 @@ def _start(parsed: ParsedUrl, timeout: float) -> WarmServer:
         )  # fmt: skip
     server = WarmServer(parsed.target, port, proc.pid, token, str(warehouse))
     deadline = time.monotonic() + timeout
-    while not _listening(port):
+    while not listening(port):
         if proc.poll() is not None or time.monotonic() > deadline:
             _end(proc.pid)
-            said = _last_line(warehouse / SERVER_LOG)
+            said = _cause(warehouse / SERVER_LOG)
             raise EngineError(
                 f"the Spark Connect server for {parsed.target} did not start"
                 + (f": {said}" if said else "")
@@ -186,7 +188,8 @@ def _end(pid: int, timeout: float = 60.0) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
-def _last_line(path: Path) -> str:
+def _cause(path: Path) -> str:
+    """What the server's log says went wrong: the first error line, not the JVM's generic farewell."""
     try:
         lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
     except OSError:
