@@ -371,7 +371,14 @@ def test_report_replays_the_pact_as_often_as_asked(reviewed: tuple) -> None:
     done = CliRunner().invoke(app, ["report", "--url", url, "--every", "90", "--out", str(folder / "e.html"),
                                     "--json", str(out)])  # fmt: skip
     assert done.exit_code == 0, done.output
-    quarterly = json.loads(out.read_text())["history"]["metrics"]
+    history = json.loads(out.read_text())["history"]
+    quarterly = history["metrics"]
+    assert history["says"][0].startswith(
+        f"Replayed on {quarterly['snapshots']} snapshots of history, 90 days apart, the pact"
+    )
+    assert r.history.says[0].startswith(
+        f"Replayed on {r.history.metrics.snapshots} monthly snapshots of history, the pact"
+    )
     monthly = r.history.metrics  # the fixture's review, every 30 days
     # The same span of history, a snapshot a quarter instead of a month: a third as many, give or take one.
     assert (

@@ -340,9 +340,13 @@ def _funnel_says(f: FunnelReport) -> list[str]:
     return says
 
 
-def _history_says(m: BacktestMetrics, capacity: float | None) -> list[str]:
+def _history_says(m: BacktestMetrics, capacity: float | None, every_days: float) -> list[str]:
+    monthly = every_days == 30
+    spacing = (
+        "monthly snapshots of history" if monthly else f"snapshots of history, {every_days:g} days apart"
+    )
     says = [
-        f"Replayed on {m.snapshots} monthly snapshots of history, the pact ranks leads with an AUC of "
+        f"Replayed on {m.snapshots} {spacing}, the pact ranks leads with an AUC of "
         f"{m.auc:.2f} (0.5 is a coin toss, 1 is perfect): {_pct(m.precision_at_mql)} of its MQLs converted "
         f"within the horizon, and it caught {_pct(m.recall_at_mql)} of the leads that did."
     ]
@@ -722,7 +726,10 @@ def review(store: Store, spec: ReviewSpec | None = None, progress: Progress | No
     except EvaluationError as exc:
         raise EvaluationError(f"the review needs a back-test of the pact, and it cannot run: {exc}") from exc
     history = HistorySection(
-        says=_history_says(b.metrics, spec.capacity), pact=b.pact, metrics=b.metrics, capacity=spec.capacity
+        says=_history_says(b.metrics, spec.capacity, spec.every_days),
+        pact=b.pact,
+        metrics=b.metrics,
+        capacity=spec.capacity,
     )
     proposal, proposal_missing = _proposal(store, pact, spec, b, hist, status.pending, tick)
     credit: CreditSection | None = None
