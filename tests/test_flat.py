@@ -272,3 +272,51 @@ def test_rules_that_read_nothing_in_the_file_are_named(
     scores = score_flat(pact, path, None, id_column="ref")
     assert scores.unresolved == ["fintech", "budget", "demo"]
     assert {r["lead_id"]: r["engagement"] for r in scores.table.to_pylist()} == {"a": 6.0, "b": 0.0}
+
+
+def test_a_learned_pact_with_compound_rules_scores_alike_from_the_file_and_the_store(tmp_path: Path) -> None:
+    """A VP at a fintech converts more than being a VP and being at a fintech add up to: the learned
+    pact says so with an `all:` rule; a blank or "Select" seniority is one `any:` rule. The file and
+    the store then give every lead the same score, grade and stage."""
+    import numpy as np
+    import pandas as pd
+
+    from accord.evaluation.learn import learn_from_frame
+
+    rng = np.random.default_rng(5)
+    n = 6000
+    seniority = rng.choice(["vp", "manager", "individual", "", "Select"], n, p=[0.2, 0.3, 0.3, 0.1, 0.1])
+    industry = rng.choice(["fintech", "retail", "saas"], n)
+    employees = rng.lognormal(5, 1, n).round()
+    vp, fintech = seniority == "vp", industry == "fintech"
+    unknown = (seniority == "") | (seniority == "Select")
+    logit = -3 + 0.6 * vp + 0.3 * np.log1p(employees) + 1.2 * unknown + 2.0 * (vp & fintech)
+    won = rng.random(n) < 1 / (1 + np.exp(-logit))
+    df = pd.DataFrame(
+        {
+            "id": [f"L{i}" for i in range(n)],
+            "seniority": seniority,
+            "industry": industry,
+            "employees": employees.astype(int),
+            "won": np.where(won, "yes", "no"),
+        }
+    )
+    learned = learn_from_frame(df, "won", "id", canonical={"seniority"})
+    rules = learned.pact.model("default").fit.rules
+    assert any(r.combine == "all" and r.conditions for r in rules), learned.yaml
+    assert any(r.combine == "any" and r.conditions for r in rules), learned.yaml
+    path = tmp_path / "leads.csv"
+    df.drop(columns=["won"]).assign(created_at="2026-01-01").to_csv(path, index=False)
+    store = connect("duckdb://:memory:")
+    try:
+        load_file(store, "leads", path)
+        expected = _store_scores(store, learned.yaml)
+    finally:
+        store.close()
+    got = _flat_scores(path, learned.yaml, None, id_column="id")
+    assert set(got) == set(expected) and len(got) == n
+    for lead, (score, grade, mql) in expected.items():
+        assert got[lead][0] == pytest.approx(score, abs=1e-9), lead
+        assert got[lead][1:] == (grade, mql), lead
+    by_id = dict(zip(df.id, learned.model.score(learned.model.design.X), strict=True))
+    assert all(got[lead][0] == pytest.approx(by_id[lead], abs=1e-9) for lead in got)

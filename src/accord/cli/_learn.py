@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.table import Table
 
 from accord.cli._console import console, err, friendly, work_bar
 from accord.cli._evaluate import PerRepOpt, RepsOpt, capacity_from, print_comparison
@@ -49,9 +50,9 @@ def learn_command(
         ),
     ] = False,
     max_rules: Annotated[
-        int | None,
-        typer.Option("--max-rules", min=1, help="At most this many rules; the weakest fields go first."),
-    ] = None,
+        int,
+        typer.Option("--max-rules", min=1, help="At most this many rules, given where they explain most."),
+    ] = 40,
     every: Annotated[float, typer.Option(help="Days between snapshots (store).")] = 30.0,
     horizon: Annotated[float, typer.Option(help="Days in which a conversion counts (store).")] = 90.0,
     url: Annotated[str | None, typer.Option(help="Store URL (default $ACCORD_URL or accord.duckdb).")] = None,
@@ -98,9 +99,11 @@ def learn_command(
 
 def _print_learned(learned: Learned, out: Path) -> None:
     m = learned.model
+    model = learned.pact.model("default")
+    pairs = sum(1 for r in model.fit.rules if r.conditions and r.combine == "all")
     console.print(
-        f"wrote {out}: {len(learned.pact.model('default').fit.rules)} fit rules, "
-        f"{len(learned.pact.model('default').engagement.rules)} engagement rules, integer points "
+        f"wrote {out}: {len(model.fit.rules)} fit rules ({pairs} of two fields at once), "
+        f"{len(model.engagement.rules)} engagement rules; scores from 0 to 100 in whole points "
         f"({m.scale * 0.6931:.0f} points double the odds)",
         highlight=False,
     )
@@ -121,3 +124,12 @@ def _print_learned(learned: Learned, out: Path) -> None:
             highlight=False,
         )
     console.print(f"MQL line: score >= {learned.threshold:g}: {learned.threshold_reason}", highlight=False)
+    if learned.calibration:
+        table = Table(title="held-out leads by score: the chance the pact gives them, and what happened")
+        for name in ("score", "leads", "predicted", "converted"):
+            table.add_column(name, justify="right")
+        for row in learned.calibration:
+            table.add_row(
+                f"{row.lo}-{row.hi}", f"{row.leads:,}", f"{row.predicted:.1%}", f"{row.observed:.1%}"
+            )
+        console.print(table)

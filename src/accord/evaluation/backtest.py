@@ -294,7 +294,8 @@ def score_snapshots(
     query = SnapshotQuery(store, pact, spec.model)
     for i, t in enumerate(instants):
         tick(f"{pact.pact} v{pact.version} as of {t:%Y-%m-%d}", i / len(instants))
-        scores = query.scores(t)
+        # in lead order: engines return rows in any order, and what is learned from them must not move
+        scores = query.scores(t).sort_values("lead_id", kind="stable")
         converted_before = set(opps.loc[opps.created_at <= t, "lead_id"])
         scores = scores[~scores.lead_id.isin(converted_before)].reset_index(drop=True)
         mql_now = set(scores.lead_id[scores.is_mql.astype(bool)])

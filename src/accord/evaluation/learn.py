@@ -13,8 +13,8 @@ P(convert) = 1 / (1 + exp(-(intercept + score / scale))).
 
 from __future__ import annotations
 
+import itertools
 import json
-import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +36,7 @@ from accord.evaluation.backtest import (
     measure_on,
     score_snapshots,
 )
+from accord.evaluation.glassbox import Part, Term, association, glass_box, pav
 from accord.evaluation.metrics import auc, auc_interval
 from accord.evaluation.thresholds import advise
 from accord.model.fields import property_value
@@ -51,19 +52,16 @@ PLACEHOLDERS = ("", "select", "none", "null", "n/a", "na", "-", "--", "unknown",
 
 @dataclass(frozen=True)
 class LearnSpec:
-    """How to learn: feature shaping, regularisation, scaling, the split and the MQL line."""
+    """How to learn: feature shaping, the rule budget, regularisation, the split and the MQL line."""
 
     bins: int = 5
     max_levels: int = 12
     min_share: float = 0.01
     l2: float = 1.0
-    points_per_doubling: float = 20.0
     half_lives: tuple[float, ...] = (2.0, 10.0, 45.0, 180.0, 730.0)
-    """Each touch type gets one engagement rule per half-life, from "active this week" to
-    "engaged over the years": together they draw the shape of a lead's activity over time,
-    which one linear points scale cannot. On the generated history (20,000 leads) the
-    held-out AUC went 0.896 with (7, 60) to 0.923 with these, against 0.932-0.937 for
-    gradient boosting on the same features."""
+    """Each touch type is first fitted at these half-lives, from "active this week" to "engaged
+    over the years"; their fitted sum is one function of a touch's age, which becomes the touch
+    type's one engagement rule with step decay."""
     cap_per_30_days: int = 5
     test_share: float = 0.3
     seed: int = 7
@@ -72,11 +70,18 @@ class LearnSpec:
     name: str = "learned"
     force: bool = False
     """Set an MQL line even when the held-out AUC interval includes 0.5 (no better than chance)."""
-    max_rules: int | None = None
-    """At most this many rules, the fields whose loss costs least dropped first (None: no limit).
+    max_rules: int = 40
+    """At most this many rules, given to the fields, cells and touch types that explain most."""
+    pairs: int = 10
+    """Interactions the glass box looks for; their strongest cells become `all:` rules."""
+    max_association: float = 0.8
+    """Two fields this associated (Cramer's V) say one thing: the weaker is left out."""
 
-    Not yet the default 40: on the generated history (20,000 leads) a budget of 40 took the
-    held-out AUC from 0.922 to 0.861, mostly by keeping one half-life per touch type."""
+
+SCALE_MAX = 100
+"""Learned scores run from 0 to this."""
+STEP_DAYS = (3, 7, 14, 30, 60, 90, 180, 365)
+"""Where a learned engagement rule's step decay changes."""
 
 
 @dataclass
@@ -93,10 +98,16 @@ class Level:
     others: list[str] = field(default_factory=list)
     placeholders: list[str] = field(default_factory=list)
     half_life: float | None = None
+    term: Term | None = None
+    """kind `part`: the glass box's segment of a field, or its cell of two fields."""
+    steps: list[tuple[float, float]] | None = None
+    """kind `touch` with step decay: [[days, factor], ...]."""
 
     @property
     def label(self) -> str:
         """A short human label."""
+        if self.term is not None:
+            return " and ".join(_part_label(p) for p in self.term.parts)
         if self.kind == "equals":
             return f"{self.attribute} = {self.value}"
         if self.kind == "bin":
@@ -104,6 +115,8 @@ class Level:
             hi = "" if self.hi is None else f"{self.hi:g}"
             return f"{self.attribute} in [{lo}, {hi}]"
         if self.kind == "touch":
+            if self.steps is not None:
+                return f"each {self.value}"
             return f"each {self.value} (half-life {self.half_life:g} days)"
         return f"{self.attribute} is {self.kind}"
 
@@ -121,6 +134,12 @@ class Design:
     """The features before encoding, for the reference model."""
     left_out: dict[str, str] = field(default_factory=dict)
     """Columns not learned from, each with the reason (dates: a date is not a category)."""
+    kept: dict[str, list[str]] = field(default_factory=dict)
+    """A category's values kept as themselves (the rest are `(other)`)."""
+    placeholders: dict[str, list[str]] = field(default_factory=dict)
+    """A field's placeholder texts ("Select", "n/a"): missing, as empty is."""
+    rare: dict[str, list[str]] = field(default_factory=dict)
+    """A category's values seen too rarely to stand alone, grouped as `(other)`."""
 
 
 def _clean(values: pd.Series) -> pd.Series:
@@ -135,6 +154,9 @@ def design_from_frame(df: pd.DataFrame, columns: dict[str, str], spec: LearnSpec
     groups: dict[str, list[int]] = {}
     numeric: set[str] = set()
     left_out: dict[str, str] = {}
+    kept_values: dict[str, list[str]] = {}
+    held: dict[str, list[str]] = {}
+    rare: dict[str, list[str]] = {}
     raw = pd.DataFrame(index=df.index)
     n = len(df)
     for col, attribute in columns.items():
@@ -146,6 +168,8 @@ def design_from_frame(df: pd.DataFrame, columns: dict[str, str], spec: LearnSpec
         present = text.dropna()
         if present.empty:
             continue
+        if placeholders:
+            held[attribute] = placeholders
         nums = pd.to_numeric(present, errors="coerce")
         if nums.notna().mean() < 0.95 and _dates(present) >= 0.95:
             left_out[attribute] = (
@@ -179,6 +203,8 @@ def design_from_frame(df: pd.DataFrame, columns: dict[str, str], spec: LearnSpec
             # Most common first, ties by value: the order rows arrive in (engines differ) never shows.
             ranked = sorted(shares.index, key=lambda v: (-shares[v], str(v)))
             kept = [v for v in ranked if shares[v] >= spec.min_share][: spec.max_levels]
+            kept_values[attribute] = [str(v) for v in kept]
+            rare[attribute] = sorted({str(v) for v in present} - set(kept_values[attribute]))
             grouped = text.astype(object)
             grouped[text.notna() & ~text.isin(kept)] = "(other)"
             raw[attribute] = grouped
@@ -205,7 +231,7 @@ def design_from_frame(df: pd.DataFrame, columns: dict[str, str], spec: LearnSpec
     if not levels:
         raise EvaluationError("no usable feature: every column is empty, constant or an id")
     X = np.column_stack(cols)
-    return Design(X, levels, groups, numeric, raw, left_out)
+    return Design(X, levels, groups, numeric, raw, left_out, kept_values, held, rare)
 
 
 def _dates(values: pd.Series) -> float:
@@ -215,23 +241,9 @@ def _dates(values: pd.Series) -> float:
     return float(iso.mean()) if len(sample) else 0.0
 
 
-def _pav(values: np.ndarray, weights: np.ndarray, increasing: bool) -> np.ndarray:
-    """Pool adjacent violators: the closest monotone sequence (weighted least squares)."""
-    v = values if increasing else -values
-    blocks: list[list[float]] = []  # [mean, weight, count]
-    for x, w in zip(v, weights, strict=True):
-        blocks.append([float(x), float(max(w, 1e-9)), 1.0])
-        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
-            m2, w2, c2 = blocks.pop()
-            m1, w1, c1 = blocks.pop()
-            blocks.append([(m1 * w1 + m2 * w2) / (w1 + w2), w1 + w2, c1 + c2])
-    out = np.concatenate([[b[0]] * int(b[2]) for b in blocks])
-    return out if increasing else -out
-
-
 @dataclass
 class PointsModel:
-    """A logistic model expressed as integer points per level."""
+    """A logistic model expressed as integer points per level, on a 0 to 100 scale."""
 
     design: Design
     points: np.ndarray
@@ -239,10 +251,14 @@ class PointsModel:
     """Log-odds of converting at score 0."""
     scale: float
     """Points per unit of log-odds."""
+    expected: dict[int, float] = field(default_factory=dict)
+    """For each cell rule: the conversion its fields' own rules expect of its training rows."""
+    exact: np.ndarray | None = None
+    """The points before rounding."""
 
     def score(self, X: np.ndarray) -> np.ndarray:
-        """Total points of each row."""
-        out: np.ndarray = X @ self.points
+        """Total points of each row, between the floor 0 and the ceiling SCALE_MAX."""
+        out: np.ndarray = np.clip(X @ self.points, 0, SCALE_MAX)
         return out
 
     def probability(self, score: np.ndarray) -> np.ndarray:
@@ -250,130 +266,143 @@ class PointsModel:
         return sigmoid(self.intercept + score / self.scale)
 
 
-def merge_monotone_bins(design: Design, train: np.ndarray, y: np.ndarray) -> None:
-    """Merge a number's neighbouring bins until their training conversion rates run one way.
+def drop_associated(design: Design, y: np.ndarray, train: np.ndarray, spec: LearnSpec) -> None:
+    """Leave out a field that says what a stronger one says (Cramer's V at least `max_association`).
 
-    The pooled bins of the rates' isotonic fit (in the direction of their trend) become one
-    level each, so the bins' points can be monotone along the number and in the rates their
-    rules quote at once.
+    Two fields carrying one signal split its points between them, and the rules then quote
+    rates their points seem to contradict; the one that ranks training leads better alone stays.
     """
-    Xt, yt = design.X[train], y[train]
-    cols = [design.X[:, i] for i in range(design.X.shape[1])]
-    levels = list(design.levels)
-    gone: set[int] = set()
-    for attribute in sorted(design.numeric):
-        bins = [i for i in design.groups.get(attribute, []) if levels[i].kind == "bin"]
-        if len(bins) < 3:
+    assert design.raw is not None  # noqa: S101 - built by design_from_frame
+    raw = design.raw
+    names = [c for c in raw.columns if c not in design.left_out]
+    alone = {c: _alone_auc(raw[c], y, train) for c in names}
+    for a, b, v in association(raw[names], train):
+        if a in design.left_out or b in design.left_out or v < spec.max_association:
             continue
-        n = Xt[:, bins].sum(axis=0)
-        rates = np.array([yt[Xt[:, i] > 0].mean() if n[k] else 0.0 for k, i in enumerate(bins)])
-        trend = np.polyfit(np.arange(len(bins)), rates, 1, w=np.sqrt(n + 1))[0]
-        pooled = _pav(rates, n, increasing=trend >= 0)
-        start = 0
-        for k in range(1, len(bins) + 1):
-            if k == len(bins) or not math.isclose(pooled[k], pooled[start], rel_tol=1e-12, abs_tol=1e-15):
-                if k - start > 1:
-                    first, last = bins[start], bins[k - 1]
-                    cols[first] = sum((cols[i] for i in bins[start:k]), np.zeros(design.X.shape[0]))
-                    levels[first] = Level(attribute, "bin", lo=levels[first].lo, hi=levels[last].hi)
-                    gone.update(bins[start + 1 : k])
-                start = k
-    if not gone:
-        return
-    kept = [i for i in range(len(levels)) if i not in gone]
-    new_index = {old: new for new, old in enumerate(kept)}
-    design.X = np.column_stack([cols[i] for i in kept])
-    design.levels = [levels[i] for i in kept]
-    design.groups = {
-        a: [new_index[i] for i in idx if i in new_index]
-        for a, idx in design.groups.items()
-        if len([i for i in idx if i in new_index]) >= 2
-    }
+        strong, weak = (a, b) if (alone[a], b) >= (alone[b], a) else (b, a)
+        design.left_out[weak] = (
+            f"says what {strong} says (Cramer's V {v:.2f}); {strong} ranks training leads better alone "
+            f"(AUC {alone[strong]:.3f} against {alone[weak]:.3f})"
+        )
+
+
+def _alone_auc(column: pd.Series, y: np.ndarray, train: np.ndarray) -> float:
+    """Training AUC of a field's own conversion rates (numbers in deciles)."""
+    if column.dtype.kind in "fi":
+        x = column.to_numpy(dtype=float)
+        cuts: np.ndarray = (
+            np.unique(np.nanquantile(x[train], np.linspace(0, 1, 11)[1:-1]))
+            if np.isfinite(x).any()
+            else np.zeros(0)
+        )
+        key = pd.Series(np.where(np.isnan(x), -1, np.searchsorted(cuts, x)))
+    else:
+        key = column.astype(object).fillna("(missing)").reset_index(drop=True)
+    rate = pd.Series(y[train]).groupby(key[train].to_numpy()).mean()
+    return auc(key[train].map(rate).to_numpy(dtype=float), y[train])
+
+
+def shaped_design(
+    design: Design,
+    y: np.ndarray,
+    train: np.ndarray,
+    spec: LearnSpec,
+    budget: int,
+    offset: np.ndarray | None = None,
+    names: list[str] | None = None,
+) -> Design:
+    """The fields' parts the glass box keeps within `budget` rules, as the design's levels.
+
+    `names` are the fit fields among the raw columns (all of them by default); `offset` is each
+    row's log-odds from engagement, learned beside the fields.
+    """
+    assert design.raw is not None  # noqa: S101 - built by design_from_frame
+    names = [c for c in (names or list(design.raw.columns)) if c not in design.left_out]
+    fields = design.raw[names]
+    shape = glass_box(fields, y, train, budget=budget, pairs=spec.pairs, seed=spec.seed, offset=offset)
+    levels = [Level(t.parts[0].attribute if t.field_segment else "cell", "part", term=t) for t in shape.terms]
+    return Design(
+        shape.X,
+        levels,
+        shape.fields,
+        design.numeric,
+        design.raw,
+        design.left_out,
+        design.kept,
+        design.placeholders,
+        design.rare,
+    )
 
 
 def fit_points(design: Design, train: np.ndarray, y: np.ndarray, spec: LearnSpec) -> PointsModel:
-    """Fit the logistic model on the training rows and turn it into integer points.
+    """Fit the logistic model on the training rows and turn it into integer points from 0 to 100.
 
-    Within a field, points follow the conversion rates the levels' rule descriptions quote
-    (a level that converted better never gets fewer points: a number's bins, its categories,
-    missing). Over `max_rules` rules, one half-life is kept per touch type, then the fields
-    whose points cost the least training AUC are dropped and the rest refitted, until the
-    budget holds.
+    Within a field, points follow the conversion rates its rules quote (a segment that converted
+    better never gets fewer points); each field's lowest segment is its baseline at 0. The scale
+    puts the best fit (and the 99th percentile of engagement) at 100. A cell of two fields keeps
+    its points only when they lean the way its leads converted against what the fields' own
+    rules expect of them.
     """
-    keep = np.ones(design.X.shape[1], dtype=bool)
-    grouped = {i for idx in design.groups.values() for i in idx}
-    units = [list(idx) for idx in design.groups.values()]
-    units += [[i] for i in range(design.X.shape[1]) if i not in grouped]  # touch features, one each
-    first = True
-    while True:
-        pm = _fit_kept(design, train, y, spec, keep)
-        carrying = sum(_rules_of(design.levels[i]) for i in np.flatnonzero(pm.points))
-        if spec.max_rules is None or carrying <= spec.max_rules:
-            return pm
-        Xt, yt = design.X[train], y[train]
-        full = Xt @ pm.points
-
-        def loss(
-            removed: list[int],
-            full: np.ndarray = full,
-            pm: PointsModel = pm,
-            Xt: np.ndarray = Xt,
-            yt: np.ndarray = yt,
-        ) -> float:
-            """Training AUC lost when these levels' points are taken out of every score."""
-            return auc(full, yt) - auc(full - Xt[:, removed] @ pm.points[removed], yt)
-
-        if first:  # one signal per touch type: the half-life that keeps most of it alone
-            first = False
-            by_type: dict[str, list[int]] = {}
-            for u in units:
-                level = design.levels[u[0]]
-                if level.kind == "touch" and keep[u[0]]:
-                    by_type.setdefault(str(level.value), []).append(u[0])
-            for members in by_type.values():
-                costs = {i: loss([j for j in members if j != i]) for i in members}
-                best = min(members, key=costs.__getitem__)
-                keep[[i for i in members if i != best]] = False
-            if any(len(m) > 1 for m in by_type.values()):
-                continue
-        live = sorted((u for u in units if keep[u[0]]), key=loss)
-        excess = carrying - spec.max_rules
-        for u in live:  # the fields whose loss costs least go first, about half the excess at a time
-            if excess <= 0 or len(live) <= 1:
-                break
-            keep[u] = False
-            excess -= max(1, 2 * sum(_rules_of(design.levels[i]) for i in u if pm.points[i]))
-
-
-def _rules_of(level: Level) -> int:
-    """How many pact rules a level with points becomes (a missing level with placeholders: two)."""
-    return 2 if level.kind == "missing" and level.placeholders else 1
-
-
-def _fit_kept(
-    design: Design, train: np.ndarray, y: np.ndarray, spec: LearnSpec, keep: np.ndarray
-) -> PointsModel:
     X = design.X[train]
+    yt = y[train]
     model = LogisticRegression(C=1.0 / spec.l2, max_iter=5000)
-    model.fit(X[:, keep], y[train])
-    coef = np.zeros(design.X.shape[1])
-    coef[keep] = model.coef_[0]
+    model.fit(X, yt)
+    coef = model.coef_[0].astype(float).copy()
     intercept = float(model.intercept_[0])
     weights = X.sum(axis=0)
     for idx in design.groups.values():
-        if not keep[idx[0]]:
-            continue
-        # Every level of a field (a number's bins, a category's values, missing) gets points in the
-        # order of the conversion rate its rule quotes: a level that converted better never gets fewer.
-        rates = np.array([y[train][X[:, i] > 0].mean() if weights[i] else 0.0 for i in idx])
+        rates = np.array([yt[X[:, i] > 0].mean() if weights[i] else 0.0 for i in idx])
         ranked = [idx[k] for k in np.argsort(rates, kind="stable")]
-        coef[ranked] = _pav(coef[ranked], weights[ranked], increasing=True)
+        coef[ranked] = pav(coef[ranked], weights[ranked], increasing=True)
         base = coef[idx].min()
         coef[idx] -= base
         intercept += base
-    scale = spec.points_per_doubling / math.log(2.0)
-    points = np.round(coef * scale)
-    return PointsModel(design, points, intercept, scale)
+    touch = [i for i, lv in enumerate(design.levels) if lv.kind == "touch"]
+    grouped = {i for idx in design.groups.values() for i in idx}
+    cells = [i for i in range(len(coef)) if i not in grouped and i not in touch]
+    # The top of the scale is the best training lead (the highest 0.1%), not the best lead imaginable.
+    total = X @ coef
+    span = float(np.quantile(total, 0.999)) if len(total) else 0.0
+    scale = SCALE_MAX / span if span > 0 else 1.0
+    pm = PointsModel(design, np.round(coef * scale), intercept, scale, exact=coef * scale)
+    calibrate(pm, train, y)
+    _honest_cells(pm, cells, train, y)
+    calibrate(pm, train, y)
+    return pm
+
+
+def calibrate(pm: PointsModel, train: np.ndarray, y: np.ndarray) -> None:
+    """What each whole-point score means: a logistic curve of the final scores on the training rows.
+
+    Pooling and rounding move points off the fitted coefficients, so the probability the pact
+    writes comes from the points themselves.
+    """
+    s = pm.score(pm.design.X[train]).reshape(-1, 1)
+    if np.ptp(s) == 0:
+        return
+    curve = LogisticRegression(C=1e6, max_iter=5000).fit(s, y[train])
+    slope = float(curve.coef_[0][0])
+    if slope > 0:
+        pm.intercept = float(curve.intercept_[0])
+        pm.scale = 1.0 / slope
+
+
+def _honest_cells(pm: PointsModel, cells: list[int], train: np.ndarray, y: np.ndarray) -> None:
+    """Drop a cell's points when they lean against how its leads converted beside what its fields expect."""
+    X = pm.design.X[train]
+    total = X @ pm.points
+    for i in cells:
+        hit = X[:, i] > 0
+        if not pm.points[i] or not hit.any():
+            continue
+        without = np.clip(total[hit] - pm.points[i], 0, SCALE_MAX)
+        expected = float(pm.probability(without).mean())
+        observed = float(y[train][hit].mean())
+        if (observed - expected) * pm.points[i] <= 0:
+            total[hit] -= pm.points[i]
+            pm.points[i] = 0
+        else:
+            pm.expected[i] = expected
 
 
 def reference_frame(design: Design) -> pd.DataFrame:
@@ -426,48 +455,123 @@ class Learned:
     """Which rows of the design trained (the rest are the held-out test), for other models to compare."""
     y: np.ndarray | None = None
     """The outcome of each row of the design."""
+    calibration: list[CalibrationRow] = field(default_factory=list)
+    """Held-out leads by score band: what the pact's probabilities said against what happened."""
+
+
+@dataclass(frozen=True)
+class CalibrationRow:
+    """Held-out leads scoring lo to hi: how many, the mean P the pact gives them, and how many converted."""
+
+    lo: int
+    hi: int
+    leads: int
+    predicted: float
+    observed: float
+
+
+def calibration_table(
+    pm: PointsModel, scores: np.ndarray, y: np.ndarray, width: int = 10
+) -> list[CalibrationRow]:
+    """Predicted against observed conversion per band of `width` points, on the held-out rows."""
+    out = []
+    for lo in range(0, SCALE_MAX, width):
+        hi = lo + width - 1 if lo + width < SCALE_MAX else SCALE_MAX
+        at = (scores >= lo) & (scores <= hi) if hi == SCALE_MAX else (scores >= lo) & (scores < lo + width)
+        if at.any():
+            predicted = float(pm.probability(scores[at]).mean())
+            out.append(CalibrationRow(lo, hi, int(at.sum()), predicted, float(y[at].mean())))
+    return out
 
 
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-")[:40] or "x"
 
 
-def _fit_rule(level: Level, points: int, rate: float) -> dict[str, Any] | list[dict[str, Any]]:
-    base = {"id": "", "description": f"{level.label}: converted at {rate:.1%}", "field": level.attribute}
-    if level.kind == "equals":
-        return {
-            **base,
-            "id": f"{_slug(level.attribute)}-{_slug(level.value)}",
-            "equals": level.value,
-            "points": points,
-        }
-    if level.kind == "bin":
-        return {
-            **base,
-            "id": f"{_slug(level.attribute)}-{'min' if level.lo is None else _slug(f'{level.lo:g}')}-"
-            f"{'max' if level.hi is None else _slug(f'{level.hi:g}')}",
-            "between": [level.lo, level.hi],
-            "points": points,
-        }
-    if level.kind == "other":
-        return {
-            **base,
-            "id": f"{_slug(level.attribute)}-other",
-            "not_in": [*level.others, *level.placeholders, ""],
-            "points": points,
-        }
-    rules = [{**base, "id": f"{_slug(level.attribute)}-missing", "is_missing": True, "points": points}]
-    if level.placeholders:
-        rules.append(
-            {
-                **base,
-                "id": f"{_slug(level.attribute)}-placeholder",
-                "description": f"{level.attribute} left as a placeholder ({', '.join(level.placeholders)})",
-                "in": level.placeholders,
-                "points": points,
-            }
-        )
-    return rules
+def _short(attribute: str) -> str:
+    """A field as people say it: `lead.properties.budget` is budget, `account.employees` account employees."""
+    scope, _, rest = attribute.partition(".")
+    rest = rest.removeprefix("properties.")
+    return rest if scope == "lead" else f"{scope} {rest}"
+
+
+def _num(x: float) -> str:
+    return f"{x:,.10g}" if abs(x) >= 10_000 else f"{x:.10g}"
+
+
+def _part_label(part: Part) -> str:
+    name = _short(part.attribute)
+    if part.numeric:
+        if part.lo is None and part.hi is None:
+            text = f"{name} any"
+        elif part.lo is None:
+            text = f"{name} up to {_num(part.hi)}"  # type: ignore[arg-type]
+        elif part.hi is None:
+            text = f"{name} {_num(part.lo)} or more"
+        else:
+            text = f"{name} {_num(part.lo)} to {_num(part.hi)}"
+        return text + (" or missing" if part.missing else "")
+    said = (
+        list(part.values) + (["a rarer value"] if part.other else []) + (["missing"] if part.missing else [])
+    )
+    return f"{name} {said[0]}" if len(said) == 1 else f"{name} {', '.join(said[:-1])} or {said[-1]}"
+
+
+def _part_conditions(part: Part, design: Design) -> list[dict[str, Any]]:
+    """The conditions of which a part's rule needs one (any)."""
+    at = part.attribute
+    out: list[dict[str, Any]] = []
+    if part.numeric:
+        out.append({"field": at, "between": [part.lo, part.hi]})
+    rare = design.rare.get(at, [])
+    # a handful of rare values reads better named than as "none of the others"
+    values = [*part.values, *(rare if part.other and len(rare) <= 5 else [])]
+    if len(values) == 1:
+        out.append({"field": at, "equals": values[0]})
+    elif values:
+        out.append({"field": at, "in": values})
+    held = design.placeholders.get(at, [])
+    if part.other and len(rare) > 5:
+        out.append({"field": at, "not_in": [*design.kept.get(at, []), *held, ""]})
+    if part.missing:
+        out.append({"field": at, "is_missing": True})
+        if held:
+            out.append({"field": at, "in": held})
+    return out
+
+
+def _rule_id(term: Term) -> str:
+    bits = []
+    for p in term.parts:
+        if p.numeric:
+            span = f"{'min' if p.lo is None else _num(p.lo)}-{'max' if p.hi is None else _num(p.hi)}"
+        else:
+            span = "-".join(
+                [*p.values[:2], *(["other"] if p.other else []), *(["missing"] if p.missing else [])]
+            )
+        bits.append(f"{_slug(_short(p.attribute))}-{_slug(span)}")
+    return "-".join(bits)[:80].strip("-")
+
+
+def _fit_rule(
+    level: Level, points: int, rate: float, design: Design, expected: float | None
+) -> dict[str, Any]:
+    assert level.term is not None  # noqa: S101 - the learned design's fit levels are parts
+    term = level.term
+    said = f"{level.label}: converted at {rate:.1%}"
+    if expected is not None:
+        said += f" where its fields' own rules expect {expected:.1%}"
+    rule: dict[str, Any] = {"id": _rule_id(term), "description": said}
+    if term.field_segment:
+        conditions = _part_conditions(term.parts[0], design)
+        if len(conditions) == 1:
+            rule.update(conditions[0])
+        else:
+            rule["any"] = conditions
+    else:
+        rule["all"] = [_part_conditions(p, design)[0] for p in term.parts]
+    rule["points"] = points
+    return rule
 
 
 def _quantile_cuts(values: np.ndarray, shares: tuple[float, float, float]) -> list[float]:
@@ -498,20 +602,9 @@ def pact_document(
         hit = X[train, i] > 0
         rate = float(y[train][hit].mean()) if hit.any() else float("nan")
         if level.kind == "touch":
-            eng_rules.append(
-                {
-                    "id": f"touch-{_slug(level.value)}-{level.half_life:g}d",
-                    "description": f"each {level.value}, halving every {level.half_life:g} days "
-                    f"(at most {spec.cap_per_30_days} per 30 days)",
-                    "touch_type": level.value,
-                    "points": pts,
-                    "decay": {"half_life_days": level.half_life},
-                    "cap": {"max": spec.cap_per_30_days, "per_days": 30},
-                }
-            )
+            eng_rules.append(_touch_rule(level, pts, spec))
             continue
-        made = _fit_rule(level, pts, rate)
-        fit_rules.extend(made if isinstance(made, list) else [made])
+        fit_rules.append(_fit_rule(level, pts, rate, pm.design, pm.expected.get(i)))
     seen: dict[str, int] = {}
     for rule in [*fit_rules, *eng_rules]:  # a category may be called "other" or "missing" too
         n = seen.get(rule["id"], 0)
@@ -530,14 +623,17 @@ def pact_document(
     else:  # no engagement rules (a flat file): every lead is band 4
         bands = {1: 3.0, 2: 2.0, 3: 1.0}
     p_at = pm.probability(np.array([threshold]))[0]
+    marks = np.arange(0, SCALE_MAX + 1, 20)
+    means = ", ".join(
+        f"{m}: {p:.1%}" for m, p in zip(marks, pm.probability(marks.astype(float)), strict=True)
+    )
     doc: dict[str, Any] = {
         "pact": f"{base.pact}-{spec.name}" if base else spec.name,
         "version": (base.version + 1) if base else 1,
         "description": (
-            "Learned from history: P(convert) = "
-            f"1 / (1 + exp(-({pm.intercept:.4f} + score / {pm.scale:.4f}))); "
-            f"{spec.points_per_doubling:g} points double the odds. MQL at score >= {threshold:g} "
-            f"(P = {p_at:.1%}). A draft: sign it only after the review."
+            f"Learned from history. Scores run from 0 to {SCALE_MAX}; the chance that a lead converts "
+            f"at a score: {means} (P = 1 / (1 + exp(-({pm.intercept:.4f} + score / {pm.scale:.4f})))). "
+            f"MQL at score >= {threshold:g} (P = {p_at:.1%}). A draft: sign it only after the review."
         ),
         "teams": dict(base.teams)
         if base
@@ -551,6 +647,7 @@ def pact_document(
                     "rules": eng_rules,
                     "bands": bands,
                 },
+                "total": {"floor": 0, "ceiling": SCALE_MAX},
                 "account": {"rollup": "sum", "weight": 0.0},
             }
         },
@@ -559,6 +656,22 @@ def pact_document(
     if base is not None:
         doc["recycle"] = base.recycle.model_dump()
     return doc
+
+
+def _touch_rule(level: Level, points: int, spec: LearnSpec) -> dict[str, Any]:
+    """One touch type's engagement rule: its points fade by the steps its fitted shape over age took."""
+    assert level.steps is not None  # noqa: S101 - learned touch levels carry their steps
+    fades = ", ".join(f"{f:.0%} to {d:g} days" for d, f in level.steps)
+    kind = "" if points > 0 else " counts against the lead"
+    return {
+        "id": f"touch-{_slug(level.value)}" + ("" if points > 0 else "-against"),
+        "description": f"each {level.value}{kind}: {fades}, then nothing "
+        f"(at most {spec.cap_per_30_days} per 30 days)",
+        "touch_type": level.value,
+        "points": points,
+        "decay": {"steps": [[d, f] for d, f in level.steps]},
+        "cap": {"max": spec.cap_per_30_days, "per_days": 30},
+    }
 
 
 def dump_pact(doc: dict[str, Any]) -> str:
@@ -617,9 +730,10 @@ def learn_from_frame(
     rng = np.random.default_rng(spec.seed)
     test = rng.random(len(df)) < spec.test_share
     train = ~test
-    merge_monotone_bins(design, train, y)
-    pm = fit_points(design, train, y, spec)
-    scores = pm.score(design.X)
+    drop_associated(design, y, train, spec)
+    shaped = shaped_design(design, y, train, spec, spec.max_rules, None)
+    pm = fit_points(shaped, train, y, spec)
+    scores = pm.score(shaped.X)
     threshold, reason = _flat_threshold(scores[test], y[test], spec)
     split = (
         f"random hold-out of {spec.test_share:.0%} (seed {spec.seed}): "
@@ -648,13 +762,14 @@ def _finish(
     threshold, reason = line
     if chance and not spec.force:
         keep = base.definitions.mql.min_score if base is not None else None
-        threshold = float(keep) if keep is not None else float(np.sum(np.maximum(pm.points, 0)))
+        threshold = float(keep) if keep is not None else float(SCALE_MAX)
         reason = (
             f"no MQL line learned: the held-out AUC {auc_points:.3f} (95% interval {interval[0]:.3f} to "
             f"{interval[1]:.3f}) includes 0.5, so the points rank leads no better than chance; "
             + ("the current pact's line is kept" if keep is not None else "the line is at the top score")
             + " (--force sets a learned one)"
         )
+    calibration = calibration_table(pm, pm.score(pm.design.X)[test], y[test])
     doc = pact_document(pm, y, train, spec, threshold, touch_levels, base)
     if flat_file and any(flat_file.values()):
         doc["flat_file"] = {k: v for k, v in flat_file.items() if v}
@@ -674,6 +789,7 @@ def _finish(
         left_out=dict(pm.design.left_out),
         train=train,
         y=y,
+        calibration=calibration,
     )
 
 
@@ -781,26 +897,8 @@ def learn_from_store(
     leads, columns = _store_frame(store)
     frame = leads.reindex(rows.lead_id).reset_index(drop=True)
     types = _touch_types(store, spec.min_share)
-    features = _feature_pact(types, spec)
     touch_features = _touch_features(types, spec)
-    eng = np.zeros((len(rows), len(touch_features)))
-    position = {(lid, snap): i for i, (lid, snap) in enumerate(zip(rows.lead_id, rows.snapshot, strict=True))}
-    for snap in instants:
-        by_rule = engagement_by_rule(features.model("default"), features, inputs_as_of(store, snap), snap)
-        if by_rule is None:
-            continue
-        df = by_rule.to_pandas()
-        for lead_id, rule, points in zip(df.lead_id, df.rule, df.points, strict=True):
-            i = position.get((lead_id, snap))
-            if i is not None:
-                eng[i, int(rule)] = points
-    design = design_from_frame(frame, columns, spec)
-    design.X = np.column_stack([design.X, eng])
-    for t, h in touch_features:
-        design.levels.append(Level(t, "touch", value=t, half_life=h))
-    assert design.raw is not None  # noqa: S101 - built by design_from_frame
-    for j, (t, h) in enumerate(touch_features):
-        design.raw[f"touch__{t}__{h:g}"] = eng[:, j]
+    eng = _touch_matrix(store, _feature_pact(types, spec), rows, instants)
     y = rows.converted.to_numpy(dtype=float)
     # By time: the earliest snapshots holding about 1 - test_share of the rows train.
     share = rows.groupby("snapshot").size().sort_index().cumsum() / len(rows)
@@ -808,11 +906,42 @@ def learn_from_store(
     cut = min([*reached[:1], instants[-2]])  # keep at least the last snapshot for testing
     test = (rows.snapshot > cut).to_numpy()
     train = ~test
-    tick("fitting the points", 0.85)
-    merge_monotone_bins(design, train, y)
-    pm = fit_points(design, train, y, spec)
-    scores = pm.score(design.X)
-    touch_levels = [i for i, lv in enumerate(design.levels) if lv.kind == "touch"]
+    tick("fitting the points", 0.75)
+    design = design_from_frame(frame, columns, spec)
+    drop_associated(design, y, train, spec)
+    assert design.raw is not None  # noqa: S101 - built by design_from_frame
+    names = list(design.raw.columns)
+    for j, (t, h) in enumerate(touch_features):  # for the reference models
+        design.raw[f"touch__{t}__{h:g}"] = eng[:, j]
+    # Engagement's own log-odds, net of the fields' levels: the fields' shapes are learned beside it.
+    both = LogisticRegression(C=1.0 / spec.l2, max_iter=5000).fit(
+        np.column_stack([design.X, eng])[train], y[train]
+    )
+    offset = eng @ both.coef_[0][design.X.shape[1] :]
+    shaped = shaped_design(design, y, train, spec, max(spec.max_rules - len(types), 1), offset, names)
+    shaped.X = np.column_stack([shaped.X, eng])
+    shaped.levels += [Level(t, "touch", value=t, half_life=h) for t, h in touch_features]
+    first = fit_points(shaped, train, y, spec)
+    n_fit = int(np.count_nonzero(first.points[: len(shaped.levels) - len(touch_features)]))
+    rules = _step_rules(first, types, spec, max(spec.max_rules - n_fit, 0))
+    tick("reading the learned engagement", 0.85)
+    steps = _touch_matrix(store, _step_pact(rules, spec), rows, instants)
+    n_parts = len(shaped.levels) - len(touch_features)
+    final = Design(
+        np.column_stack([shaped.X[:, :n_parts], steps]),
+        [*shaped.levels[:n_parts], *(Level(t, "touch", value=t, steps=st) for t, _, st in rules)],
+        shaped.groups,
+        shaped.numeric,
+        shaped.raw,
+        shaped.left_out,
+        shaped.kept,
+        shaped.placeholders,
+        shaped.rare,
+    )
+    # Each touch type's shape over age is now fixed: its points are fitted again beside the fields.
+    pm = fit_points(final, train, y, spec)
+    scores = pm.score(final.X)
+    touch_levels = list(range(n_parts, n_parts + len(rules)))
     threshold, reason = _store_threshold(rows, scores, current, spec, bt)
     split = (
         f"by time: snapshots up to {cut:%Y-%m-%d} train ({int(train.sum()):,} lead-snapshots), "
@@ -823,6 +952,84 @@ def learn_from_store(
         f"{current.pact} v{current.version}", bt, rows, instants, measure_on(history, rows, instants, bt)
     )
     return learned
+
+
+def _touch_matrix(store: Store, features: Pact, rows: pd.DataFrame, instants: list[Any]) -> np.ndarray:
+    """Each row's points from each engagement rule of `features` (one point a touch) at its snapshot."""
+    n_rules = len(features.model("default").engagement.rules)
+    out = np.zeros((len(rows), n_rules))
+    position = {(lid, snap): i for i, (lid, snap) in enumerate(zip(rows.lead_id, rows.snapshot, strict=True))}
+    for snap in instants:
+        by_rule = engagement_by_rule(features.model("default"), features, inputs_as_of(store, snap), snap)
+        if by_rule is None:
+            continue
+        df = by_rule.to_pandas()
+        for lead_id, rule, points in zip(df.lead_id, df.rule, df.points, strict=True):
+            i = position.get((lead_id, snap))
+            if i is not None:
+                out[i, int(rule)] = points
+    return out
+
+
+def _step_rules(
+    pm: PointsModel, types: list[str], spec: LearnSpec, budget: int
+) -> list[tuple[str, int, list[tuple[float, float]]]]:
+    """One engagement rule per touch type: the fitted sum of its half-lives as points and step decay.
+
+    A type whose fitted shape turns negative with age (old touches of leads who went quiet) gets
+    a second rule with negative points for those ages. Over `budget`, the rules with the fewest
+    points go.
+    """
+    assert pm.exact is not None  # noqa: S101 - set by fit_points
+    touch = [i for i, lv in enumerate(pm.design.levels) if lv.kind == "touch"]
+    ages = np.arange(0, STEP_DAYS[-1] + 1, dtype=float)
+    edges = [-1.0, *STEP_DAYS]
+    out: list[tuple[str, int, list[tuple[float, float]]]] = []
+    for t in types:
+        mine = [i for i in touch if pm.design.levels[i].value == t]
+        shape = sum(pm.exact[i] * 0.5 ** (ages / float(pm.design.levels[i].half_life or 1)) for i in mine)
+        means = np.array([shape[(ages > lo) & (ages <= hi)].mean() for lo, hi in itertools.pairwise(edges)])
+        for sign in (1, -1):
+            part = np.maximum(sign * means, 0.0)
+            top = float(part.max())
+            points = round(top) * sign
+            if not points:
+                continue
+            factors = [round(float(v) / top, 2) for v in part]
+            while factors and factors[-1] == 0:
+                factors.pop()
+            out.append((t, points, [(float(d), f) for d, f in zip(STEP_DAYS, factors, strict=False)]))
+    if len(out) > budget:
+        kept = sorted(out, key=lambda r: (-abs(r[1]), r[0]))[:budget]
+        out = [r for r in out if r in kept]
+    return out
+
+
+def _step_pact(rules: list[tuple[str, int, list[tuple[float, float]]]], spec: LearnSpec) -> Pact:
+    cap = {"max": spec.cap_per_30_days, "per_days": 30}
+    doc = {
+        "pact": "features",
+        "version": 1,
+        "models": {
+            "default": {
+                "engagement": {
+                    "lookback_days": STEP_DAYS[-1],
+                    "rules": [
+                        {
+                            "id": f"t{i}",
+                            "touch_type": t,
+                            "points": 1,
+                            "decay": {"steps": [list(s) for s in st]},
+                            "cap": cap,
+                        }
+                        for i, (t, _, st) in enumerate(rules)
+                    ],
+                }
+            }
+        },
+        "definitions": {"mql": {"min_score": 0}},
+    }
+    return parse_pact(yaml.safe_dump(doc), "features.yaml")
 
 
 def _store_threshold(
