@@ -26,8 +26,8 @@ CELL_BINS = 6
 MONOTONE = 0.8
 """A number whose shape is this close to monotone (share of its variance) is taken as monotone:
 the rest is noise, and zigzag points along a number read as a mistake."""
-MAX_FIT_ROWS = 30_000
-MIN_GAIN = 0.002
+MAX_FIT_ROWS = 40_000
+MIN_GAIN = 0.0005
 """A rule must explain at least this share of the glass box's whole shape (less is noise)."""
 ROUNDING = 0.05
 """A number's cut moves over at most this share of its smaller segment's rows to fall on a round value."""
@@ -122,11 +122,11 @@ def round_cut(below: float, above: float) -> float:
     for exponent in range(math.floor(math.log10(max(abs(above), span))) + 1, -10, -1):
         for mult in (5, 2, 1):
             step = mult * 10.0**exponent
-            c = math.ceil(below / step + 1e-12) * step
-            if c <= below:
-                c += step
+            c = round(math.floor(below / step) * step, 10)
+            while c <= below:  # the first multiple of step above `below`, free of float dust
+                c = round(c + step, 10)
             if c <= above:
-                return float(round(c, 10))
+                return float(c)
     return above
 
 
@@ -282,15 +282,17 @@ def _fine(column: pd.Series, train: np.ndarray, attribute: str, integer: bool) -
     if column.dtype.kind in "fi":
         x = column.to_numpy(dtype=float)
         present = x[train & ~np.isnan(x)]
-        qs = np.unique(np.quantile(present, np.linspace(0, 1, CELL_BINS + 1)[1:-1]))
         values = np.unique(present)
         edges: list[float] = []
-        for q in qs:
-            i = int(np.searchsorted(values, q, side="right"))
-            if 0 < i < len(values):
-                cut = round_cut(float(values[i - 1]), float(values[i]))
-                if not edges or cut > edges[-1]:
-                    edges.append(cut)
+        for share in np.linspace(0, 1, CELL_BINS + 1)[1:-1]:
+            # anywhere among the rows within ROUNDING of a bin of the quantile, on the roundest value
+            room = ROUNDING / CELL_BINS
+            lo, hi = np.quantile(present, [max(share - room, 0.0), min(share + room, 1.0)])
+            if integer:  # a whole number between them, so the part below ends one under it
+                lo, hi = math.floor(lo), math.ceil(hi)
+            cut = round_cut(float(lo), float(hi)) if hi > lo else float(hi)
+            if values[0] < cut <= values[-1] and (not edges or cut > edges[-1]):
+                edges.append(cut)
         bounds = [None, *edges, None]
         return [
             Part(

@@ -100,6 +100,22 @@ class LearnedSummary(BaseModel):
     threshold: Number
     threshold_reason: str
     yaml: str
+    calibration: list[CalibrationBand] = []
+    """Held-out leads by 10 points of score: the chance the pact gives them against what happened."""
+    left_out: dict[str, str] = {}
+    """Fields not learned from, each with the reason."""
+
+
+class CalibrationBand(BaseModel):
+    """Held-out leads scoring lo to hi."""
+
+    model_config = ConfigDict(frozen=True)
+
+    lo: int
+    hi: int
+    leads: int
+    predicted: Number
+    observed: Number
 
 
 def summarise(learned: Learned) -> LearnedSummary:
@@ -119,6 +135,8 @@ def summarise(learned: Learned) -> LearnedSummary:
         threshold=learned.threshold,
         threshold_reason=learned.threshold_reason,
         yaml=learned.yaml,
+        calibration=[CalibrationBand(**vars(row)) for row in learned.calibration],
+        left_out=dict(learned.left_out),
     )
 
 
