@@ -74,7 +74,7 @@ class LearnSpec:
     """At most this many rules, given to the fields, cells and touch types that explain most."""
     pairs: int = 10
     """Interactions the glass box looks for; their strongest cells become `all:` rules."""
-    max_association: float = 0.8
+    max_association: float = 0.7
     """Two fields this associated (Cramer's V) say one thing: the weaker is left out."""
 
 
