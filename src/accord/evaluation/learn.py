@@ -1,14 +1,13 @@
-"""Learn a readable points-based pact from history: a calibrated logistic model turned into integer points.
+"""Learn a readable points-based pact from history: a glass box cut down to whole points on 0 to 100.
 
-Each fit attribute becomes levels (categories, with rare ones grouped as *other*,
-placeholders such as "Select" treated as missing; numbers cut into quantile bins
-whose points are made monotone); in the store, each touch type also becomes an
-engagement rule whose feature is exactly what the scorer computes (decayed,
-capped touches). A regularised logistic regression is fitted on an honest split
-(earlier snapshots against later ones in the store; a seeded held-out share for a
-flat file). Coefficients become integer points at `points_per_doubling` points per
-doubling of the odds, the lowest level of each attribute at 0, so that
-P(convert) = 1 / (1 + exp(-(intercept + score / scale))).
+Each field's values are read as the scorer reads them (categories with rare ones grouped,
+placeholders such as "Select" as missing, dates left out); fields that say one thing are
+left to the stronger. The glass box (`glassbox.py`) keeps the segments of fields and the
+cells of pairs that explain most within the rule budget; in the store, each touch type
+becomes one engagement rule with step decay whose feature the scorer itself computes. A
+regularised logistic regression on an honest split (earlier snapshots against later ones
+in the store; a seeded held-out share for a flat file) gives the points, scaled so the best
+training leads reach 100, and P(convert) = 1 / (1 + exp(-(intercept + score / scale))).
 """
 
 from __future__ import annotations
