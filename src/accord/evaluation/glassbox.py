@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +30,8 @@ the rest is noise, and zigzag points along a number read as a mistake."""
 MAX_FIT_ROWS = 40_000
 MIN_GAIN = 0.0005
 """A rule must explain at least this share of the glass box's whole shape (less is noise)."""
+ENOUGH = 0.001
+"""Fewer rules are kept when they rank held-back training rows within this AUC of the most."""
 ROUNDING = 0.05
 """A number's cut moves over at most this share of its smaller segment's rows to fall on a round value."""
 MIN_SHARE = 0.005
@@ -389,6 +392,8 @@ def glass_box(
     shape_total = sum(f.options[1][0] for f in fields.values()) + float(
         np.sum(contrib[train][:, pair_terms] ** 2) if pair_terms else 0.0
     )
+    steps: list[str | None] = []
+    """Each rule in the order the budget gave it: a field's next segment, or None for the next cell."""
     for _ in range(budget):
         best_field, gain = None, MIN_GAIN * shape_total
         for name, f in sorted(fields.items()):
@@ -400,28 +405,83 @@ def glass_box(
         if next_cell < len(candidates) and candidates[next_cell][0] > max(gain, MIN_GAIN * shape_total):
             cells.append((candidates[next_cell][1], candidates[next_cell][2]))
             next_cell += 1
+            steps.append(None)
         elif best_field is not None:
             segments[best_field] += 1
+            steps.append(best_field)
         else:
             break
 
-    columns: list[np.ndarray] = []
-    terms: list[Term] = []
-    by_field: dict[str, list[int]] = {}
-    for name in names:
-        if name not in fields or segments[name] < 2:
+    def build(n_steps: int) -> Shape:
+        """The design after the budget's first n_steps rules."""
+        counts = dict.fromkeys(fields, 1)
+        n_cells = 0
+        for step in steps[:n_steps]:
+            if step is None:
+                n_cells += 1
+            else:
+                counts[step] += 1
+        columns: list[np.ndarray] = []
+        terms: list[Term] = []
+        by_field: dict[str, list[int]] = {}
+        for name in names:
+            if name not in fields or counts[name] < 2:
+                continue
+            parts = _field_parts(fields[name], counts[name], integer[name])
+            for part in _pooled(fields[name], parts, raw[name], y, train):
+                by_field.setdefault(name, []).append(len(terms))
+                terms.append(Term((part,)))
+                columns.append(part.mask(raw[name]).astype(float))
+        for pa, pb in cells[:n_cells]:
+            terms.append(Term((pa, pb), field_segment=False))
+            columns.append((pa.mask(raw[pa.attribute]) & pb.mask(raw[pb.attribute])).astype(float))
+        X = np.column_stack(columns) if columns else np.zeros((len(raw), 0))
+        return Shape(X, terms, by_field, found)
+
+    return build(_enough(steps, build, y, train, offset, seed))
+
+
+def _enough(
+    steps: list[str | None],
+    build: Callable[[int], Shape],
+    y: np.ndarray,
+    train: np.ndarray,
+    offset: np.ndarray | None,
+    seed: int,
+) -> int:
+    """How many of the budget's rules earn their place on training rows the model did not fit.
+
+    A quarter of the training rows is held back; the rules are taken in the budget's order, a
+    few at a time, and the fewest that rank those rows within ENOUGH of the best are kept. When
+    the best is not two standard errors better than no rules at all (no signal), one rule is.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    from accord.evaluation.metrics import auc, auc_interval
+
+    if len(steps) <= 1:
+        return len(steps)
+    rng = np.random.default_rng(seed + 1)
+    held = train & (rng.random(len(train)) < 0.25)
+    fit = train & ~held
+    if not (y[held].any() and (1 - y[held]).any() and y[fit].any() and (1 - y[fit]).any()):
+        return len(steps)
+    stride = max(1, len(steps) // 10)
+    scores: dict[int, tuple[float, float]] = {}
+    for n in sorted({0, *range(1, len(steps), stride), len(steps)}):
+        X = build(n).X if n else np.zeros((len(y), 0))
+        if offset is not None:
+            X = np.column_stack([X, offset])
+        if not X.shape[1]:
+            scores[n] = (0.5, 0.0)
             continue
-        for part in _pooled(
-            fields[name], _field_parts(fields[name], segments[name], integer[name]), raw[name], y, train
-        ):
-            by_field.setdefault(name, []).append(len(terms))
-            terms.append(Term((part,)))
-            columns.append(part.mask(raw[name]).astype(float))
-    for pa, pb in cells:
-        terms.append(Term((pa, pb), field_segment=False))
-        columns.append((pa.mask(raw[pa.attribute]) & pb.mask(raw[pb.attribute])).astype(float))
-    X = np.column_stack(columns) if columns else np.zeros((len(raw), 0))
-    return Shape(X, terms, by_field, found)
+        ranked = LogisticRegression(max_iter=5000).fit(X[fit], y[fit]).decision_function(X[held])
+        lo, hi = auc_interval(ranked, y[held])
+        scores[n] = (float(auc(ranked, y[held])), (hi - lo) / (2 * 1.96))
+    best = max(scores, key=lambda n: (scores[n][0], -n))
+    if scores[best][0] - scores[0][0] < 2 * scores[best][1]:  # no better than no rules, within its error
+        return 1
+    return max(1, min(n for n, (v, _) in scores.items() if v >= scores[best][0] - ENOUGH))
 
 
 def _codes(column: pd.Series, train: np.ndarray) -> np.ndarray:
