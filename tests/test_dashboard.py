@@ -389,6 +389,33 @@ def test_a_failed_refresh_is_shown_and_not_retried_at_once(site: Site) -> None:
     assert "failed: the store went away" in page and 'data-job=""' in page
 
 
+def test_stopping_the_service_waits_for_a_job_inside_a_query(site: Site) -> None:
+    """The service closes the store once its jobs stop: a job inside a query when told to stop finishes
+    the query, stops at its next progress report and says so, all before stop_all returns (a CI run
+    crashed when the store closed under a review still reading it)."""
+    import threading
+
+    from accord.workflows import jobs
+
+    inside = threading.Event()
+
+    def slow(step: Any) -> dict[str, Any]:
+        step(0.1, "starting")
+        inside.set()
+        time.sleep(1.0)  # a query the store is still answering
+        step(0.5, "next")
+        return {"message": "finished"}
+
+    job = jobs.start_job(site.state.rows, "insight:slow", "slow", slow, by="test", now=now)
+    assert inside.wait(10)
+    started = time.monotonic()
+    jobs.stop_all()
+    assert time.monotonic() - started >= 0.5
+    assert job.id not in jobs._THREADS
+    row = site.rows("SELECT state, message FROM jobs WHERE id = ?", [job.id])[0]
+    assert (row["state"], row["message"]) == ("failed", "the service stopped while it ran")
+
+
 # ------------------------------------------------------------------------------ the browser
 @contextmanager
 def _chromium() -> Iterator[Any]:

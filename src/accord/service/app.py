@@ -115,7 +115,7 @@ def create_app(settings: Settings | None = None, *, state: State | None = None) 
         finally:
             from accord.workflows.jobs import stop_all
 
-            stop_all()
+            await run_in_threadpool(stop_all)
             if courier is not None:
                 await run_in_threadpool(courier.stop)
             if own:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext, suppress
@@ -92,10 +93,19 @@ class Stopped(Exception):
     """Raised in a job's thread at a progress report once the service stops."""
 
 
-def stop_all() -> None:
-    """Stop this process's jobs at their next progress report (the service is shutting down)."""
+_THREADS: dict[str, threading.Thread] = {}
+
+
+def stop_all(wait: float = 30.0) -> None:
+    """Stop this process's jobs at their next progress report, and wait up to `wait` seconds for them.
+
+    The service closes the store next: a job still inside a query on it would crash the process.
+    """
     for flag in list(_RUNNING.values()):
         flag.set()
+    deadline = time.monotonic() + wait
+    for thread in list(_THREADS.values()):
+        thread.join(max(deadline - time.monotonic(), 0.0))
 
 
 def start_job(
@@ -145,8 +155,10 @@ def start_job(
                 _finish(rows, job_id, kind, "failed", str(exc)[:500], now(), None)
         finally:
             _RUNNING.pop(job_id, None)
+            _THREADS.pop(job_id, None)
 
-    threading.Thread(target=run, name=job_id, daemon=True).start()
+    thread = _THREADS[job_id] = threading.Thread(target=run, name=job_id, daemon=True)
+    thread.start()
     return get_job(rows, job_id)
 
 
