@@ -1037,13 +1037,19 @@ def _store_threshold(
     learned_rows = rows.assign(score=scores)
     snapshots = sorted(set(rows.snapshot))
     b = Backtest("learned", bt, learned_rows, snapshots, measure(learned_rows, snapshots, bt))
+    lines = list(range(SCALE_MAX + 1))  # whole points: the line the reason quotes is the line written
     if spec.capacity_per_month is not None or spec.target_precision is not None:
-        a = advise(b, capacity_per_month=spec.capacity_per_month, target_precision=spec.target_precision)
+        a = advise(
+            b,
+            capacity_per_month=spec.capacity_per_month,
+            target_precision=spec.target_precision,
+            thresholds=lines,
+        )
         if a.threshold is not None:
             return a.threshold, a.reason
     months = len(b.snapshots) * bt.every_days / DAYS_PER_MONTH
     current_volume = rows.new_mql.sum() / months if months else 0.0
-    a = advise(b, capacity_per_month=max(float(current_volume), 1.0))
+    a = advise(b, capacity_per_month=max(float(current_volume), 1.0), thresholds=lines)
     if a.threshold is None:
         return float(np.quantile(scores, 0.95)), "the top 5% (no threshold matched the current volume)"
     return a.threshold, f"as many MQLs as the current pact sends ({current_volume:.0f} a month): {a.reason}"
