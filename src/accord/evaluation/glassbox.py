@@ -368,9 +368,10 @@ def glass_box(
             continue
         a, b = names[feats[0]], names[feats[1]]
         found.append((a, b))
+        b_parts = _fine(raw[b], train, b, integer[b])
         for pa in _fine(raw[a], train, a, integer[a]):
             ma = pa.mask(raw[a])
-            for pb in _fine(raw[b], train, b, integer[b]):
+            for pb in b_parts:
                 cell = ma & pb.mask(raw[b]) & train
                 n = int(cell.sum())
                 if n >= max(30, MIN_SHARE * train.sum()):
@@ -484,7 +485,7 @@ def _enough(
     return max(1, min(n for n, (v, _) in scores.items() if v >= scores[best][0] - ENOUGH))
 
 
-def _codes(column: pd.Series, train: np.ndarray) -> np.ndarray:
+def codes(column: pd.Series, train: np.ndarray) -> np.ndarray:
     """A field's values as small integer codes: numbers in deciles, missing a code of its own."""
     if column.dtype.kind in "fi":
         x = column.to_numpy(dtype=float)
@@ -501,12 +502,12 @@ def association(raw: pd.DataFrame, train: np.ndarray) -> list[tuple[str, str, fl
     """Cramer's V of every two fields on the training rows, strongest first."""
     from scipy.stats.contingency import association as cramer
 
-    codes = {c: _codes(raw[c], train)[train] for c in raw.columns}
+    coded = {c: codes(raw[c], train)[train] for c in raw.columns}
     out: list[tuple[str, str, float]] = []
     names = list(raw.columns)
     for i, a in enumerate(names):
         for b in names[i + 1 :]:
-            table = pd.crosstab(codes[a], codes[b]).to_numpy()
+            table = pd.crosstab(coded[a], coded[b]).to_numpy()
             if min(table.shape) < 2:
                 continue
             out.append((a, b, float(cramer(table, method="cramer"))))

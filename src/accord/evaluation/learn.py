@@ -35,7 +35,7 @@ from accord.evaluation.backtest import (
     measure_on,
     score_snapshots,
 )
-from accord.evaluation.glassbox import Part, Term, association, glass_box, pav
+from accord.evaluation.glassbox import Part, Term, association, codes, glass_box, pav
 from accord.evaluation.metrics import auc, auc_interval
 from accord.evaluation.thresholds import advise
 from accord.model.fields import property_value
@@ -287,16 +287,7 @@ def drop_associated(design: Design, y: np.ndarray, train: np.ndarray, spec: Lear
 
 def _alone_auc(column: pd.Series, y: np.ndarray, train: np.ndarray) -> float:
     """Training AUC of a field's own conversion rates (numbers in deciles)."""
-    if column.dtype.kind in "fi":
-        x = column.to_numpy(dtype=float)
-        cuts: np.ndarray = (
-            np.unique(np.nanquantile(x[train], np.linspace(0, 1, 11)[1:-1]))
-            if np.isfinite(x).any()
-            else np.zeros(0)
-        )
-        key = pd.Series(np.where(np.isnan(x), -1, np.searchsorted(cuts, x)))
-    else:
-        key = column.astype(object).fillna("(missing)").reset_index(drop=True)
+    key = pd.Series(codes(column, train))
     rate = pd.Series(y[train]).groupby(key[train].to_numpy()).mean()
     return auc(key[train].map(rate).to_numpy(dtype=float), y[train])
 
@@ -863,15 +854,25 @@ def _touch_features(types: list[str], spec: LearnSpec) -> list[tuple[str, float]
 
 
 def _feature_pact(types: list[str], spec: LearnSpec) -> Pact:
+    return _engagement_pact(
+        [{"touch_type": t, "decay": {"half_life_days": h}} for t, h in _touch_features(types, spec)], spec
+    )
+
+
+def _engagement_pact(rules: list[dict[str, Any]], spec: LearnSpec) -> Pact:
+    """A pact of engagement rules only, one point a touch: each rule's points are its feature."""
     cap = {"max": spec.cap_per_30_days, "per_days": 30}
-    rules = [
-        {"id": f"t{i}", "touch_type": t, "points": 1, "decay": {"half_life_days": h}, "cap": cap}
-        for i, (t, h) in enumerate(_touch_features(types, spec))
-    ]
     doc = {
         "pact": "features",
         "version": 1,
-        "models": {"default": {"engagement": {"rules": rules}}},
+        "models": {
+            "default": {
+                "engagement": {
+                    "lookback_days": STEP_DAYS[-1],
+                    "rules": [{"id": f"t{i}", **r, "points": 1, "cap": cap} for i, r in enumerate(rules)],
+                }
+            }
+        },
         "definitions": {"mql": {"min_score": 0}},
     }
     return parse_pact(yaml.safe_dump(doc), "features.yaml")
@@ -1005,30 +1006,9 @@ def _step_rules(
 
 
 def _step_pact(rules: list[tuple[str, int, list[tuple[float, float]]]], spec: LearnSpec) -> Pact:
-    cap = {"max": spec.cap_per_30_days, "per_days": 30}
-    doc = {
-        "pact": "features",
-        "version": 1,
-        "models": {
-            "default": {
-                "engagement": {
-                    "lookback_days": STEP_DAYS[-1],
-                    "rules": [
-                        {
-                            "id": f"t{i}",
-                            "touch_type": t,
-                            "points": 1,
-                            "decay": {"steps": [list(s) for s in st]},
-                            "cap": cap,
-                        }
-                        for i, (t, _, st) in enumerate(rules)
-                    ],
-                }
-            }
-        },
-        "definitions": {"mql": {"min_score": 0}},
-    }
-    return parse_pact(yaml.safe_dump(doc), "features.yaml")
+    return _engagement_pact(
+        [{"touch_type": t, "decay": {"steps": [list(x) for x in st]}} for t, _, st in rules], spec
+    )
 
 
 def _store_threshold(
