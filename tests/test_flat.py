@@ -320,3 +320,23 @@ def test_a_learned_pact_with_compound_rules_scores_alike_from_the_file_and_the_s
         assert got[lead][1:] == (grade, mql), lead
     by_id = dict(zip(df.id, learned.model.score(learned.model.design.X), strict=True))
     assert all(got[lead][0] == pytest.approx(by_id[lead], abs=1e-9) for lead in got)
+
+
+def test_a_compound_engagement_rule_reads_its_own_count(tmp_path: Path) -> None:
+    """A flat file cannot say which touches fell near which: a compound rule reads the count the
+    export made for it, named by its id, and never its touch types' columns."""
+    path = tmp_path / "x.csv"
+    path.write_text("ref,webinars,pricing_near_webinar,talked_count\na,2,1,3\nb,4,0,\n")
+    pact = parse_pact(
+        "pact: p\nversion: 1\nmodels:\n  default:\n    engagement:\n      rules:\n"
+        "        - {id: webinar, touch_type: webinar, points: 3}\n"
+        "        - id: pricing_near_webinar\n          points: 15\n          within_days: 7\n"
+        "          all: [{touch_type: web_visit, property: {page: /pricing}}, {touch_type: webinar}]\n"
+        "        - {id: talked, points: 5, any: [{touch_type: demo}, {touch_type: call}], cap: {max: 2, per_days: 30}}\n"
+        "        - {id: met, points: 8, any: [{touch_type: webinar}, {touch_type: meeting}]}\n"
+        "definitions:\n  mql: {min_score: 40}\n"
+    )
+    scores = score_flat(pact, path, None, id_column="ref")
+    assert scores.unresolved == ["met"]
+    # a: 2 webinars x 3 + 1 x 15 + min(3, cap 2) x 5; b: 4 x 3, no talks.
+    assert {r["lead_id"]: r["engagement"] for r in scores.table.to_pylist()} == {"a": 31.0, "b": 12.0}

@@ -230,3 +230,84 @@ def test_compound_rules_are_checked_with_their_lines() -> None:
     single = COMPOUND.replace("            - {field: account.industry, in: [fintech]}\n", "")
     with pytest.raises(PactError, match="all: needs at least two conditions"):
         parse_pact(single, "p.yaml")
+
+
+ENGAGEMENT_COMPOUND = """pact: p
+version: 1
+models:
+  default:
+    engagement:
+      rules:
+        - id: pricing-near-webinar
+          points: 15
+          all:
+            - {touch_type: web_visit, property: {page: /pricing}}
+            - {touch_type: webinar}
+          within_days: 7
+        - id: talked
+          points: 5
+          any:
+            - {touch_type: demo}
+            - {touch_type: call, channel: phone}
+          cap: {max: 2, per_days: 30}
+definitions:
+  mql: {min_score: 10}
+"""
+
+
+def test_compound_engagement_rules_read_in_words_and_keep_old_hashes() -> None:
+    from accord.pact.words import pact_words
+
+    pact = parse_pact(ENGAGEMENT_COMPOUND)
+    near, talked = pact.model().engagement.rules
+    assert (near.combine, near.within_days, near.touch_types) == ("all", 7, {"web_visit", "webinar"})
+    assert [c.touch_type for c in near.context] == [["webinar"]]
+    assert (talked.combine, [c.channel for c in talked.counted]) == ("any", [None, ["phone"]])
+    words = {w.id: w.words for w in pact_words(pact).rules}
+    assert (
+        words["pricing-near-webinar"] == "+15 points per web visit page /pricing within 7 days of a webinar."
+    )
+    assert words["talked"] == "+5 points per demo or call on phone, at most 2 every 30 days."
+    # A simple rule dumps as it always did: the approvals of pacts signed before compound rules stand.
+    assert {"conditions", "combine", "within_days"} <= set(near.model_dump())
+    example = load_pact(REPO / "examples" / "pact.yaml").model().engagement.rules[0].model_dump()
+    assert not {"conditions", "combine", "within_days"} & set(example)
+
+
+def test_compound_engagement_rules_are_checked_with_their_lines() -> None:
+    def refused(text: str) -> list[str]:
+        with pytest.raises(PactError) as err:
+            parse_pact(text, "p.yaml")
+        return str(err.value).splitlines()
+
+    assert refused(ENGAGEMENT_COMPOUND.replace("{touch_type: webinar}", "{touch_typ: webinar}")) == [
+        "p.yaml:11: rule 'pricing-near-webinar': models.default.engagement.rules.0.all.1.touch_typ: "
+        "unknown key 'touch_typ'"
+    ]
+    assert refused(ENGAGEMENT_COMPOUND.replace("          within_days: 7\n", "")) == [
+        "p.yaml:7: rule 'pricing-near-webinar': models.default.engagement.rules.0: all: needs within_days "
+        "(how close the touches must be); for one touch that meets several conditions, give them in one "
+        "condition"
+    ]
+    assert refused(ENGAGEMENT_COMPOUND.replace("within_days: 7", "within_days: 0")) == [
+        "p.yaml:7: rule 'pricing-near-webinar': models.default.engagement.rules.0: within_days must be "
+        "positive, got 0"
+    ]
+    assert refused(ENGAGEMENT_COMPOUND.replace("            - {touch_type: call, channel: phone}\n", "")) == [
+        "p.yaml:13: rule 'talked': models.default.engagement.rules.1: any: needs at least two conditions"
+    ]
+    both = ENGAGEMENT_COMPOUND.replace(
+        "          any:\n", "          all: [{touch_type: x}]\n          any:\n"
+    )
+    assert refused(both) == ["p.yaml:13: rule 'talked': has both all: and any:; give one"]
+    own = ENGAGEMENT_COMPOUND.replace(
+        "          within_days: 7\n", "          within_days: 7\n          channel: web\n"
+    )
+    assert refused(own)[0].startswith(
+        "p.yaml:7: rule 'pricing-near-webinar': models.default.engagement.rules.0: a compound rule (all: or "
+        "any:) has no touch_type, channel, campaign, team, property of its own"
+    )
+    assert refused(ENGAGEMENT_COMPOUND.replace("{touch_type: demo}", "{}")) == [
+        "p.yaml:16: rule 'talked': models.default.engagement.rules.1.any.0: needs at least one of "
+        "touch_type, channel, campaign, team, property"
+    ]

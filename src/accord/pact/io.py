@@ -68,10 +68,25 @@ class _Errors:
         self.items: list[str] = []
 
     def add(self, path: tuple[str | int, ...], message: str) -> None:
+        path = self.yaml_path(path)
         line = _line(self.lines, path)
         rule = _rule_id(self.data, path)
         loc = f"{self.where}:{line}" if line else self.where
         self.items.append(f"{loc}: {f'rule {rule!r}: ' if rule else ''}{message}")
+
+    def yaml_path(self, path: tuple[str | int, ...]) -> tuple[str | int, ...]:
+        """A validated path as the YAML spells it: a rule's `conditions` are its `all:` or `any:`."""
+        if "conditions" not in path:
+            return path
+        k = path.index("conditions")
+        node = self.data
+        for p in path[:k]:
+            try:
+                node = node[p]
+            except (KeyError, IndexError, TypeError):
+                return path
+        combine = node.get("combine") if isinstance(node, dict) else None
+        return (*path[:k], combine, *path[k + 1 :]) if combine in ("all", "any") else path
 
     def raise_if_any(self) -> None:
         if self.items:
@@ -128,6 +143,27 @@ def _lift_operators(data: Any, errors: _Errors) -> None:
                 rule["combine"] = key
                 continue
             _lift_one(rule, path, {"id", "description", "field", "points", "conditions", "combine"}, errors)
+        rules = (model or {}).get("engagement", {}).get("rules", []) if isinstance(model, dict) else []
+        for i, rule in enumerate(rules if isinstance(rules, list) else []):
+            if isinstance(rule, dict):
+                _lift_touch_conditions(rule, ("models", mname, "engagement", "rules", i), errors)
+
+
+def _lift_touch_conditions(rule: dict[str, Any], path: tuple[str | int, ...], errors: _Errors) -> None:
+    """An engagement rule's `all:` or `any:` list of touch conditions becomes its `conditions`."""
+    compound = [k for k in ("all", "any") if k in rule]
+    if len(compound) > 1:
+        errors.add(path, "has both all: and any:; give one")
+        return
+    if not compound:
+        return
+    key = compound[0]
+    conditions = rule.pop(key)
+    if not isinstance(conditions, list) or not all(isinstance(c, dict) for c in conditions):
+        errors.add((*path, key), f"{key}: takes a list of touch conditions, each {{touch_type: ..., ...}}")
+        return
+    rule["conditions"] = conditions
+    rule["combine"] = key
 
 
 def _lift_one(node: dict[str, Any], path: tuple[str | int, ...], known: set[str], errors: _Errors) -> None:
@@ -158,7 +194,7 @@ def parse_pact(text: str, where: str = "<pact>") -> Pact:
         pact = Pact.model_validate(data)
     except ValidationError as exc:
         for e in exc.errors():
-            path = tuple(e["loc"])
+            path = errors.yaml_path(tuple(e["loc"]))
             msg = e["msg"].removeprefix("Value error, ")
             if e["type"] == "extra_forbidden":
                 msg = f"unknown key {path[-1]!r}"

@@ -8,6 +8,7 @@ the recycle policy, and the approvals that activate a version.
 
 from __future__ import annotations
 
+import builtins
 from datetime import date
 from typing import Any, Literal
 
@@ -147,8 +148,49 @@ class FitRule(_Strict):
         return "account" if all(c.scope == "account" for c in self.tests) else "lead"
 
 
+_TOUCH_FIELDS = ("touch_type", "channel", "campaign", "team", "property")
+
+
+class TouchCondition(_Strict):
+    """What a touch must be: `{touch_type: web_visit, property: {page: /pricing}}`.
+
+    Every given field must hold; a list holds when the touch's value is one of it.
+    """
+
+    touch_type: list[str] | None = None
+    channel: list[str] | None = None
+    campaign: list[str] | None = None
+    team: list[str] | None = None
+    property: dict[str, str] | None = None
+    """Touch properties that must equal these values, e.g. {page: /pricing}."""
+
+    @field_validator("touch_type", "channel", "campaign", "team", mode="before")
+    @classmethod
+    def _listify(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _matches_something(self) -> TouchCondition:
+        if not any(getattr(self, f) for f in _TOUCH_FIELDS):
+            raise ValueError(f"needs at least one of {', '.join(_TOUCH_FIELDS)}")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Any) -> dict[str, Any]:
+        out: dict[str, Any] = handler(self)
+        return {k: v for k, v in out.items() if v is not None}
+
+
 class EngagementRule(_Strict):
-    """Points for what a lead does (implicit criteria), matched on its touchpoints."""
+    """Points for what a lead does (implicit criteria), matched on its touchpoints.
+
+    One touch condition (the rule's own touch_type, channel, ... fields), or a compound:
+    `any:` of several (a touch meeting one of them counts), or `all:` with `within_days`
+    ("a pricing page visit within 7 days of a webinar"): a touch meeting the first condition
+    counts when, for each other condition, another touch of the lead meets it at most
+    `within_days` before or after, both inside the lookback window (and after a reset).
+    Decay and caps apply to the first condition's touches, as to a simple rule's.
+    """
 
     id: str
     description: str = ""
@@ -162,6 +204,11 @@ class EngagementRule(_Strict):
     decay: Decay | None = None
     """Overrides the engagement section's default decay."""
     cap: Cap | None = None
+    conditions: tuple[TouchCondition, ...] = ()
+    """A compound rule's conditions (empty for a rule of one condition)."""
+    combine: Literal["all", "any"] = "all"
+    within_days: float | None = None
+    """For `all:`: how far (either side) the other conditions' touches may be from the first's."""
 
     @field_validator("touch_type", "channel", "campaign", "team", mode="before")
     @classmethod
@@ -170,9 +217,66 @@ class EngagementRule(_Strict):
 
     @model_validator(mode="after")
     def _matches_something(self) -> EngagementRule:
-        if not any([self.touch_type, self.channel, self.campaign, self.team, self.property]):
-            raise ValueError("needs at least one of touch_type, channel, campaign, team, property")
+        own = any(getattr(self, f) for f in _TOUCH_FIELDS)
+        if self.conditions:
+            if own:
+                raise ValueError(
+                    f"a compound rule (all: or any:) has no {', '.join(_TOUCH_FIELDS)} of its own; "
+                    "put them in its conditions"
+                )
+            if len(self.conditions) < 2:
+                raise ValueError(f"{self.combine}: needs at least two conditions")
+            if self.combine == "all" and self.within_days is None:
+                raise ValueError(
+                    "all: needs within_days (how close the touches must be); for one touch that meets "
+                    "several conditions, give them in one condition"
+                )
+            if self.combine == "any" and self.within_days is not None:
+                raise ValueError("within_days only applies to all:")
+        elif not own:
+            raise ValueError(
+                f"needs at least one of {', '.join(_TOUCH_FIELDS)}, or all: / any: of conditions"
+            )
+        elif self.within_days is not None:
+            raise ValueError("within_days only applies to all: of conditions")
+        if self.within_days is not None and not self.within_days > 0:
+            raise ValueError(f"within_days must be positive, got {self.within_days:g}")
         return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Any) -> dict[str, Any]:
+        out: dict[str, Any] = handler(self)
+        if not self.conditions:  # what a simple rule always said: its content hash stays
+            for k in ("conditions", "combine", "within_days"):
+                out.pop(k, None)
+        return out
+
+    @builtins.property  # the class's own `property` is a field
+    def tests(self) -> tuple[TouchCondition, ...]:
+        """The rule's touch conditions (one for a simple rule); for `all:` the first is the one counted."""
+        if self.conditions:
+            return self.conditions
+        return (TouchCondition(**{f: getattr(self, f) for f in _TOUCH_FIELDS}),)
+
+    @builtins.property
+    def counted(self) -> tuple[TouchCondition, ...]:
+        """The conditions a counted touch meets one of (all of the rule's but `all:`'s context)."""
+        return self.tests[:1] if self.conditions and self.combine == "all" else self.tests
+
+    @builtins.property
+    def context(self) -> tuple[TouchCondition, ...]:
+        """For `all:`: the conditions another touch nearby must meet (one touch each)."""
+        return self.tests[1:] if self.conditions and self.combine == "all" else ()
+
+    @builtins.property
+    def touch_types(self) -> frozenset[str] | None:
+        """Every touch type a touch the rule reads may have; None when a condition takes any type."""
+        out: set[str] = set()
+        for c in self.tests:
+            if not c.touch_type:
+                return None
+            out |= set(c.touch_type)
+        return frozenset(out)
 
 
 class Fit(_Strict):

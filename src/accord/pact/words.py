@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from accord.pact.schema import Condition, Decay, EngagementRule, FitRule, Pact, ScoreModel
+from accord.pact.schema import Condition, Decay, EngagementRule, FitRule, Pact, ScoreModel, TouchCondition
 
 
 class RuleWords(BaseModel):
@@ -93,19 +93,33 @@ def _decay(d: Decay) -> str:
     return "keeps its points"
 
 
-def _engagement(rule: EngagementRule, default: Decay) -> str:
+def touch_words(c: TouchCondition) -> str:
+    """`web visit page /pricing`, `call on phone`: what a touch must be."""
     what = []
-    if rule.touch_type:
-        what.append(_values(rule.touch_type).replace("_", " "))
-    if rule.channel:
-        what.append(f"on {_values(rule.channel)}")
-    if rule.campaign:
-        what.append(f"from campaign {_values(rule.campaign)}")
-    if rule.team:
-        what.append(f"by {_values(rule.team)}")
-    if rule.property:
-        what.append(", ".join(f"{k} {v}" for k, v in rule.property.items()))
-    text = f"{_points(rule.points)} per {' '.join(what) or 'touch'}"
+    if c.touch_type:
+        what.append(_values(c.touch_type).replace("_", " "))
+    if c.channel:
+        what.append(f"on {_values(c.channel)}")
+    if c.campaign:
+        what.append(f"from campaign {_values(c.campaign)}")
+    if c.team:
+        what.append(f"by {_values(c.team)}")
+    if c.property:
+        what.append(", ".join(f"{k} {v}" for k, v in c.property.items()))
+    return " ".join(what) or "touch"
+
+
+def engagement_words(rule: EngagementRule) -> str:
+    """What a rule counts: `web visit page /pricing within 7 days of a webinar`."""
+    counted = " or ".join(touch_words(c) for c in rule.counted)
+    if not rule.context:
+        return counted
+    near = " and of a ".join(touch_words(c) for c in rule.context)
+    return f"{counted} within {rule.within_days:g} days of a {near}"
+
+
+def _engagement(rule: EngagementRule, default: Decay) -> str:
+    text = f"{_points(rule.points)} per {engagement_words(rule)}"
     if rule.description:
         text += f" ({rule.description})"
     if rule.cap is not None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import math
 import operator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -25,7 +26,7 @@ import ibis.expr.types as ir
 
 from accord.model.fields import epoch_expr, epoch_value, float_literal, property_equals_expr, property_expr
 from accord.pact.operators import OPERATORS
-from accord.pact.schema import Condition, Decay, EngagementRule, FitRule, Pact, ScoreModel
+from accord.pact.schema import Condition, Decay, EngagementRule, FitRule, Pact, ScoreModel, TouchCondition
 from accord.stats import decay_rate
 
 DAY = 86_400.0
@@ -84,20 +85,49 @@ def _steps_expr(steps: list[tuple[float, float]], age_days: ir.FloatingValue) ->
     return out
 
 
-def _matches(rule: EngagementRule, tp: ir.Table, *, touch_type: bool = True) -> ir.BooleanValue:
-    """Whether a touch matches a rule (leaving out its touch types when `touch_type` is false)."""
-    cond: ir.BooleanValue = ibis.literal(True)
+def _matches(cond: TouchCondition, tp: ir.Table, *, touch_type: bool = True) -> ir.BooleanValue:
+    """Whether a touch meets a condition (leaving out its touch types when `touch_type` is false)."""
+    out: ir.BooleanValue = ibis.literal(True)
     for col in (
         ("touch_type", "channel", "campaign", "team") if touch_type else ("channel", "campaign", "team")
     ):
-        values = getattr(rule, col)
+        values = getattr(cond, col)
         if values:
-            cond = cond & tp[col].isin(list(values))  # in a filter or CASE, NULL already counts as false
-    for key, value in (rule.property or {}).items():
+            out = out & tp[col].isin(list(values))  # in a filter or CASE, NULL already counts as false
+    for key, value in (cond.property or {}).items():
         exact = property_equals_expr(tp.properties, key, value)
         # CASE evaluates the expensive test only where the cheap ones hold.
-        cond = ibis.ifelse(cond, exact, False)
-    return cond
+        out = ibis.ifelse(out, exact, False)
+    return out
+
+
+def _meets_any(conds: tuple[TouchCondition, ...], tp: ir.Table) -> ir.BooleanValue:
+    return functools.reduce(operator.or_, [_matches(c, tp) for c in conds])
+
+
+Fresh = Callable[[ir.Table], ir.Table]
+"""Leaves out of a touches table those before their lead's last reset (identity without resets)."""
+
+
+def _near(rule: EngagementRule, hit: ir.Table, tp: ir.Table, fresh: Fresh) -> ir.Table:
+    """The touches of `hit` (`lead_id, id, occurred_at`) with all of an `all:` rule's others near.
+
+    For each of the rule's other conditions, another touch of their lead meets it at most
+    `within_days` away (see `EngagementRule`).
+    """
+    reach = ibis.literal(round(float(rule.within_days or 0) * DAY), "int64")
+    at = epoch_expr(hit.occurred_at)
+    hit = hit.mutate(_at=at)
+    for k, cond in enumerate(rule.context):
+        other = fresh(tp.filter(_matches(cond, tp)))
+        # Names of their own: two equal conditions would otherwise be one table to Ibis.
+        lead, oid, oat = f"_o{k}_lead", f"_o{k}_id", f"_o{k}_at"
+        other = other.select(**{lead: other.lead_id, oid: other.id, oat: epoch_expr(other.occurred_at)})
+        hit = hit.semi_join(
+            other,
+            [hit.lead_id == other[lead], hit.id != other[oid], (hit._at - other[oat]).abs() <= reach],
+        )
+    return hit.drop("_at")
 
 
 NO_CAP = 2**62
@@ -116,18 +146,19 @@ def _constants(rule: EngagementRule, default: Decay) -> dict[str, float | None]:
 _CONSTANT_TYPES = {"base": "float64", "rate": "float64", "per_days": "float64"}
 
 
-def _tagged(rules: list[EngagementRule], default: Decay, tp: ir.Table) -> ir.Table:
+def _tagged(rules: list[EngagementRule], default: Decay, tp: ir.Table, fresh: Fresh) -> ir.Table:
     """Every (touch, rule) match: `lead_id, touch_id, occurred_at`, the rule's index and constants.
 
-    Rules that name touch types are one join of the touches with a small table of
+    Simple rules that name touch types are one join of the touches with a small table of
     (touch type, rule, constants) rows, so one scan tags every match whatever the
     number of rules; their other conditions (channel, campaign, team, property)
-    then hold per rule. A rule without touch types is its own filtered scan.
+    then hold per rule. A rule without touch types, or a compound one, is its own filtered
+    scan; an `all:` rule's touches then need their nearby touches (`_near`).
     """
     keep = {"lead_id": "lead_id", "touch_id": "id", "occurred_at": "occurred_at"}
     names = ["rule", *_CONSTANT_TYPES]
     parts = []
-    typed = [(i, r) for i, r in enumerate(rules) if r.touch_type]
+    typed = [(i, r) for i, r in enumerate(rules) if r.touch_type and not r.conditions]
     if typed:
         rows = [
             {"_rule_touch_type": t, "rule": i, **_constants(r, default)}
@@ -140,7 +171,7 @@ def _tagged(rules: list[EngagementRule], default: Decay, tp: ir.Table) -> ir.Tab
         )
         j = tp.join(pairs, tp.touch_type == pairs._rule_touch_type)
         extra = [
-            (i, _matches(r, j, touch_type=False))
+            (i, _matches(r.tests[0], j, touch_type=False))
             for i, r in typed
             if r.channel or r.campaign or r.team or r.property
         ]
@@ -148,18 +179,21 @@ def _tagged(rules: list[EngagementRule], default: Decay, tp: ir.Table) -> ir.Tab
             j = j.filter(ibis.cases(*[(j.rule == i, cond) for i, cond in extra], else_=True))
         parts.append(j.select(**{k: j[v] for k, v in keep.items()}, **{k: j[k] for k in names}))
     for i, rule in enumerate(rules):
-        if not rule.touch_type:
-            hit = tp.filter(_matches(rule, tp))
-            values = {"rule": i, **_constants(rule, default)}
-            parts.append(
-                hit.select(
-                    **{k: hit[v] for k, v in keep.items()},
-                    **{
-                        k: ibis.literal(values[k], type="int64" if k == "rule" else _CONSTANT_TYPES[k])
-                        for k in names
-                    },
-                )
+        if rule.touch_type and not rule.conditions:
+            continue
+        hit = tp.filter(_meets_any(rule.counted, tp))
+        if rule.context:
+            hit = _near(rule, hit, tp, fresh)
+        values = {"rule": i, **_constants(rule, default)}
+        parts.append(
+            hit.select(
+                **{k: hit[v] for k, v in keep.items()},
+                **{
+                    k: ibis.literal(values[k], type="int64" if k == "rule" else _CONSTANT_TYPES[k])
+                    for k in names
+                },
             )
+        )
     if len(parts) == 1:
         return parts[0]
     # nullability differs between the join and the scans
@@ -215,12 +249,20 @@ def engagement_matches(model: ScoreModel, pact: Pact, inputs: Inputs, as_of: dat
     tp = inputs.touchpoints
     now, window_start, window_end = lookback_window(eng.lookback_days, as_of)
     tp = tp.filter((tp.occurred_at >= window_start) & (tp.occurred_at < window_end))
-    m = _tagged(list(eng.rules), eng.decay, tp)
     if pact.recycle.reset_engagement:
-        # After tagging: the join probes the matches, fewer than the touches in the window.
         resets = reset_times(inputs.feedback, as_of).rename(_reset_lead="lead_id")
-        m = m.left_join(resets, m.lead_id == resets._reset_lead).select(m, resets.reset_at)
-        m = m.filter(m.reset_at.isnull() | (m.occurred_at > m.reset_at)).drop("reset_at")
+
+        def fresh(t: ir.Table) -> ir.Table:
+            j = t.left_join(resets, t.lead_id == resets._reset_lead).select(t, resets.reset_at)
+            return j.filter(j.reset_at.isnull() | (j.occurred_at > j.reset_at)).drop("reset_at")
+
+    else:
+
+        def fresh(t: ir.Table) -> ir.Table:
+            return t
+
+    # Resets apply after tagging: the join probes the matches, fewer than the touches in the window.
+    m = fresh(_tagged(list(eng.rules), eng.decay, tp, fresh))
     m = m.mutate(age_days=(ibis.literal(now) - epoch_expr(m.occurred_at)).cast("float64") / _f(DAY))
     decays = [_rule_decay(r, eng.decay) for r in eng.rules]
     steps = [(i, _steps_expr(d.steps, m.age_days)) for i, d in enumerate(decays) if d.steps is not None]

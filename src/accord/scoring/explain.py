@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from accord.pact.schema import Pact
+from accord.pact.words import engagement_words
 from accord.scoring.online import Feedback, Hit, LeadScore, Touch
 
 SALES_TEAM = "sales"
@@ -81,7 +82,8 @@ def _engagement_lines(pact: Pact, model_name: str, hits: Sequence[Hit], as_of: d
             RuleLine(
                 "engagement",
                 rule.id,
-                rule.description or rule.id.replace("-", " "),
+                rule.description
+                or (engagement_words(rule) if rule.conditions else rule.id.replace("-", " ")),
                 sum(h.base for h in rh),
                 sum(h.points for h in rh),
                 detail,

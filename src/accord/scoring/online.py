@@ -17,7 +17,7 @@ from typing import Any
 
 from accord.model.fields import epoch_value, property_value
 from accord.pact.operators import OPERATORS
-from accord.pact.schema import Condition, Decay, EngagementRule, FitRule, Pact, ScoreModel
+from accord.pact.schema import Condition, Decay, EngagementRule, FitRule, Pact, ScoreModel, TouchCondition
 from accord.scoring.batch import DAY, RESET_ACTIONS
 from accord.stats import decay_rate
 
@@ -120,7 +120,8 @@ class LeadScore:
 
 
 Matched = list[list[Touch]]
-"""Each engagement rule's matching touches (`OnlineScorer.match`)."""
+"""Each engagement rule's counted touches, then the touches each `all:` rule's other conditions
+match (`OnlineScorer.match`)."""
 
 
 def _decay(decay: Decay, age_days: float) -> float:
@@ -134,12 +135,22 @@ def _decay(decay: Decay, age_days: float) -> float:
     return 1.0
 
 
-def _matches(rule: EngagementRule, t: Touch) -> bool:
+def _matches(cond: TouchCondition, t: Touch) -> bool:
     for col in ("touch_type", "channel", "campaign", "team"):
-        values = getattr(rule, col)
+        values = getattr(cond, col)
         if values and getattr(t, col) not in values:
             return False
-    return all(property_value(t.properties, k) == v for k, v in (rule.property or {}).items())
+    return all(property_value(t.properties, k) == v for k, v in (cond.property or {}).items())
+
+
+def _near(rule: EngagementRule, found: list[Touch], context: list[list[Touch]]) -> list[Touch]:
+    """The touches of `found` with, for each context condition, another touch within reach."""
+    reach = round(float(rule.within_days or 0) * DAY)
+    return [
+        t
+        for t in found
+        if all(any(u.id != t.id and abs(u.at_s - t.at_s) <= reach for u in near) for near in context)
+    ]
 
 
 class OnlineScorer:
@@ -152,13 +163,20 @@ class OnlineScorer:
         self._fit_tests = [
             (r, [(c, OPERATORS[c.op](c.operand).test) for c in r.tests]) for r in self.model.fit.rules
         ]
-        # Most rules name touch types: a touch is only tested against the rules that could match it.
+        # A slot per rule (the touches it counts), then one per context condition of an `all:` rule.
         rules = self.model.engagement.rules
-        self._any_type = [i for i, r in enumerate(rules) if not r.touch_type]
+        self._slots: list[tuple[TouchCondition, ...]] = [r.counted for r in rules]
+        self._context: list[list[int]] = []
+        for r in rules:
+            self._context.append(list(range(len(self._slots), len(self._slots) + len(r.context))))
+            self._slots += [(c,) for c in r.context]
+        # Most conditions name touch types: a touch is only tested against the slots that could take it.
+        self._any_type = [i for i, conds in enumerate(self._slots) if any(not c.touch_type for c in conds)]
         self._by_type: dict[str, list[int]] = defaultdict(list)
-        for i, r in enumerate(rules):
-            for tt in r.touch_type or ():
-                self._by_type[tt].append(i)
+        for i, conds in enumerate(self._slots):
+            if i not in self._any_type:
+                for tt in sorted({tt for c in conds for tt in c.touch_type or ()}):
+                    self._by_type[tt].append(i)
 
     def _candidates(self, touch_type: str | None) -> list[int]:
         typed = self._by_type.get(touch_type or "", [])
@@ -203,23 +221,31 @@ class OnlineScorer:
         """
         resets = [f.given_at for f in feedback if f.given_at <= as_of and f.action in RESET_ACTIONS]
         reset_at = max(resets) if resets and self.pact.recycle.reset_engagement else None
-        per_rule = matched if matched is not None else self.match(touches)
+        per_slot = matched if matched is not None else self.match(touches)
         eng = self.model.engagement
         now = epoch_value(as_of)
         longest = eng.lookback_days * DAY
-        # The sum `hits` makes, in its order, without building a Hit per match.
-        total = 0.0
-        for rule, found in zip(eng.rules, per_rule, strict=True):
-            if not found:
-                continue
+
+        def window(found: list[Touch]) -> list[Touch]:
             # A kept match may come after `as_of` (within its second, `at_s` cannot tell).
-            ages = [
-                (t, (now - t.at_s) / DAY)
+            return [
+                t
                 for t in found
                 if 0 <= now - t.at_s <= longest
                 and (now != t.at_s or t.occurred_at <= as_of)
                 and (reset_at is None or t.occurred_at > reset_at)
             ]
+
+        # The sum `hits` makes, in its order, without building a Hit per match.
+        total = 0.0
+        for i, rule in enumerate(eng.rules):
+            found = per_slot[i]
+            if not found:
+                continue
+            found = window(found)
+            if rule.context:
+                found = _near(rule, found, [window(per_slot[k]) for k in self._context[i]])
+            ages = [(t, (now - t.at_s) / DAY) for t in found]
             decay = rule.decay if rule.decay is not None else eng.decay
             counted = self._counted(rule, ages)
             base = float(rule.points)
@@ -229,14 +255,17 @@ class OnlineScorer:
         return total
 
     def match(self, touches: Iterable[Touch]) -> Matched:
-        """Each engagement rule's touches, in the touches' order (matching does not depend on time)."""
-        rules = self.model.engagement.rules
-        per_rule: Matched = [[] for _ in rules]
+        """Each slot's touches, in the touches' order.
+
+        Matching does not depend on time; whether an `all:` rule's touch has its others near
+        enough does, and is left to the instant.
+        """
+        per_slot: Matched = [[] for _ in self._slots]
         for t in touches:
             for i in self._candidates(t.touch_type):
-                if _matches(rules[i], t):
-                    per_rule[i].append(t)
-        return per_rule
+                if any(_matches(c, t) for c in self._slots[i]):
+                    per_slot[i].append(t)
+        return per_slot
 
     @staticmethod
     def _counted(rule: EngagementRule, matched: Sequence[tuple[Touch, float]]) -> dict[int, bool] | None:
@@ -264,7 +293,11 @@ class OnlineScorer:
             if 0 <= now - t.at_s <= longest and (reset_at is None or t.occurred_at > reset_at)
         ]
         out: list[Hit] = []
-        for rule, found in zip(eng.rules, self.match(window), strict=True):
+        per_slot = self.match(window)
+        for i, rule in enumerate(eng.rules):
+            found = per_slot[i]
+            if rule.context:
+                found = _near(rule, found, [per_slot[k] for k in self._context[i]])
             decay = rule.decay if rule.decay is not None else eng.decay
             matched = [(t, (now - t.at_s) / DAY) for t in found]
             counted = self._counted(rule, matched) or {}

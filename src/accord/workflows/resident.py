@@ -55,9 +55,10 @@ def counted_types(pact: Pact) -> set[str] | None:
     out: set[str] = set(pact.teams.get("sales", []))
     for model in pact.models.values():
         for rule in model.engagement.rules:
-            if not rule.touch_type:
+            types = rule.touch_types
+            if types is None:
                 return None
-            out |= set(rule.touch_type)
+            out |= types
     return out
 
 
