@@ -311,3 +311,20 @@ def test_compound_engagement_rules_are_checked_with_their_lines() -> None:
         "p.yaml:16: rule 'talked': models.default.engagement.rules.1.any.0: needs at least one of "
         "touch_type, channel, campaign, team, property"
     ]
+
+
+def test_a_compound_rules_change_reads_as_its_yaml() -> None:
+    from accord.pact.diff import diff_pacts
+
+    before = parse_pact(ENGAGEMENT_COMPOUND)
+    after = parse_pact(
+        ENGAGEMENT_COMPOUND.replace("within_days: 7", "within_days: 14").replace(
+            "{touch_type: webinar}", "{touch_type: [webinar, event]}"
+        )
+    )
+    assert diff_pacts(before, after).changed == [
+        "default.engagement rule pricing-near-webinar: all [{'touch_type': ['web_visit'], 'property': "
+        "{'page': '/pricing'}}, {'touch_type': ['webinar']}] -> [{'touch_type': ['web_visit'], 'property': "
+        "{'page': '/pricing'}}, {'touch_type': ['webinar', 'event']}]",
+        "default.engagement rule pricing-near-webinar: within_days 7 -> 14",
+    ]

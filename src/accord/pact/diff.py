@@ -59,10 +59,19 @@ def diff_pacts(old: Pact, new: Pact) -> PactDiff:
     return d
 
 
+def _as_written(rule: dict[str, Any]) -> dict[str, Any]:
+    """A rule's dump with its conditions under `all` or `any`, as the YAML says them."""
+    if "conditions" in rule:
+        rule[rule.pop("combine")] = [
+            {k: v for k, v in c.items() if v is not None} for c in rule.pop("conditions")
+        ]
+    return rule
+
+
 def _diff_model(name: str, old: ScoreModel, new: ScoreModel, d: PactDiff) -> None:
     for section in ("fit", "engagement"):
-        o = {r.id: r.model_dump() for r in getattr(old, section).rules}
-        n = {r.id: r.model_dump() for r in getattr(new, section).rules}
+        o = {r.id: _as_written(r.model_dump()) for r in getattr(old, section).rules}
+        n = {r.id: _as_written(r.model_dump()) for r in getattr(new, section).rules}
         for rid in n.keys() - o.keys():
             d.added.append(f"{name}.{section} rule {rid} ({_fmt(n[rid]['points'])} points)")
         for rid in o.keys() - n.keys():
