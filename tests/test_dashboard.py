@@ -411,7 +411,7 @@ def test_stopping_the_service_waits_for_a_job_inside_a_query(site: Site) -> None
     started = time.monotonic()
     jobs.stop_all()
     assert time.monotonic() - started >= 0.5
-    assert job.id not in jobs._THREADS
+    assert job.id not in jobs._RUNNING
     row = site.rows("SELECT state, message FROM jobs WHERE id = ?", [job.id])[0]
     assert (row["state"], row["message"]) == ("failed", "the service stopped while it ran")
 

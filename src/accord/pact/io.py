@@ -110,7 +110,8 @@ def _rule_id(data: Any, path: tuple[str | int, ...]) -> str | None:
 def _lift_operators(data: Any, errors: _Errors) -> None:
     """Turn each fit rule's one operator key (`in: [...]`) into `op` and `operand`.
 
-    A compound rule's `all:` or `any:` list becomes its `conditions`, each lifted the same way.
+    A compound rule's `all:` or `any:` list becomes its `conditions`, each lifted the same way;
+    an engagement rule's list of touch conditions becomes its `conditions` too.
     """
     models = data.get("models") if isinstance(data, dict) else None
     if not isinstance(models, dict):
@@ -121,49 +122,42 @@ def _lift_operators(data: Any, errors: _Errors) -> None:
             if not isinstance(rule, dict):
                 continue
             path = ("models", mname, "fit", "rules", i)
-            compound = [k for k in ("all", "any") if k in rule]
-            if len(compound) > 1:
-                errors.add(path, "has both all: and any:; give one (nest the rule in two if you need both)")
-                continue
-            if compound:
-                key = compound[0]
-                conditions = rule.pop(key)
-                if not isinstance(conditions, list) or not all(isinstance(c, dict) for c in conditions):
-                    errors.add(
-                        (*path, key), f"{key}: takes a list of conditions, each {{field: ..., OPERATOR: ...}}"
-                    )
-                    continue
-                for j, cond in enumerate(conditions):
-                    _lift_one(cond, (*path, key, j), {"field"}, errors)
+            if _lift_compound(rule, path, errors, "conditions, each {field: ..., OPERATOR: ...}"):
+                for j, cond in enumerate(rule.get("conditions", ())):
+                    _lift_one(cond, (*path, rule["combine"], j), {"field"}, errors)
                     if not isinstance(cond.get("field"), str):
                         errors.add(
-                            (*path, key, j), "a condition needs a field (lead.<column>, account.<column>)"
+                            (*path, rule["combine"], j),
+                            "a condition needs a field (lead.<column>, account.<column>)",
                         )
-                rule["conditions"] = conditions
-                rule["combine"] = key
                 continue
             _lift_one(rule, path, {"id", "description", "field", "points", "conditions", "combine"}, errors)
         rules = (model or {}).get("engagement", {}).get("rules", []) if isinstance(model, dict) else []
         for i, rule in enumerate(rules if isinstance(rules, list) else []):
             if isinstance(rule, dict):
-                _lift_touch_conditions(rule, ("models", mname, "engagement", "rules", i), errors)
+                path = ("models", mname, "engagement", "rules", i)
+                _lift_compound(rule, path, errors, "touch conditions, each {touch_type: ..., ...}")
 
 
-def _lift_touch_conditions(rule: dict[str, Any], path: tuple[str | int, ...], errors: _Errors) -> None:
-    """An engagement rule's `all:` or `any:` list of touch conditions becomes its `conditions`."""
+def _lift_compound(rule: dict[str, Any], path: tuple[str | int, ...], errors: _Errors, shape: str) -> bool:
+    """Whether a rule is compound: its `all:` or `any:` list becomes its `conditions` and `combine`.
+
+    A wrong one is said in `errors` and counts as compound (there is nothing more to read in it).
+    """
     compound = [k for k in ("all", "any") if k in rule]
     if len(compound) > 1:
         errors.add(path, "has both all: and any:; give one")
-        return
+        return True
     if not compound:
-        return
+        return False
     key = compound[0]
     conditions = rule.pop(key)
     if not isinstance(conditions, list) or not all(isinstance(c, dict) for c in conditions):
-        errors.add((*path, key), f"{key}: takes a list of touch conditions, each {{touch_type: ..., ...}}")
-        return
+        errors.add((*path, key), f"{key}: takes a list of {shape}")
+        return True
     rule["conditions"] = conditions
     rule["combine"] = key
+    return True
 
 
 def _lift_one(node: dict[str, Any], path: tuple[str | int, ...], known: set[str], errors: _Errors) -> None:

@@ -151,6 +151,11 @@ class FitRule(_Strict):
 _TOUCH_FIELDS = ("touch_type", "channel", "campaign", "team", "property")
 
 
+def _listify(v: Any) -> Any:
+    """`touch_type: webinar` as `[webinar]`."""
+    return [v] if isinstance(v, str) else v
+
+
 class TouchCondition(_Strict):
     """What a touch must be: `{touch_type: web_visit, property: {page: /pricing}}`.
 
@@ -164,10 +169,7 @@ class TouchCondition(_Strict):
     property: dict[str, str] | None = None
     """Touch properties that must equal these values, e.g. {page: /pricing}."""
 
-    @field_validator("touch_type", "channel", "campaign", "team", mode="before")
-    @classmethod
-    def _listify(cls, v: Any) -> Any:
-        return [v] if isinstance(v, str) else v
+    _lists = field_validator("touch_type", "channel", "campaign", "team", mode="before")(_listify)
 
     @model_validator(mode="after")
     def _matches_something(self) -> TouchCondition:
@@ -210,10 +212,7 @@ class EngagementRule(_Strict):
     within_days: float | None = None
     """For `all:`: how far (either side) the other conditions' touches may be from the first's."""
 
-    @field_validator("touch_type", "channel", "campaign", "team", mode="before")
-    @classmethod
-    def _listify(cls, v: Any) -> Any:
-        return [v] if isinstance(v, str) else v
+    _lists = field_validator("touch_type", "channel", "campaign", "team", mode="before")(_listify)
 
     @model_validator(mode="after")
     def _matches_something(self) -> EngagementRule:
@@ -257,6 +256,11 @@ class EngagementRule(_Strict):
         if self.conditions:
             return self.conditions
         return (TouchCondition(**{f: getattr(self, f) for f in _TOUCH_FIELDS}),)
+
+    @builtins.property
+    def reach_seconds(self) -> int:
+        """`within_days` in whole seconds (0 for a rule without it)."""
+        return round(float(self.within_days or 0) * 86_400)
 
     @builtins.property
     def counted(self) -> tuple[TouchCondition, ...]:

@@ -115,9 +115,8 @@ def _near(rule: EngagementRule, hit: ir.Table, tp: ir.Table, fresh: Fresh) -> ir
     For each of the rule's other conditions, another touch of their lead meets it at most
     `within_days` away (see `EngagementRule`).
     """
-    reach = ibis.literal(round(float(rule.within_days or 0) * DAY), "int64")
-    at = epoch_expr(hit.occurred_at)
-    hit = hit.mutate(_at=at)
+    reach = ibis.literal(rule.reach_seconds, "int64")
+    hit = hit.mutate(_at=epoch_expr(hit.occurred_at))
     for k, cond in enumerate(rule.context):
         other = fresh(tp.filter(_matches(cond, tp)))
         # Names of their own: two equal conditions would otherwise be one table to Ibis.
@@ -159,6 +158,7 @@ def _tagged(rules: list[EngagementRule], default: Decay, tp: ir.Table, fresh: Fr
     names = ["rule", *_CONSTANT_TYPES]
     parts = []
     typed = [(i, r) for i, r in enumerate(rules) if r.touch_type and not r.conditions]
+    joined = {i for i, _ in typed}
     if typed:
         rows = [
             {"_rule_touch_type": t, "rule": i, **_constants(r, default)}
@@ -179,7 +179,7 @@ def _tagged(rules: list[EngagementRule], default: Decay, tp: ir.Table, fresh: Fr
             j = j.filter(ibis.cases(*[(j.rule == i, cond) for i, cond in extra], else_=True))
         parts.append(j.select(**{k: j[v] for k, v in keep.items()}, **{k: j[k] for k in names}))
     for i, rule in enumerate(rules):
-        if rule.touch_type and not rule.conditions:
+        if i in joined:
             continue
         hit = tp.filter(_meets_any(rule.counted, tp))
         if rule.context:
@@ -249,17 +249,17 @@ def engagement_matches(model: ScoreModel, pact: Pact, inputs: Inputs, as_of: dat
     tp = inputs.touchpoints
     now, window_start, window_end = lookback_window(eng.lookback_days, as_of)
     tp = tp.filter((tp.occurred_at >= window_start) & (tp.occurred_at < window_end))
-    if pact.recycle.reset_engagement:
-        resets = reset_times(inputs.feedback, as_of).rename(_reset_lead="lead_id")
+    resets = (
+        reset_times(inputs.feedback, as_of).rename(_reset_lead="lead_id")
+        if pact.recycle.reset_engagement
+        else None
+    )
 
-        def fresh(t: ir.Table) -> ir.Table:
-            j = t.left_join(resets, t.lead_id == resets._reset_lead).select(t, resets.reset_at)
-            return j.filter(j.reset_at.isnull() | (j.occurred_at > j.reset_at)).drop("reset_at")
-
-    else:
-
-        def fresh(t: ir.Table) -> ir.Table:
+    def fresh(t: ir.Table) -> ir.Table:
+        if resets is None:
             return t
+        j = t.left_join(resets, t.lead_id == resets._reset_lead).select(t, resets.reset_at)
+        return j.filter(j.reset_at.isnull() | (j.occurred_at > j.reset_at)).drop("reset_at")
 
     # Resets apply after tagging: the join probes the matches, fewer than the touches in the window.
     m = fresh(_tagged(list(eng.rules), eng.decay, tp, fresh))

@@ -145,7 +145,7 @@ def _matches(cond: TouchCondition, t: Touch) -> bool:
 
 def _near(rule: EngagementRule, found: list[Touch], context: list[list[Touch]]) -> list[Touch]:
     """The touches of `found` with, for each context condition, another touch within reach."""
-    reach = round(float(rule.within_days or 0) * DAY)
+    reach = rule.reach_seconds
     return [
         t
         for t in found

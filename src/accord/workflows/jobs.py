@@ -85,15 +85,12 @@ def abandon_running(rows: Rows, now: datetime) -> None:
 Step = Callable[[float, str], None]
 """A job's progress report: share done (0 to 1) and what it is doing."""
 
-_RUNNING: dict[str, threading.Event] = {}
-"""This process's jobs and the flag that stops each at its next progress report."""
+_RUNNING: dict[str, tuple[threading.Event, threading.Thread]] = {}
+"""This process's jobs: the flag that stops each at its next progress report, and its thread."""
 
 
 class Stopped(Exception):
     """Raised in a job's thread at a progress report once the service stops."""
-
-
-_THREADS: dict[str, threading.Thread] = {}
 
 
 def stop_all(wait: float = 30.0) -> None:
@@ -101,10 +98,11 @@ def stop_all(wait: float = 30.0) -> None:
 
     The service closes the store next: a job still inside a query on it would crash the process.
     """
-    for flag in list(_RUNNING.values()):
+    running = list(_RUNNING.values())
+    for flag, _ in running:
         flag.set()
     deadline = time.monotonic() + wait
-    for thread in list(_THREADS.values()):
+    for _, thread in running:
         thread.join(max(deadline - time.monotonic(), 0.0))
 
 
@@ -136,7 +134,7 @@ def start_job(
             ],
         )
 
-    stop = _RUNNING[job_id] = threading.Event()
+    stop = threading.Event()
 
     def step(progress: float, doing: str) -> None:
         if stop.is_set():
@@ -155,9 +153,9 @@ def start_job(
                 _finish(rows, job_id, kind, "failed", str(exc)[:500], now(), None)
         finally:
             _RUNNING.pop(job_id, None)
-            _THREADS.pop(job_id, None)
 
-    thread = _THREADS[job_id] = threading.Thread(target=run, name=job_id, daemon=True)
+    thread = threading.Thread(target=run, name=job_id, daemon=True)
+    _RUNNING[job_id] = (stop, thread)
     thread.start()
     return get_job(rows, job_id)
 
