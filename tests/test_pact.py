@@ -268,6 +268,17 @@ def test_compound_engagement_rules_read_in_words_and_keep_old_hashes() -> None:
         words["pricing-near-webinar"] == "+15 points per web visit page /pricing within 7 days of a webinar."
     )
     assert words["talked"] == "+5 points per demo or call on phone, at most 2 every 30 days."
+    from accord.pact.words import engagement_words
+
+    clicked = near.model_copy(
+        update={
+            "conditions": (
+                near.conditions[0],
+                near.conditions[1].model_copy(update={"touch_type": ["ad_click"]}),
+            )
+        }
+    )
+    assert engagement_words(clicked) == "web visit page /pricing within 7 days of an ad click"
     # A simple rule dumps as it always did: the approvals of pacts signed before compound rules stand.
     assert {"conditions", "combine", "within_days"} <= set(near.model_dump())
     example = load_pact(REPO / "examples" / "pact.yaml").model().engagement.rules[0].model_dump()

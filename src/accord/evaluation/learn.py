@@ -38,6 +38,8 @@ from accord.evaluation.backtest import (
 from accord.evaluation.glassbox import Part, Term, association, codes, glass_box, pav
 from accord.evaluation.metrics import auc, auc_interval
 from accord.evaluation.thresholds import advise
+from accord.evaluation.touch_screen import STEPS as SCREEN_STEPS
+from accord.evaluation.touch_screen import Candidate, screen
 from accord.model.fields import property_value
 from accord.pact.io import parse_pact
 from accord.pact.schema import Pact
@@ -75,6 +77,8 @@ class LearnSpec:
     """Interactions the glass box looks for; their strongest cells become `all:` rules."""
     max_association: float = 0.7
     """Two fields this associated (Cramer's V) say one thing: the weaker is left out."""
+    max_screened: int = 4
+    """At most this many splits of a touch type and pairs of touches near in time (in the store)."""
 
 
 SCALE_MAX = 100
@@ -101,6 +105,8 @@ class Level:
     """kind `part`: the glass box's segment of a field, or its cell of two fields."""
     steps: list[tuple[float, float]] | None = None
     """kind `touch` with step decay: [[days, factor], ...]."""
+    rule: dict[str, Any] | None = None
+    """kind `touch`: a screened condition (a split of a type, or two near in time), as the pact writes it."""
 
     @property
     def label(self) -> str:
@@ -114,6 +120,8 @@ class Level:
             hi = "" if self.hi is None else f"{self.hi:g}"
             return f"{self.attribute} in [{lo}, {hi}]"
         if self.kind == "touch":
+            if self.rule is not None:
+                return str(self.value)
             if self.steps is not None:
                 return f"each {self.value}"
             return f"each {self.value} (half-life {self.half_life:g} days)"
@@ -350,6 +358,7 @@ def fit_points(design: Design, train: np.ndarray, y: np.ndarray, spec: LearnSpec
     touch = [i for i, lv in enumerate(design.levels) if lv.kind == "touch"]
     grouped = {i for idx in design.groups.values() for i in idx}
     cells = [i for i in range(len(coef)) if i not in grouped and i not in touch]
+    cells += [i for i in touch if design.levels[i].rule is not None]
     # The top of the scale is the best training lead (the highest 0.1%), not the best lead imaginable.
     total = X @ coef
     span = float(np.quantile(total, 0.999)) if len(total) else 0.0
@@ -591,6 +600,9 @@ def pact_document(
             continue
         hit = X[train, i] > 0
         rate = float(y[train][hit].mean()) if hit.any() else float("nan")
+        if level.kind == "touch" and level.rule is not None:
+            eng_rules.append(_screened_rule(level, pts, rate, pm.expected.get(i), spec))
+            continue
         if level.kind == "touch":
             eng_rules.append(_touch_rule(level, pts, spec))
             continue
@@ -662,6 +674,32 @@ def _touch_rule(level: Level, points: int, spec: LearnSpec) -> dict[str, Any]:
         "decay": {"steps": [[d, f] for d, f in level.steps]},
         "cap": {"max": spec.cap_per_30_days, "per_days": 30},
     }
+
+
+def _screened_rule(
+    level: Level, points: int, rate: float, expected: float | None, spec: LearnSpec
+) -> dict[str, Any]:
+    """A split of a touch type or two touches near in time, with the rate its leads converted at."""
+    assert level.rule is not None and level.steps is not None  # noqa: S101 - screened levels carry both
+    fades = ", ".join(f"{f:.0%} to {d:g} days" for d, f in level.steps)
+    said = f"each {level.value}: {fades}, then nothing (at most {spec.cap_per_30_days} per 30 days); "
+    said += f"leads with one converted at {rate:.1%}"
+    if expected is not None:
+        said += f" where the rest of their score expects {expected:.1%}"
+    return {
+        "id": "touch-" + "-near-".join(_slug(_condition_key(c)) for c in level.rule.get("all", [level.rule])),
+        "description": said,
+        **level.rule,
+        "points": points,
+        "decay": {"steps": [[d, f] for d, f in level.steps]},
+        "cap": {"max": spec.cap_per_30_days, "per_days": 30},
+    }
+
+
+def _condition_key(c: dict[str, Any]) -> str:
+    return " ".join(
+        [c["touch_type"], *([c["channel"]] if "channel" in c else []), *c.get("property", {}).values()]
+    )
 
 
 def dump_pact(doc: dict[str, Any]) -> str:
@@ -917,19 +955,52 @@ def learn_from_store(
     both = LogisticRegression(C=1.0 / spec.l2, max_iter=5000).fit(
         np.column_stack([design.X, eng])[train], y[train]
     )
-    offset = eng @ both.coef_[0][design.X.shape[1] :]
-    shaped = shaped_design(design, y, train, spec, max(spec.max_rules - len(types), 1), offset, names)
-    shaped.X = np.column_stack([shaped.X, eng])
+    tick("screening splits and pairs of touches", 0.7)
+    screened = screen(
+        store,
+        types,
+        rows,
+        instants,
+        both.decision_function(np.column_stack([design.X, eng])),
+        y,
+        train,
+        min(spec.max_screened, spec.max_rules // 4),
+        spec.seed,
+    )
+    steps_of = [(float(d), f) for d, f in SCREEN_STEPS]
+    screened_levels = [Level(c.words, "touch", value=c.words, steps=steps_of, rule=c.body) for c in screened]
+    extra = _touch_matrix(store, _screened_pact(screened, spec), rows, instants) if screened else eng[:, :0]
+    if screened:  # the fields' shapes are learned beside what the screened touches say too
+        both = LogisticRegression(C=1.0 / spec.l2, max_iter=5000).fit(
+            np.column_stack([design.X, eng, extra])[train], y[train]
+        )
+    offset = np.column_stack([eng, extra]) @ both.coef_[0][design.X.shape[1] :]
+    budget = max(spec.max_rules - len(types), 1)
+    shaped = shaped_design(design, y, train, spec, budget, offset, names)
+    n_parts = len(shaped.levels)
+    shaped.X = np.column_stack([shaped.X, eng, extra])
     shaped.levels += [Level(t, "touch", value=t, half_life=h) for t, h in touch_features]
+    shaped.levels += screened_levels
     first = fit_points(shaped, train, y, spec)
-    n_fit = int(np.count_nonzero(first.points[: len(shaped.levels) - len(touch_features)]))
-    rules = _step_rules(first, types, spec, max(spec.max_rules - n_fit, 0))
+    n_fit = int(np.count_nonzero(first.points[:n_parts]))
+    rules = _step_rules(first, types)
     tick("reading the learned engagement", 0.85)
     steps = _touch_matrix(store, _step_pact(rules, spec), rows, instants)
-    n_parts = len(shaped.levels) - len(touch_features)
+    # One budget for both kinds of engagement rule, given to what each adds to a training score on average.
+    screened_at = len(shaped.levels) - len(screened)
+    assert first.exact is not None  # noqa: S101 - set by fit_points
+    weight = [abs(p) * steps[train, j].mean() for j, (_, p, _) in enumerate(rules)]
+    weight += [abs(first.exact[screened_at + k]) * extra[train, k].mean() for k in range(len(screened))]
+    room = sorted(range(len(weight)), key=lambda i: (-weight[i], i))[: max(spec.max_rules - n_fit, 0)]
+    kept_steps = [i for i in range(len(rules)) if i in room]
+    kept_screened = [k for k in range(len(screened)) if len(rules) + k in room]
     final = Design(
-        np.column_stack([shaped.X[:, :n_parts], steps]),
-        [*shaped.levels[:n_parts], *(Level(t, "touch", value=t, steps=st) for t, _, st in rules)],
+        np.column_stack([shaped.X[:, :n_parts], steps[:, kept_steps], extra[:, kept_screened]]),
+        [
+            *shaped.levels[:n_parts],
+            *(Level(rules[i][0], "touch", value=rules[i][0], steps=rules[i][2]) for i in kept_steps),
+            *(screened_levels[k] for k in kept_screened),
+        ],
         shaped.groups,
         shaped.numeric,
         shaped.raw,
@@ -941,7 +1012,7 @@ def learn_from_store(
     # Each touch type's shape over age is now fixed: its points are fitted again beside the fields.
     pm = fit_points(final, train, y, spec)
     scores = pm.score(final.X)
-    touch_levels = list(range(n_parts, n_parts + len(rules)))
+    touch_levels = list(range(n_parts, n_parts + len(kept_steps) + len(kept_screened)))
     threshold, reason = _store_threshold(rows, scores, current, spec, bt)
     split = (
         f"by time: snapshots up to {cut:%Y-%m-%d} train ({int(train.sum()):,} lead-snapshots), "
@@ -971,14 +1042,11 @@ def _touch_matrix(store: Store, features: Pact, rows: pd.DataFrame, instants: li
     return out
 
 
-def _step_rules(
-    pm: PointsModel, types: list[str], spec: LearnSpec, budget: int
-) -> list[tuple[str, int, list[tuple[float, float]]]]:
+def _step_rules(pm: PointsModel, types: list[str]) -> list[tuple[str, int, list[tuple[float, float]]]]:
     """One engagement rule per touch type: the fitted sum of its half-lives as points and step decay.
 
     A type whose fitted shape turns negative with age (old touches of leads who went quiet) gets
-    a second rule with negative points for those ages. Over `budget`, the rules with the fewest
-    points go.
+    a second rule with negative points for those ages.
     """
     assert pm.exact is not None  # noqa: S101 - set by fit_points
     touch = [i for i, lv in enumerate(pm.design.levels) if lv.kind == "touch"]
@@ -999,15 +1067,18 @@ def _step_rules(
             while factors and factors[-1] == 0:
                 factors.pop()
             out.append((t, points, [(float(d), f) for d, f in zip(STEP_DAYS, factors, strict=False)]))
-    if len(out) > budget:
-        kept = sorted(out, key=lambda r: (-abs(r[1]), r[0]))[:budget]
-        out = [r for r in out if r in kept]
     return out
 
 
 def _step_pact(rules: list[tuple[str, int, list[tuple[float, float]]]], spec: LearnSpec) -> Pact:
     return _engagement_pact(
         [{"touch_type": t, "decay": {"steps": [list(x) for x in st]}} for t, _, st in rules], spec
+    )
+
+
+def _screened_pact(screened: list[Candidate], spec: LearnSpec) -> Pact:
+    return _engagement_pact(
+        [{**c.body, "decay": {"steps": [list(x) for x in SCREEN_STEPS]}} for c in screened], spec
     )
 
 

@@ -114,8 +114,12 @@ def engagement_words(rule: EngagementRule) -> str:
     counted = " or ".join(touch_words(c) for c in rule.counted)
     if not rule.context:
         return counted
-    near = " and of a ".join(touch_words(c) for c in rule.context)
-    return f"{counted} within {rule.within_days:g} days of a {near}"
+    near = " and of ".join(_a(touch_words(c)) for c in rule.context)
+    return f"{counted} within {rule.within_days:g} days of {near}"
+
+
+def _a(words: str) -> str:
+    return ("an " if words[:1].lower() in "aeiou" else "a ") + words
 
 
 def _engagement(rule: EngagementRule, default: Decay) -> str:
