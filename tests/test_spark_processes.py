@@ -70,8 +70,10 @@ def _as_of(data: Path) -> datetime:
     return datetime.combine(last.date(), datetime.min.time()) + timedelta(days=1)
 
 
-def sequence(cli: Cli, data: Path, *, after_loads: Callable[[], object] = lambda: None) -> dict[str, Any]:
-    """Load, sign, score, explain, give feedback, attribute, evaluate, learn and report."""
+def sequence(
+    cli: Cli, data: Path, *, after_loads: Callable[[], object] = lambda: None, full: bool = True
+) -> dict[str, Any]:
+    """Load, sign, score, explain, give feedback, attribute; then (`full`) evaluate, learn and report."""
     now = _as_of(data)
     as_of, since = now.isoformat(), (now - timedelta(days=120)).date().isoformat()
     out: dict[str, Any] = {}
@@ -94,6 +96,8 @@ def sequence(cli: Cli, data: Path, *, after_loads: Callable[[], object] = lambda
     out["explain after feedback"] = cli("explain", lead, "--as-of", as_of)
     cli("attribute", "--compare", "--as-of", as_of, "--output", "json", "--to", "credit.json")
     out["credit"] = json.loads((cli.cwd / "credit.json").read_text())
+    if not full:
+        return out
     cli("evaluate", "--from", since, "--every", "60", "--feedback", "--json", "evaluation.json")
     out["evaluation"] = json.loads((cli.cwd / "evaluation.json").read_text())
     cli("learn", "--out", "learned.yaml", "--every", "120")
@@ -163,7 +167,8 @@ def _on_a_cluster(folder: Path, data: Path) -> dict[str, Any]:
     need_java()
     with standalone_cluster(folder) as address:
         cli = Cli(f"sc://{address}?database=accord", folder / "work")
-        out = sequence(cli, data)
+        # Back-tests, learning and the report read the store as scoring does: local Spark runs them.
+        out = sequence(cli, data, full=False)
         out["doctor"] = cli("doctor")
         out["address"] = address
         return out
@@ -228,6 +233,8 @@ def _same(spark: dict[str, Any], duck: dict[str, Any]) -> None:
     _close(spark["credit"], duck["credit"], 1e-9, "credit")
     for key in ("explain", "explain after feedback", "load all", "reload"):
         assert _text(spark[key]) == _text(duck[key]), key
+    if "learned" not in spark:
+        return
     _close(spark["evaluation"], duck["evaluation"], 1e-6, "evaluation")
     _close(spark["review"], duck["review"], 1e-6, "review")
     assert spark["learned"] == duck["learned"]
