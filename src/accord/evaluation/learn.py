@@ -986,11 +986,11 @@ def learn_from_store(
     rules = _step_rules(first, types)
     tick("reading the learned engagement", 0.85)
     steps = _touch_matrix(store, _step_pact(rules, spec), rows, instants)
-    # One budget for both kinds of engagement rule, given to what each adds to a training score on average.
+    # One budget for both kinds of engagement rule: over it, the rules with the fewest points go.
     screened_at = len(shaped.levels) - len(screened)
     assert first.exact is not None  # noqa: S101 - set by fit_points
-    weight = [abs(p) * steps[train, j].mean() for j, (_, p, _) in enumerate(rules)]
-    weight += [abs(first.exact[screened_at + k]) * extra[train, k].mean() for k in range(len(screened))]
+    weight = [float(abs(p)) for _, p, _ in rules]
+    weight += [round(abs(float(first.exact[screened_at + k]))) for k in range(len(screened))]
     room = sorted(range(len(weight)), key=lambda i: (-weight[i], i))[: max(spec.max_rules - n_fit, 0)]
     kept_steps = [i for i in range(len(rules)) if i in room]
     kept_screened = [k for k in range(len(screened)) if len(rules) + k in room]
