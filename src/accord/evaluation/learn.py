@@ -4,7 +4,8 @@ Each field's values are read as the scorer reads them (categories with rare ones
 placeholders such as "Select" as missing, dates left out); fields that say one thing are
 left to the stronger. The glass box (`glassbox.py`) keeps the segments of fields and the
 cells of pairs that explain most within the rule budget; in the store, each touch type
-becomes one engagement rule with step decay whose feature the scorer itself computes. A
+becomes one engagement rule with step decay whose feature the scorer itself computes, beside
+the few splits of a type and pairs of touches near in time that `touch_screen.py` keeps. A
 regularised logistic regression on an honest split (earlier snapshots against later ones
 in the store; a seeded held-out share for a flat file) gives the points, scaled so the best
 training leads reach 100, and P(convert) = 1 / (1 + exp(-(intercept + score / scale))).
