@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from functools import cache
 
@@ -322,6 +323,7 @@ def test_cli_evaluate_and_compare(world_store: Store, tmp_path) -> None:
     assert r.exit_code == 0, r.output
     assert "learned from the history scored with demo-scoring v1 (active)" in r.output
     assert "held-out AUC: learned points pact" in r.output and "95% interval" in r.output
+    assert re.search(r"touches: \d+ splits of a type and pairs near in time screened; ", r.output), r.output
     assert "demo-scoring v1 -> demo-scoring-learned v2" in r.output and "NEW adds" in r.output
     r = runner.invoke(app, ["compare", str(learned), "--url", url, "--every", "60"])
     assert r.exit_code == 0 and "demo-scoring v1 (old) against demo-scoring-learned v2 (new)" in r.output

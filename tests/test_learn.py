@@ -13,6 +13,7 @@ from accord.evaluation.compare import compare_pacts
 from accord.evaluation.learn import LearnSpec, learn_from_frame, learn_from_store
 from accord.evaluation.metrics import auc
 from accord.scoring.flat import score_flat
+from accord.workflows.evidence import summarise
 from conftest import SHARED_DATA
 from test_evaluation import SPEC, world_store  # noqa: F401 - the fixture is used below
 
@@ -375,6 +376,9 @@ def test_learn_finds_two_touches_that_only_count_together(tmp_path) -> None:
     assert r.points > 0 and r.within_days == 14
     assert any(c.property == {"page": "/pricing"} for c in r.conditions), r
     assert "where the rest of their score expects" in r.description
+    assert learned.touches_tried > 50
+    assert learned.touches_kept[0] == "webinar within 14 days of a web visit page /pricing"
+    assert summarise(learned).touches_kept == learned.touches_kept
     assert _contradictions(learned.pact) == []
     _readable(learned.pact)
     # the scorer gives every lead-snapshot the model's score, the pair rule included

@@ -110,6 +110,13 @@ def _print_learned(learned: Learned, out: Path) -> None:
     console.print(f"split: {learned.split}", highlight=False)
     for column, why in learned.left_out.items():
         console.print(f"left out {column}: {why}", highlight=False)
+    if learned.touches_tried:
+        kept = "; ".join(learned.touches_kept)
+        console.print(
+            f"touches: {learned.touches_tried} splits of a type and pairs near in time screened; "
+            + (f"rules for: {kept}" if kept else "none earned a rule beside the touch types"),
+            highlight=False,
+        )
     lo, hi = learned.auc_interval
     console.print(
         f"held-out AUC: learned points pact {learned.auc_points:.3f} (95% interval {lo:.3f} to {hi:.3f}), "

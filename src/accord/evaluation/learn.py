@@ -457,6 +457,10 @@ class Learned:
     """The outcome of each row of the design."""
     calibration: list[CalibrationRow] = field(default_factory=list)
     """Held-out leads by score band: what the pact's probabilities said against what happened."""
+    touches_tried: int = 0
+    """Splits of a touch type and pairs of touches near in time the screen tried (in the store)."""
+    touches_kept: list[str] = field(default_factory=list)
+    """Those of them the pact holds as rules, in words."""
 
 
 @dataclass(frozen=True)
@@ -957,7 +961,7 @@ def learn_from_store(
         np.column_stack([design.X, eng])[train], y[train]
     )
     tick("screening splits and pairs of touches", 0.7)
-    screened = screen(
+    screen_out = screen(
         store,
         types,
         rows,
@@ -968,6 +972,7 @@ def learn_from_store(
         min(spec.max_screened, spec.max_rules // 4),
         spec.seed,
     )
+    screened = screen_out.kept
     steps_of = [(float(d), f) for d, f in SCREEN_STEPS]
     screened_levels = [Level(c.words, "touch", value=c.words, steps=steps_of, rule=c.body) for c in screened]
     extra = _touch_matrix(store, _screened_pact(screened, spec), rows, instants) if screened else eng[:, :0]
@@ -1023,6 +1028,11 @@ def learn_from_store(
     learned.baseline = Backtest(
         f"{current.pact} v{current.version}", bt, rows, instants, measure_on(history, rows, instants, bt)
     )
+    learned.touches_tried = screen_out.tried
+    at = n_parts + len(kept_steps)
+    learned.touches_kept = [
+        screened_levels[k].label for j, k in enumerate(kept_screened) if pm.points[at + j]
+    ]
     return learned
 
 

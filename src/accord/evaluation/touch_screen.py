@@ -38,6 +38,14 @@ DAY = 86_400.0
 
 
 @dataclass(frozen=True)
+class Screened:
+    """What the screen tried and what it kept, best first."""
+
+    tried: int
+    kept: list[Candidate]
+
+
+@dataclass(frozen=True)
 class Candidate:
     """An engagement rule's touch conditions, as the pact writes them."""
 
@@ -213,7 +221,7 @@ def screen(
     train: np.ndarray,
     budget: int,
     seed: int,
-) -> list[Candidate]:
+) -> Screened:
     """The candidates that predict held-back training leads better, best first, at most `budget`.
 
     `z` is each row's log-odds from the rest of the model. A candidate's worth is what its
@@ -221,7 +229,7 @@ def screen(
     fourth, summed over the folds.
     """
     if budget <= 0 or not types:
-        return []
+        return Screened(0, [])
     touches = Touches(read_touches(store, types), rows)
     pool = candidates(touches, types)
     features = {c.key: feature(touches, c, rows, instants) for c in pool}
@@ -231,7 +239,7 @@ def screen(
     fold = fold_of_lead[lead_code]
     yt, zt = y[train], z[train].copy()
     if not (yt.any() and (1 - yt).any()):
-        return []
+        return Screened(len(pool), [])
     ft = {c.key: features[c.key][train] for c in pool}
     kept: list[Candidate] = []
     alive = [c for c in pool if ft[c.key].any()]
@@ -261,4 +269,4 @@ def screen(
         alive = [a for a in still if a is not c]
         _, b = _fit(zt, ft[c.key], yt)
         zt += b * ft[c.key]
-    return kept
+    return Screened(len(pool), kept)

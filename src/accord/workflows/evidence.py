@@ -104,6 +104,10 @@ class LearnedSummary(BaseModel):
     """Held-out leads by 10 points of score: the chance the pact gives them against what happened."""
     left_out: dict[str, str] = {}
     """Fields not learned from, each with the reason."""
+    touches_tried: int = 0
+    """Splits of a touch type and pairs of touches near in time screened (learning from the store)."""
+    touches_kept: list[str] = []
+    """Those the pact holds as rules, in words."""
 
 
 class CalibrationBand(BaseModel):
@@ -137,6 +141,8 @@ def summarise(learned: Learned) -> LearnedSummary:
         yaml=learned.yaml,
         calibration=[CalibrationBand(**vars(row)) for row in learned.calibration],
         left_out=dict(learned.left_out),
+        touches_tried=learned.touches_tried,
+        touches_kept=list(learned.touches_kept),
     )
 
 
