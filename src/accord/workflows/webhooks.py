@@ -267,6 +267,7 @@ def replay(rows: Rows, endpoint_id: str, event_ids: Sequence[str], now: datetime
                 [event_id, endpoint_id],
             )
         t.insert(DELIVERIES, [_pending(e, endpoint_id, now) for e in ids])
+    _WAKE.set()  # the courier sends them now, not at its next poll
     return Replayed(endpoint_id=endpoint_id, queued=len(ids))
 
 
