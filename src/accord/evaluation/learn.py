@@ -14,7 +14,6 @@ training leads reach 100, and P(convert) = 1 / (1 + exp(-(intercept + score / sc
 from __future__ import annotations
 
 import itertools
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,7 +40,7 @@ from accord.evaluation.metrics import auc, auc_interval
 from accord.evaluation.thresholds import advise
 from accord.evaluation.touch_screen import STEPS as SCREEN_STEPS
 from accord.evaluation.touch_screen import Candidate, screen
-from accord.model.fields import property_value
+from accord.model.fields import json_keys, property_value
 from accord.pact.io import parse_pact
 from accord.pact.schema import Pact
 from accord.scoring.batch import ACCOUNT_PREFIX, engagement_by_rule
@@ -868,21 +867,13 @@ def _store_frame(store: Store) -> tuple[pd.DataFrame, dict[str, str]]:
             for c in ("industry", "employees", "annual_revenue", "country")
         }
     )
-    props = leads.properties.dropna().map(_json_keys)
+    props = leads.properties.dropna().map(json_keys)
     keys = pd.Series([k for ks in props for k in ks]).value_counts()
     for key in sorted(keys[keys >= 0.05 * len(leads)].index):
         # Read as the scorer reads it, so a learned rule fires on exactly the leads it was fitted on.
         df[f"prop__{key}"] = leads.properties.map(lambda t, k=key: property_value(t, k))
         columns[f"prop__{key}"] = f"lead.properties.{key}"
     return df.set_index("id"), {c: f for c, f in columns.items() if c in df.columns}
-
-
-def _json_keys(text: str) -> list[str]:
-    try:
-        data = json.loads(text)
-    except (TypeError, ValueError):
-        return []
-    return [k for k, v in data.items() if isinstance(v, str | int | float)] if isinstance(data, dict) else []
 
 
 def _touch_types(store: Store, min_share: float) -> list[str]:

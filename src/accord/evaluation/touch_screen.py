@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from accord.model.fields import json_keys, property_value
 from accord.pact.schema import EngagementRule
 from accord.pact.words import engagement_words
 from accord.store.connection import Store
@@ -52,11 +53,6 @@ class Candidate:
     body: dict[str, Any]
     words: str
 
-    @property
-    def key(self) -> str:
-        """A stable identity, for ordering and ids."""
-        return json.dumps(self.body, sort_keys=True)
-
 
 def read_touches(store: Store, types: list[str]) -> pd.DataFrame:
     """The touches of `types`, with the time as epoch seconds."""
@@ -79,50 +75,24 @@ def _condition(c: dict[str, Any]) -> str:
     return engagement_words(rule)
 
 
-def _props(text: Any) -> dict[str, str]:
-    try:
-        data = json.loads(text) if isinstance(text, str) and text else {}
-    except ValueError:
-        return {}
-    if not isinstance(data, dict):
-        return {}
-    return {k: str(v) for k, v in data.items() if isinstance(v, str | int) and not isinstance(v, bool)}
-
-
-def splits(touches: pd.DataFrame, types: list[str]) -> list[dict[str, Any]]:
-    """Each type's channels and property values that hold a real share of its touches."""
-    out: list[dict[str, Any]] = []
-    parsed = touches.properties.map(_props)
-    for t in types:
-        mine = touches.touch_type == t
-        n = int(mine.sum())
-        if not n:
-            continue
-        share = touches.channel[mine].value_counts() / n
-        for value in sorted(share.index[(share >= SPLIT_SHARE[0]) & (share <= SPLIT_SHARE[1])]):
-            out.append({"touch_type": t, "channel": value})
-        props = pd.DataFrame(parsed[mine].tolist())
-        for key in sorted(props.columns):
-            values = props[key].value_counts()
-            if len(values) > MAX_VALUES:
-                continue
-            share = values / n
-            for value in sorted(share.index[(share >= SPLIT_SHARE[0]) & (share <= SPLIT_SHARE[1])]):
-                out.append({"touch_type": t, "property": {key: value}})
-    return out
-
-
 class Touches:
     """The touches read once, with each condition's mask kept: candidates share their conditions."""
 
     def __init__(self, df: pd.DataFrame, rows: pd.DataFrame) -> None:
-        codes, self.leads = pd.factorize(pd.concat([rows.lead_id, df.lead_id], ignore_index=True))
+        codes, leads = pd.factorize(pd.concat([rows.lead_id, df.lead_id], ignore_index=True))
+        self.n_leads = len(leads)
         self.row_lead = codes[: len(rows)]
         self.lead = codes[len(rows) :]
         self.df = df
         self.t = df.t.to_numpy()
-        self.parsed = df.properties.map(_props)
         self._masks: dict[str, np.ndarray] = {}
+        self._props: dict[str, pd.Series] = {}
+
+    def property(self, key: str) -> pd.Series:
+        """Each touch's value of a property, read as the scorer reads it."""
+        if key not in self._props:
+            self._props[key] = self.df.properties.map(lambda text: property_value(text, key))
+        return self._props[key]
 
     def mask(self, c: dict[str, Any]) -> np.ndarray:
         """Which touches meet condition `c`."""
@@ -132,14 +102,36 @@ class Touches:
             if "channel" in c:
                 m &= (self.df.channel == c["channel"]).to_numpy()
             for k, v in c.get("property", {}).items():
-                m &= self.parsed.map(lambda p, k=k: p.get(k)).eq(v).to_numpy()
+                m &= self.property(k).eq(v).to_numpy()
             self._masks[key] = m
         return self._masks[key]
 
 
+def splits(touches: Touches, types: list[str]) -> list[dict[str, Any]]:
+    """Each type's channels and property values that hold a real share of its touches."""
+    out: list[dict[str, Any]] = []
+    df = touches.df
+    for t in types:
+        mine = (df.touch_type == t).to_numpy()
+        n = int(mine.sum())
+        if not n:
+            continue
+        share = df.channel[mine].value_counts() / n
+        for value in sorted(share.index[(share >= SPLIT_SHARE[0]) & (share <= SPLIT_SHARE[1])]):
+            out.append({"touch_type": t, "channel": value})
+        for key in sorted({k for ks in df.properties[mine].map(json_keys) for k in ks}):
+            values = touches.property(key)[mine].value_counts()
+            if len(values) > MAX_VALUES:
+                continue
+            share = values / n
+            for value in sorted(share.index[(share >= SPLIT_SHARE[0]) & (share <= SPLIT_SHARE[1])]):
+                out.append({"touch_type": t, "property": {key: value}})
+    return out
+
+
 def candidates(touches: Touches, types: list[str]) -> list[Candidate]:
     """Splits of each type, and pairs "A within 14 days of B" of distinct types among the commonest."""
-    cut = splits(touches.df, types)
+    cut = splits(touches, types)
     conditions = [*cut, *({"touch_type": t} for t in types)]
     counts = {json.dumps(c, sort_keys=True): int(touches.mask(c).sum()) for c in conditions}
     pool = sorted(counts, key=lambda k: (-counts[k], k))[:PAIR_CONDITIONS]
@@ -181,11 +173,9 @@ def feature(touches: Touches, cand: Candidate, rows: pd.DataFrame, instants: lis
     for s in instants:
         at = pd.Timestamp(s).timestamp()
         age = (at - t) / DAY
-        weight = np.select(
-            [age < 0, age <= STEPS[0][0], age <= STEPS[1][0]], [0.0, STEPS[0][1], STEPS[1][1]], 0.0
-        )
+        weight = np.select([age < 0, *(age <= d for d, _ in STEPS)], [0.0, *(f for _, f in STEPS)], 0.0)
         weight = np.where(ready <= at, weight, 0.0)
-        sums = np.bincount(lead, weights=weight, minlength=len(touches.leads))
+        sums = np.bincount(lead, weights=weight, minlength=touches.n_leads)
         here = snaps == np.datetime64(pd.Timestamp(s))
         out[here] = sums[touches.row_lead[here]]
     return out
@@ -230,28 +220,26 @@ def screen(
     """
     if budget <= 0 or not types:
         return Screened(0, [])
+    rows, yt, zt = rows[train], y[train], z[train].copy()  # only training rows are screened on
     touches = Touches(read_touches(store, types), rows)
     pool = candidates(touches, types)
-    features = {c.key: feature(touches, c, rows, instants) for c in pool}
-    # Folds of training leads, not rows: a lead's snapshots stay together and count as one sample.
-    lead_code, leads = pd.factorize(rows.lead_id[train], sort=True)
-    fold_of_lead = np.random.default_rng(seed).integers(0, FOLDS, len(leads))
-    fold = fold_of_lead[lead_code]
-    yt, zt = y[train], z[train].copy()
     if not (yt.any() and (1 - yt).any()):
         return Screened(len(pool), [])
-    ft = {c.key: features[c.key][train] for c in pool}
-    kept: list[Candidate] = []
-    alive = [c for c in pool if ft[c.key].any()]
+    features = [feature(touches, c, rows, instants) for c in pool]
+    # Folds of training leads, not rows: a lead's snapshots stay together and count as one sample.
+    lead_code, leads = pd.factorize(rows.lead_id, sort=True)
+    fold = np.random.default_rng(seed).integers(0, FOLDS, len(leads))[lead_code]
+    kept: list[int] = []
+    alive = [i for i, f in enumerate(features) if f.any()]
     while len(kept) < budget and alive:
         base = np.zeros(len(yt))
         for k in range(FOLDS):
             a0, _ = _fit(zt[fold != k], None, yt[fold != k])
             base[fold == k] = _loglik(zt[fold == k] + a0, yt[fold == k])
-        best: tuple[float, Candidate] | None = None
+        best: tuple[float, int] | None = None
         still = []
-        for c in alive:
-            f = ft[c.key]
+        for i in alive:
+            f = features[i]
             gain = -base.copy()
             for k in range(FOLDS):
                 a, b = _fit(zt[fold != k], f[fold != k], yt[fold != k])
@@ -259,14 +247,13 @@ def screen(
             per_lead = np.bincount(lead_code, weights=gain)
             mean, se = per_lead.mean(), per_lead.std() / np.sqrt(len(per_lead))
             if mean > 0:
-                still.append(c)
+                still.append(i)
             if mean > Z_KEEP * se and (best is None or mean > best[0]):
-                best = (float(mean), c)
+                best = (float(mean), i)
         if best is None:
             break
-        c = best[1]
-        kept.append(c)
-        alive = [a for a in still if a is not c]
-        _, b = _fit(zt, ft[c.key], yt)
-        zt += b * ft[c.key]
-    return Screened(len(pool), kept)
+        kept.append(best[1])
+        alive = [i for i in still if i != best[1]]
+        _, b = _fit(zt, features[best[1]], yt)
+        zt += b * features[best[1]]
+    return Screened(len(pool), [pool[i] for i in kept])

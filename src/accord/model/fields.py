@@ -75,6 +75,15 @@ def property_value(json_text: str | None, key: str) -> str | None:
     return None if value in (None, "null") else value
 
 
+def json_keys(text: str | None) -> list[str]:
+    """The keys of a JSON object whose values are single strings or numbers."""
+    try:
+        data = json.loads(text) if text else None
+    except (TypeError, ValueError):
+        return []
+    return [k for k, v in data.items() if isinstance(v, str | int | float)] if isinstance(data, dict) else []
+
+
 def number_expr(value: ir.Value) -> ir.FloatingValue:
     """A value as float64: numbers as they are, text only when it looks like a number."""
     if value.type().is_numeric():
